@@ -1,0 +1,19 @@
+"""pix2pix: paired image-to-image translation with conditional GANs for PyTorch."""
+
+from pix2pix.models import (
+    PatchGANDiscriminator,
+    PixelDiscriminator,
+    ResNetGenerator,
+    UNetGenerator,
+    load_pretrained,
+)
+from pix2pix.version import __version__
+
+__all__ = [
+    "PatchGANDiscriminator",
+    "PixelDiscriminator",
+    "ResNetGenerator",
+    "UNetGenerator",
+    "__version__",
+    "load_pretrained",
+]

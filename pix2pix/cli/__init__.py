@@ -1,0 +1,60 @@
+"""The ``pix2pix`` command line: one module per subcommand, each with a ``register`` function.
+
+A subcommand module defines ``register(subparsers)``, which adds its parser and sets
+``func=<callable taking the parsed namespace and returning an exit code>``. Errors a user can fix
+(bad values, missing files) print one line; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from pix2pix.version import __version__
+
+# Each name is a module in this package; order is the order shown in --help.
+SUBCOMMAND_MODULES = ("translate",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``pix2pix`` argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="pix2pix",
+        description="Paired image-to-image translation with conditional GANs (pix2pix).",
+    )
+    parser.add_argument("--version", action="version", version=f"pix2pix {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show full tracebacks instead of one-line errors"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(f"pix2pix.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code.
+
+    Example:
+        >>> main(["--version"])  # doctest: +SKIP
+        pix2pix 0.1.0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, RuntimeError) as e:
+        if args.debug:
+            raise
+        print(f"pix2pix {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pix2pix {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""``pix2pix translate``: placeholder replaced below."""

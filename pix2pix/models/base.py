@@ -1,0 +1,265 @@
+"""Configuration capture and safetensors save/load shared by every model.
+
+A model records its constructor arguments as ``.config`` (plain JSON values). ``save_pretrained``
+writes them to ``config.json`` next to the weights in ``model.safetensors``; ``from_pretrained``
+rebuilds the model from the two. The class to build is stored in the config, so
+:func:`load_pretrained` can load any saved model without knowing its type.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from pix2pix.version import __version__
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+_MODEL_CLASSES: dict[str, type[ModelMixin]] = {}
+
+M = TypeVar("M", bound="ModelMixin")
+
+
+class ModelMixin(nn.Module):
+    """Base class of every pix2pix network: ``.config``, ``save_pretrained``, ``from_pretrained``.
+
+    Subclasses call :meth:`register_config` in their constructor with their arguments; every
+    subclass is registered by class name so a saved folder can be loaded generically.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _MODEL_CLASSES[cls.__name__] = cls
+
+    def register_config(self, **kwargs: Any) -> None:
+        """Record the constructor arguments (they must be JSON-serialisable)."""
+        json.dumps(kwargs)  # fail at construction, not at save time
+        self._config = dict(kwargs)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """A copy of the constructor arguments, as plain JSON values."""
+        return dict(getattr(self, "_config", {}))
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike[str], *, inference: Mapping[str, Any] | None = None
+    ) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` to ``save_directory``.
+
+        Each file is written to a temporary name and renamed into place, so an interrupted save
+        never leaves a half-written file under the final name.
+
+        Args:
+            save_directory: Folder to create (or overwrite files in).
+            inference: Optional settings for :class:`~pix2pix.Translator` (for example the
+                training direction and crop size), stored under ``"inference"`` in the config.
+
+        Returns:
+            The folder path.
+
+        Example:
+            >>> from pix2pix.models import UNetGenerator
+            >>> UNetGenerator(base_channels=4, num_downs=5).save_pretrained("/tmp/unet")
+            PosixPath('/tmp/unet')
+        """
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {
+            "model_type": type(self).__name__,
+            "pix2pix_version": __version__,
+            **self.config,
+        }
+        if inference:
+            config["inference"] = dict(inference)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        _atomic_write(
+            folder / WEIGHTS_NAME, lambda path: save_file(state, path, metadata={"format": "pt"})
+        )
+        text = json.dumps(config, indent=2, sort_keys=False) + "\n"
+        _atomic_write(folder / CONFIG_NAME, lambda path: Path(path).write_text(text))
+        return folder
+
+    @classmethod
+    def from_pretrained(
+        cls: type[M], path: str | os.PathLike[str], *, device: str | torch.device | None = None
+    ) -> M:
+        """Build a model from a folder written by :meth:`save_pretrained`.
+
+        Args:
+            path: The folder, or a ``.safetensors`` file with ``config.json`` beside it.
+            device: Where to put the weights (default CPU).
+
+        Returns:
+            The model with its weights, in training mode like a freshly built one.
+
+        Raises:
+            FileNotFoundError: If the folder, config or weights file is missing.
+            ValueError: If the config names another class, or the weights are unreadable or do
+                not fit the config (missing/unexpected keys, wrong shapes).
+        """
+        config_path, weights_path = resolve_pretrained_files(path)
+        config = read_config(config_path)
+        model_type = config.get("model_type")
+        if cls is not ModelMixin and model_type != cls.__name__:
+            raise ValueError(
+                f"{config_path} describes a {model_type!r}, not a {cls.__name__}; "
+                "load it with pix2pix.models.load_pretrained() or the matching class."
+            )
+        return build_from_config(config, weights_path, device=device)  # type: ignore[return-value]
+
+
+def _atomic_write(final_path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=final_path.parent, prefix=f".{final_path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, final_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def resolve_pretrained_files(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Return ``(config.json, model.safetensors)`` for a folder or a ``.safetensors`` file.
+
+    Raises:
+        FileNotFoundError: Naming whichever of the path, config or weights is missing.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No model found at {path}: the path does not exist.")
+    if path.is_dir():
+        config_path, weights_path = path / CONFIG_NAME, path / WEIGHTS_NAME
+    else:
+        config_path, weights_path = path.parent / CONFIG_NAME, path
+    for needed in (config_path, weights_path):
+        if not needed.is_file():
+            raise FileNotFoundError(
+                f"{needed} is missing: a saved pix2pix model needs both {CONFIG_NAME} and the "
+                f"weights file (write them with model.save_pretrained(folder))."
+            )
+    return config_path, weights_path
+
+
+def read_config(config_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a model ``config.json``.
+
+    Raises:
+        ValueError: If the file is not JSON or names no known model class.
+    """
+    try:
+        config = json.loads(Path(config_path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{config_path} is not valid JSON: {error}") from None
+    if not isinstance(config, dict) or config.get("model_type") not in _MODEL_CLASSES:
+        known = sorted(_MODEL_CLASSES)
+        found = config.get("model_type") if isinstance(config, dict) else None
+        raise ValueError(
+            f"{config_path} has model_type={found!r}; expected one of {known}. "
+            "Is this a pix2pix config.json?"
+        )
+    return config
+
+
+def model_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments stored in a config (metadata keys removed)."""
+    return {
+        k: v for k, v in config.items() if k not in ("model_type", "pix2pix_version", "inference")
+    }
+
+
+def build_from_config(
+    config: Mapping[str, Any],
+    weights_path: str | os.PathLike[str] | None = None,
+    *,
+    device: str | torch.device | None = None,
+) -> ModelMixin:
+    """Instantiate the class named in ``config`` and load ``weights_path`` into it if given."""
+    cls = _MODEL_CLASSES[config["model_type"]]
+    try:
+        model = cls(**model_kwargs(config))
+    except TypeError as error:
+        raise ValueError(f"config for {cls.__name__} has unexpected arguments: {error}") from None
+    if weights_path is not None:
+        state = load_safetensors(weights_path)
+        load_state_dict_checked(model, state, source=str(weights_path))
+    if device is not None:
+        model.to(device)
+    return model
+
+
+def load_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a safetensors file, turning a damaged file into a clear ``ValueError``."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ValueError(
+            f"Could not read weights from {path}: {error}. The file is truncated or not a "
+            "safetensors file; save or download it again."
+        ) from None
+
+
+def load_state_dict_checked(
+    model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "the state dict"
+) -> None:
+    """Load ``state`` strictly, raising a ``ValueError`` that lists every mismatch.
+
+    Args:
+        model: The model to fill.
+        state: The weights.
+        source: Where the weights came from, for the message.
+
+    Raises:
+        ValueError: Listing missing keys, unexpected keys and shape mismatches.
+    """
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [
+        f"{k}: expected {tuple(expected[k].shape)}, got {tuple(state[k].shape)}"
+        for k in sorted(set(expected) & set(state))
+        if expected[k].shape != state[k].shape
+    ]
+    if missing or unexpected or shapes:
+        parts = [f"Weights in {source} do not fit {type(model).__name__}({_short(model)}):"]
+        if missing:
+            parts.append(f"missing keys ({len(missing)}): {_clip(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys ({len(unexpected)}): {_clip(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatches ({len(shapes)}): {_clip(shapes)}")
+        parts.append("Check that config.json matches the weights file.")
+        raise ValueError("\n  ".join(parts))
+    model.load_state_dict(state, strict=True)
+
+
+def _short(model: nn.Module) -> str:
+    config = getattr(model, "config", {})
+    return ", ".join(f"{k}={v!r}" for k, v in config.items())
+
+
+def _clip(items: list[str], limit: int = 8) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def load_pretrained(
+    path: str | os.PathLike[str], *, device: str | torch.device | None = None
+) -> ModelMixin:
+    """Load any pix2pix model saved with ``save_pretrained``, picking the class from its config.
+
+    Example:
+        >>> from pix2pix.models import load_pretrained
+        >>> model = load_pretrained("/tmp/unet")  # doctest: +SKIP
+    """
+    return ModelMixin.from_pretrained(path, device=device)

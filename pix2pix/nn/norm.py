@@ -1,0 +1,63 @@
+"""Normalisation layers selected by name, as the reference implementation does."""
+
+from __future__ import annotations
+
+from torch import nn
+
+NORM_CHOICES = ("batch", "instance", "none")
+
+
+def check_norm(norm: str, argument: str = "norm") -> str:
+    """Validate a normalisation name.
+
+    Args:
+        norm: The name to check.
+        argument: The argument name to quote in the error message.
+
+    Returns:
+        The name, unchanged.
+
+    Raises:
+        ValueError: If ``norm`` is not one of ``"batch"``, ``"instance"`` or ``"none"``.
+    """
+    if norm not in NORM_CHOICES:
+        raise ValueError(f"{argument}={norm!r} is not supported; choose one of {NORM_CHOICES}.")
+    return norm
+
+
+def get_norm_layer(norm: str, num_features: int) -> nn.Module:
+    """Build the normalisation layer named ``norm`` for ``num_features`` channels.
+
+    ``"batch"`` is ``BatchNorm2d`` with learnable affine parameters and running statistics.
+    ``"instance"`` is ``InstanceNorm2d(affine=False, track_running_stats=False)``, exactly as the
+    reference implementation, so it has no parameters and no buffers. ``"none"`` is ``Identity``.
+
+    Args:
+        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        num_features: Number of channels to normalise.
+
+    Returns:
+        The layer.
+
+    Raises:
+        ValueError: If ``norm`` is unknown.
+
+    Example:
+        >>> get_norm_layer("instance", 8)
+        InstanceNorm2d(8, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)
+    """
+    check_norm(norm)
+    if norm == "batch":
+        return nn.BatchNorm2d(num_features, affine=True, track_running_stats=True)
+    if norm == "instance":
+        return nn.InstanceNorm2d(num_features, affine=False, track_running_stats=False)
+    return nn.Identity()
+
+
+def conv_bias_for(norm: str) -> bool:
+    """Whether a convolution followed by ``norm`` should carry a bias.
+
+    A bias before BatchNorm is cancelled by the mean subtraction, so the reference drops it; with
+    instance norm (no affine) or no norm the bias is the only offset the layer has.
+    """
+    return check_norm(norm) != "batch"
