@@ -103,7 +103,7 @@ class ResNetGenerator(ModelMixin):
         return 4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Translate ``x`` (``[N, in_channels, H, W]`` in [-1, 1]) to ``[N, out_channels, H, W]``."""
+        """Translate ``x`` ``[N, in_channels, H, W]`` in [-1, 1] to ``[N, out_channels, H, W]``."""
         check_input(x, self.in_channels, self.size_multiple, type(self).__name__)
         x = self.stem(x)
         for block in self.down:

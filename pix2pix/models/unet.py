@@ -117,7 +117,7 @@ class UNetGenerator(ModelMixin):
         return 2**self.num_downs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Translate ``x`` (``[N, in_channels, H, W]`` in [-1, 1]) to ``[N, out_channels, H, W]``."""
+        """Translate ``x`` ``[N, in_channels, H, W]`` in [-1, 1] to ``[N, out_channels, H, W]``."""
         check_input(x, self.in_channels, self.size_multiple, type(self).__name__)
         skips = []
         for block in self.encoder:

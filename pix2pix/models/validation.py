@@ -24,8 +24,7 @@ def check_input(x: torch.Tensor, channels: int, multiple: int, owner: str) -> No
         raise ValueError(f"{owner} expects a 4D tensor [N, C, H, W]; got shape {tuple(x.shape)}.")
     if x.shape[1] != channels:
         raise ValueError(
-            f"{owner} expects {channels} input channels; got {x.shape[1]} (shape "
-            f"{tuple(x.shape)})."
+            f"{owner} expects {channels} input channels; got {x.shape[1]} (shape {tuple(x.shape)})."
         )
     height, width = x.shape[-2:]
     if height % multiple or width % multiple:

@@ -1,0 +1,366 @@
+"""Import checkpoints trained with the canonical PyTorch pix2pix implementation.
+
+The reference (junyanz/pytorch-CycleGAN-and-pix2pix) saves ``latest_net_G.pth`` /
+``latest_net_D.pth`` as plain state dicts of nested ``nn.Sequential`` modules, with keys like
+``model.model.1.model.2.weight``. This module reads such a state dict, infers the architecture
+from its keys and shapes, renames every tensor to our flat layout and returns our model.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pix2pix.models.base import ModelMixin, build_from_config, load_state_dict_checked
+
+REFERENCE_ARCHITECTURES = ("unet", "resnet", "patchgan", "pixel")
+
+_UNET_LEAF = re.compile(r"^(\d+)\.(\w+)$")
+_SEQ_KEY = re.compile(r"^model\.(\d+)\.(\w+)$")
+_RES_KEY = re.compile(r"^model\.(\d+)\.conv_block\.(\d+)\.(\w+)$")
+_PIXEL_KEY = re.compile(r"^net\.(\d+)\.(\w+)$")
+_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _parse_unet_key(key: str) -> tuple[int, int, str] | None:
+    """Split a nested U-Net key into ``(level, layer index, parameter name)``.
+
+    The outermost block keeps its child at index 1 of its ``nn.Sequential``, every deeper block
+    at index 3, so level L's keys read ``model.model.1.model.3.model. ... .{index}.{param}``.
+    """
+    prefix = "model.model."
+    if not key.startswith(prefix):
+        return None
+    rest, level = key[len(prefix) :], 0
+    if rest.startswith("1.model."):
+        rest, level = rest[len("1.model.") :], 1
+        while rest.startswith("3.model."):
+            rest, level = rest[len("3.model.") :], level + 1
+    match = _UNET_LEAF.match(rest)
+    return None if match is None else (level, int(match.group(1)), match.group(2))
+
+
+def read_reference_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a reference ``.pth`` state dict safely (``torch.load(weights_only=True)``).
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: If the file is damaged, is not a state dict, or holds Python objects that
+            unpickling would have to execute (it is refused, never run).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"Refused to load {path}: it contains Python objects other than tensors, and "
+            f"unpickling them could run arbitrary code ({str(error).splitlines()[0]}). Re-save "
+            "it from trusted code with torch.save(model.state_dict(), path)."
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"Could not read {path}: {str(error).splitlines()[0]}. The file is truncated or "
+            "not a PyTorch checkpoint."
+        ) from None
+    nested = state.get("state_dict") if isinstance(state, Mapping) else None
+    if isinstance(nested, Mapping):
+        state = nested
+    if not isinstance(state, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(
+            f"{path} does not hold a state dict (a mapping of names to tensors); got "
+            f"{type(state).__name__}."
+        )
+    return dict(state)
+
+
+def clean_reference_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip ``module.`` prefixes (DataParallel) and stale InstanceNorm running statistics.
+
+    Checkpoints written by PyTorch < 0.4 carry ``running_mean``/``running_var`` for InstanceNorm
+    layers, which have no affine weight; those buffers are meaningless and dropped.
+    """
+    cleaned: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        while key.startswith("module."):
+            key = key[len("module.") :]
+        cleaned[key] = value
+    for key in list(cleaned):
+        prefix, _, name = key.rpartition(".")
+        if name in _STATS and f"{prefix}.weight" not in cleaned:
+            del cleaned[key]
+    return cleaned
+
+
+def infer_reference_architecture(state: Mapping[str, torch.Tensor]) -> str:
+    """Name the reference architecture a cleaned state dict belongs to.
+
+    Returns:
+        ``"unet"``, ``"resnet"``, ``"patchgan"`` (basic / n_layers) or ``"pixel"``.
+
+    Raises:
+        ValueError: If the keys match none of them.
+    """
+    keys = list(state)
+    if "model.model.0.weight" in state and all(_parse_unet_key(k) for k in keys):
+        return "unet"
+    if any(_RES_KEY.match(k) for k in keys):
+        return "resnet"
+    if keys and all(_PIXEL_KEY.match(k) for k in keys):
+        return "pixel"
+    if keys and all(_SEQ_KEY.match(k) for k in keys):
+        return "patchgan"
+    raise ValueError(
+        "Could not recognise the architecture of this state dict (first keys: "
+        f"{keys[:4]}). Expected a reference pix2pix/CycleGAN generator (unet_*, resnet_*) or "
+        "discriminator (basic, n_layers, pixel) state dict."
+    )
+
+
+def _norm_from(state: Mapping[str, torch.Tensor], norm_weight: str, conv_bias: str) -> str:
+    if norm_weight in state:
+        return "batch"
+    if conv_bias in state:
+        return "instance"
+    raise ValueError(
+        "This reference checkpoint has neither batch-norm weights nor convolution biases, i.e. "
+        "it was trained with --norm none, whose bias-free layers pix2pix does not reproduce."
+    )
+
+
+def _convert_unet(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], dict[str, Any]]:
+    parsed = {}
+    for key, value in state.items():
+        parts = _parse_unet_key(key)
+        if parts is None:
+            raise ValueError(f"Unexpected key {key!r} in a reference U-Net state dict.")
+        parsed[key] = (*parts, value)
+    n = max(level for level, *_ in parsed.values()) + 1
+    renamed = {}
+    for level, index, param, value in parsed.values():
+        up = f"decoder.{n - 1 - level}"
+        if level == 0:
+            table = {0: "encoder.0.conv", 3: f"{up}.conv"}
+        elif level == n - 1:
+            table = {1: f"encoder.{level}.conv", 3: f"{up}.conv", 4: f"{up}.norm"}
+        else:
+            table = {
+                1: f"encoder.{level}.conv",
+                2: f"encoder.{level}.norm",
+                5: f"{up}.conv",
+                6: f"{up}.norm",
+            }
+        if index not in table:
+            raise ValueError(f"Unexpected layer index {index} at U-Net level {level}.")
+        renamed[f"{table[index]}.{param}"] = value
+    first = renamed["encoder.0.conv.weight"]
+    config = {
+        "in_channels": int(first.shape[1]),
+        "out_channels": int(renamed[f"decoder.{n - 1}.conv.weight"].shape[1]),
+        "base_channels": int(first.shape[0]),
+        "num_downs": n,
+        "norm": _norm_from(renamed, "encoder.1.norm.weight", "encoder.1.conv.bias"),
+        "dropout": 0.5,  # the reference trains pix2pix with dropout unless --no_dropout
+    }
+    return {"model_type": "UNetGenerator", **config}, renamed
+
+
+def _convert_resnet(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], dict[str, Any]]:
+    blocks: dict[int, dict[int, dict[str, torch.Tensor]]] = {}
+    top: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        if match := _RES_KEY.match(key):
+            block, index, param = int(match.group(1)), int(match.group(2)), match.group(3)
+            blocks.setdefault(block, {}).setdefault(index, {})[param] = value
+        elif match := _SEQ_KEY.match(key):
+            top.setdefault(int(match.group(1)), {})[match.group(2)] = value
+        else:
+            raise ValueError(f"Unexpected key {key!r} in a reference ResNet state dict.")
+    first_block = min(blocks)
+    n_blocks = len(blocks)
+    if first_block != 10 or sorted(blocks) != list(range(10, 10 + n_blocks)):
+        raise ValueError(f"Residual blocks at unexpected positions {sorted(blocks)}.")
+    conv_indices = sorted(i for i, p in blocks[10].items() if p["weight"].dim() == 4)
+    if conv_indices not in ([1, 5], [1, 6]):
+        raise ValueError(f"Unexpected residual block layout (convolutions at {conv_indices}).")
+    second = conv_indices[1]
+    layout = {
+        1: "stem.conv",
+        2: "stem.norm",
+        4: "down.0.conv",
+        5: "down.0.norm",
+        7: "down.1.conv",
+        8: "down.1.norm",
+        10 + n_blocks: "up.0.conv",
+        11 + n_blocks: "up.0.norm",
+        13 + n_blocks: "up.1.conv",
+        14 + n_blocks: "up.1.norm",
+        17 + n_blocks: "head.conv",
+    }
+    renamed = {}
+    for index, params in top.items():
+        if index not in layout:
+            raise ValueError(f"Unexpected layer index {index} in a reference ResNet generator.")
+        for param, value in params.items():
+            renamed[f"{layout[index]}.{param}"] = value
+    block_layout = {1: "conv1.conv", 2: "conv1.norm"}
+    block_layout.update({second: "conv2.conv", second + 1: "conv2.norm"})
+    for block, layers in blocks.items():
+        for index, params in layers.items():
+            for param, value in params.items():
+                renamed[f"blocks.{block - 10}.{block_layout[index]}.{param}"] = value
+    stem = renamed["stem.conv.weight"]
+    config = {
+        "in_channels": int(stem.shape[1]),
+        "out_channels": int(renamed["head.conv.weight"].shape[0]),
+        "base_channels": int(stem.shape[0]),
+        "n_blocks": n_blocks,
+        "norm": _norm_from(renamed, "stem.norm.weight", "stem.conv.bias"),
+        "dropout": 0.5 if second == 6 else 0.0,
+    }
+    return {"model_type": "ResNetGenerator", **config}, renamed
+
+
+def _convert_patchgan(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], dict[str, Any]]:
+    layers: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        match = _SEQ_KEY.match(key)
+        layers.setdefault(int(match.group(1)), {})[match.group(2)] = value  # type: ignore[union-attr]
+    convs = sorted(i for i, p in layers.items() if "weight" in p and p["weight"].dim() == 4)
+    n_layers = len(convs) - 2
+    expected = [0] + [2 + 3 * i for i in range(n_layers + 1)]
+    if n_layers < 1 or convs != expected:
+        raise ValueError(f"Unexpected PatchGAN layout (convolutions at {convs}).")
+    layout = {0: "blocks.0.conv", convs[-1]: "head"}
+    for i in range(1, n_layers + 1):
+        layout[2 + 3 * (i - 1)] = f"blocks.{i}.conv"
+        layout[3 + 3 * (i - 1)] = f"blocks.{i}.norm"
+    renamed = {}
+    for index, params in layers.items():
+        if index not in layout:
+            raise ValueError(f"Unexpected layer index {index} in a reference PatchGAN.")
+        for param, value in params.items():
+            renamed[f"{layout[index]}.{param}"] = value
+    first = renamed["blocks.0.conv.weight"]
+    config = {
+        "in_channels": int(first.shape[1]),
+        "base_channels": int(first.shape[0]),
+        "n_layers": n_layers,
+        "norm": _norm_from(renamed, "blocks.1.norm.weight", "blocks.1.conv.bias"),
+    }
+    return {"model_type": "PatchGANDiscriminator", **config}, renamed
+
+
+def _convert_pixel(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], dict[str, Any]]:
+    layout = {0: "blocks.0.conv", 2: "blocks.1.conv", 3: "blocks.1.norm", 5: "head"}
+    renamed = {}
+    for key, value in state.items():
+        match = _PIXEL_KEY.match(key)
+        index = int(match.group(1))  # type: ignore[union-attr]
+        if index not in layout:
+            raise ValueError(f"Unexpected layer index {index} in a reference PixelDiscriminator.")
+        renamed[f"{layout[index]}.{match.group(2)}"] = value  # type: ignore[union-attr]
+    first = renamed["blocks.0.conv.weight"]
+    config = {
+        "in_channels": int(first.shape[1]),
+        "base_channels": int(first.shape[0]),
+        "norm": _norm_from(renamed, "blocks.1.norm.weight", "blocks.1.conv.bias"),
+    }
+    return {"model_type": "PixelDiscriminator", **config}, renamed
+
+
+_CONVERTERS = {
+    "unet": _convert_unet,
+    "resnet": _convert_resnet,
+    "patchgan": _convert_patchgan,
+    "pixel": _convert_pixel,
+}
+
+
+def convert_reference_state_dict(
+    state: Mapping[str, torch.Tensor], *, architecture: str | None = None
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Rename a reference state dict to our layout and infer the model config.
+
+    Args:
+        state: The reference state dict (``module.`` prefixes and stale InstanceNorm statistics
+            are removed first).
+        architecture: Force ``"unet"``, ``"resnet"``, ``"patchgan"`` or ``"pixel"`` instead of
+            inferring it from the keys.
+
+    Returns:
+        ``(config, state_dict)``: the config (with ``"model_type"``) that builds the matching
+        model, and the renamed tensors.
+
+    Raises:
+        ValueError: If the architecture is unknown or the keys do not fit it.
+
+    Example:
+        >>> state = torch.load("latest_net_G.pth", weights_only=True)  # doctest: +SKIP
+        >>> config, weights = convert_reference_state_dict(state)  # doctest: +SKIP
+        >>> config["model_type"], config["num_downs"]  # doctest: +SKIP
+        ('UNetGenerator', 8)
+    """
+    state = clean_reference_state_dict(state)
+    if architecture is None:
+        architecture = infer_reference_architecture(state)
+    if architecture not in _CONVERTERS:
+        raise ValueError(
+            f"architecture={architecture!r} is not supported; choose one of "
+            f"{REFERENCE_ARCHITECTURES} or None to infer it."
+        )
+    return _CONVERTERS[architecture](state)
+
+
+def load_reference_checkpoint(
+    checkpoint: str | os.PathLike[str] | Mapping[str, torch.Tensor],
+    *,
+    architecture: str | None = None,
+    device: str | torch.device | None = None,
+    **overrides: Any,
+) -> ModelMixin:
+    """Build our model from a reference checkpoint file or state dict.
+
+    The architecture and constructor arguments are inferred from the keys and shapes; pass
+    ``architecture`` or any constructor argument (for example ``dropout=0.0`` for a model
+    trained with ``--no_dropout``, which the keys cannot reveal) to override them.
+
+    Args:
+        checkpoint: Path to ``latest_net_G.pth`` / ``latest_net_D.pth``, or the loaded state dict.
+        architecture: ``"unet"``, ``"resnet"``, ``"patchgan"``, ``"pixel"`` or ``None`` (infer).
+        device: Where to put the model (default CPU).
+        **overrides: Constructor arguments that replace the inferred ones.
+
+    Returns:
+        The model with the converted weights, in training mode.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it cannot be read safely, or the weights do not fit the architecture.
+
+    Example:
+        >>> netG = load_reference_checkpoint("facades/latest_net_G.pth")  # doctest: +SKIP
+        >>> netG.config["num_downs"]  # doctest: +SKIP
+        8
+    """
+    if isinstance(checkpoint, Mapping):
+        state, source = dict(checkpoint), "the given state dict"
+    else:
+        state, source = read_reference_checkpoint(checkpoint), str(checkpoint)
+    config, renamed = convert_reference_state_dict(state, architecture=architecture)
+    config.update(overrides)
+    model = build_from_config(config)
+    load_state_dict_checked(model, renamed, source=source)
+    if device is not None:
+        model.to(device)
+    return model

@@ -1,0 +1,166 @@
+import pickle
+
+import pytest
+import torch
+from reference_nets import RefNLayerD, RefPixelD, RefResnet, RefUnet, randomize
+
+from pix2pix.models import PatchGANDiscriminator, PixelDiscriminator, ResNetGenerator, UNetGenerator
+from pix2pix.models.convert import (
+    convert_reference_state_dict,
+    load_reference_checkpoint,
+    read_reference_checkpoint,
+)
+
+
+def assert_same_outputs(ours, ref, x):
+    ours.eval()
+    ref.eval()
+    with torch.no_grad():
+        diff = (ours(x) - ref(x)).abs().max().item()
+    assert diff < 1e-5, diff
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+@pytest.mark.parametrize(("num_downs", "ngf"), [(7, 4), (8, 2), (5, 6)])
+def test_unet_conversion_is_exact(tmp_path, norm, num_downs, ngf):
+    ref = randomize(RefUnet(3, 2, num_downs, ngf=ngf, norm=norm), seed=num_downs)
+    path = tmp_path / "latest_net_G.pth"
+    torch.save(ref.state_dict(), path)
+    ours = load_reference_checkpoint(path)
+    assert isinstance(ours, UNetGenerator)
+    assert ours.config == {
+        "in_channels": 3,
+        "out_channels": 2,
+        "base_channels": ngf,
+        "num_downs": num_downs,
+        "norm": norm,
+        "dropout": 0.5,
+    }
+    size = 2**num_downs
+    assert_same_outputs(ours, ref, torch.randn(2, 3, size, size))
+
+
+def test_unet_reference_keys_are_the_nested_ones():
+    keys = list(RefUnet(3, 3, 8, ngf=2).state_dict())
+    assert "model.model.0.weight" in keys
+    assert "model.model.1.model.2.running_mean" in keys
+    assert "model.model.3.bias" in keys
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+@pytest.mark.parametrize(("n_blocks", "dropout"), [(6, False), (9, True), (2, True)])
+def test_resnet_conversion_is_exact(norm, n_blocks, dropout):
+    ref = randomize(RefResnet(3, 1, ngf=4, norm=norm, dropout=dropout, n_blocks=n_blocks))
+    ours = load_reference_checkpoint(ref.state_dict())
+    assert isinstance(ours, ResNetGenerator)
+    assert ours.config["n_blocks"] == n_blocks and ours.config["norm"] == norm
+    assert ours.config["dropout"] == (0.5 if dropout else 0.0)
+    assert ours.config["out_channels"] == 1
+    assert_same_outputs(ours, ref, torch.randn(2, 3, 24, 32))
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+@pytest.mark.parametrize("n_layers", [1, 3, 5])
+def test_patchgan_conversion_is_exact(norm, n_layers):
+    ref = randomize(RefNLayerD(6, ndf=4, n_layers=n_layers, norm=norm))
+    ours = load_reference_checkpoint(ref.state_dict())
+    assert isinstance(ours, PatchGANDiscriminator)
+    assert ours.config == {"in_channels": 6, "base_channels": 4, "n_layers": n_layers, "norm": norm}
+    assert_same_outputs(ours, ref, torch.randn(2, 6, 128, 96))
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_pixel_discriminator_conversion_is_exact(norm):
+    ref = randomize(RefPixelD(4, ndf=8, norm=norm))
+    ours = load_reference_checkpoint(ref.state_dict())
+    assert isinstance(ours, PixelDiscriminator)
+    assert_same_outputs(ours, ref, torch.randn(2, 4, 16, 16))
+
+
+def test_reference_param_counts_match_ours():
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(RefUnet(3, 3, 8)) == count(UNetGenerator()) == 54_413_955
+    assert count(RefNLayerD(6)) == count(PatchGANDiscriminator()) == 2_768_705
+    assert count(RefResnet(3, 3, n_blocks=9)) == count(ResNetGenerator()) == 11_378_179
+
+
+def test_data_parallel_prefix_and_stale_instance_norm_stats_are_removed():
+    ref = randomize(RefUnet(3, 3, 5, ngf=4, norm="instance"))
+    state = {f"module.{k}": v for k, v in ref.state_dict().items()}
+    # checkpoints from PyTorch < 0.4 carry running stats for affine-free InstanceNorm layers
+    state["module.model.model.1.model.2.running_mean"] = torch.zeros(8)
+    state["module.model.model.1.model.2.running_var"] = torch.ones(8)
+    state["module.model.model.1.model.2.num_batches_tracked"] = torch.tensor(3)
+    ours = load_reference_checkpoint(state)
+    assert_same_outputs(ours, ref, torch.randn(1, 3, 32, 32))
+
+
+def test_overrides_replace_inferred_values():
+    ref = randomize(RefUnet(3, 3, 5, ngf=4, dropout=False))
+    ours = load_reference_checkpoint(ref.state_dict(), dropout=0.0)
+    assert ours.config["dropout"] == 0.0
+    config, renamed = convert_reference_state_dict(ref.state_dict(), architecture="unet")
+    assert config["model_type"] == "UNetGenerator" and "encoder.0.conv.weight" in renamed
+    with pytest.raises(ValueError, match="architecture='vgg'"):
+        convert_reference_state_dict(ref.state_dict(), architecture="vgg")
+
+
+def test_unrecognised_state_dict_is_refused():
+    with pytest.raises(ValueError, match="Could not recognise the architecture"):
+        load_reference_checkpoint({"features.0.weight": torch.zeros(1)})
+
+
+def test_norm_none_reference_checkpoints_are_refused_clearly():
+    ref = RefNLayerD(6, ndf=4, n_layers=2, norm="instance")
+    state = {
+        k: v
+        for k, v in ref.state_dict().items()
+        if not (k.endswith("bias") and k != "model.0.bias" and k != "model.8.bias")
+    }
+    with pytest.raises(ValueError, match="--norm none"):
+        load_reference_checkpoint(state)
+
+
+def test_wrong_shapes_are_listed():
+    state = randomize(RefNLayerD(6, ndf=4, n_layers=2)).state_dict()
+    state["model.5.weight"] = torch.zeros(16, 7, 4, 4)
+    with pytest.raises(ValueError, match=r"shape mismatches \(1\): blocks\.2\.conv\.weight"):
+        load_reference_checkpoint(state)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        load_reference_checkpoint(tmp_path / "nope.pth")
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("this would have run",))
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pth"
+    torch.save({"model.0.weight": torch.zeros(1), "payload": Exploit()}, path)
+    with pytest.raises(ValueError, match="Refused to load .*evil.pth.*could run arbitrary code"):
+        read_reference_checkpoint(path)
+    assert "this would have run" not in capsys.readouterr().out
+    raw = tmp_path / "raw.pth"
+    raw.write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(ValueError, match="raw.pth"):
+        read_reference_checkpoint(raw)
+    assert "this would have run" not in capsys.readouterr().out
+
+
+def test_truncated_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "latest_net_G.pth"
+    torch.save(RefUnet(3, 3, 5, ngf=2).state_dict(), path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(ValueError, match="truncated or not a PyTorch checkpoint"):
+        read_reference_checkpoint(path)
+
+
+def test_non_state_dict_is_refused(tmp_path):
+    path = tmp_path / "list.pth"
+    torch.save([1, 2, 3], path)
+    with pytest.raises(ValueError, match="does not hold a state dict"):
+        read_reference_checkpoint(path)

@@ -1,0 +1,102 @@
+import pytest
+import torch
+from torch import nn
+
+from pix2pix.nn import (
+    ConvBlock,
+    ResidualBlock,
+    UpBlock,
+    get_activation,
+    get_norm_layer,
+    init_weights,
+)
+
+
+def test_norm_layers_match_reference_settings():
+    batch = get_norm_layer("batch", 8)
+    assert isinstance(batch, nn.BatchNorm2d) and batch.affine and batch.track_running_stats
+    inst = get_norm_layer("instance", 8)
+    assert isinstance(inst, nn.InstanceNorm2d)
+    assert not inst.affine and not inst.track_running_stats
+    assert list(inst.state_dict()) == []
+    assert isinstance(get_norm_layer("none", 8), nn.Identity)
+
+
+@pytest.mark.parametrize("bad", ["group", "Batch", ""])
+def test_unknown_norm_is_rejected_with_choices(bad):
+    with pytest.raises(ValueError, match=r"norm=.*choose one of \('batch', 'instance', 'none'\)"):
+        get_norm_layer(bad, 4)
+
+
+def test_unknown_activation_is_rejected():
+    with pytest.raises(ValueError, match="activation='gelu'"):
+        get_activation("gelu")
+
+
+def test_conv_block_order_and_bias_rule():
+    block = ConvBlock(3, 8, norm="batch", activation="leaky_relu")
+    assert block.conv.bias is None  # cancelled by batch norm
+    assert ConvBlock(3, 8, norm="instance").conv.bias is not None
+    x = torch.randn(2, 3, 16, 16)
+    block.eval()
+    expected = nn.functional.leaky_relu(block.norm(block.conv(x)), 0.2)
+    assert torch.equal(block(x), expected)
+    pre = ConvBlock(3, 8, norm="batch", activation="leaky_relu", activation_first=True).eval()
+    assert torch.equal(pre(x), pre.norm(pre.conv(nn.functional.leaky_relu(x, 0.2))))
+    assert sorted(block.state_dict()) == [
+        "conv.weight",
+        "norm.bias",
+        "norm.num_batches_tracked",
+        "norm.running_mean",
+        "norm.running_var",
+        "norm.weight",
+    ]
+
+
+def test_up_block_shapes_dropout_and_order():
+    block = UpBlock(8, 4, norm="batch", dropout=0.5)
+    assert block(torch.randn(2, 8, 8, 8)).shape == (2, 4, 16, 16)
+    assert isinstance(block.dropout, nn.Dropout) and block.dropout.p == 0.5
+    assert isinstance(UpBlock(8, 4).dropout, nn.Identity)
+    block.eval()
+    x = torch.randn(1, 8, 4, 4)
+    assert torch.equal(block(x), block.norm(block.conv(torch.relu(x))))
+    with pytest.raises(ValueError, match="dropout=1.5"):
+        UpBlock(8, 4, dropout=1.5)
+
+
+def test_residual_block_is_identity_plus_residual():
+    block = ResidualBlock(4, norm="instance")
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        for p in block.conv2.parameters():
+            p.zero_()
+    assert torch.equal(block(x), x)
+
+
+def test_init_weights_normal_scheme():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(64, 128, 4), nn.BatchNorm2d(128), nn.ConvTranspose2d(128, 64, 4)
+    )
+    init_weights(model, "normal", 0.02)
+    assert abs(model[0].weight.std().item() - 0.02) < 0.002
+    assert abs(model[0].weight.mean().item()) < 0.002
+    assert model[0].bias.abs().sum() == 0 and model[2].bias.abs().sum() == 0
+    assert abs(model[1].weight.mean().item() - 1.0) < 0.01
+    assert abs(model[1].weight.std().item() - 0.02) < 0.01
+    assert model[1].bias.abs().sum() == 0
+
+
+@pytest.mark.parametrize("scheme", ["xavier", "kaiming", "orthogonal"])
+def test_init_weights_other_schemes_change_weights_and_zero_bias(scheme):
+    layer = nn.Conv2d(8, 8, 3)
+    before = layer.weight.clone()
+    init_weights(layer, scheme, 0.02)
+    assert not torch.equal(before, layer.weight)
+    assert layer.bias.abs().sum() == 0
+
+
+def test_init_weights_rejects_unknown_scheme():
+    with pytest.raises(ValueError, match="scheme='uniform'"):
+        init_weights(nn.Conv2d(1, 1, 1), "uniform")
