@@ -7,12 +7,14 @@ from pix2pix.models import (
     UNetGenerator,
     load_pretrained,
 )
+from pix2pix.translator import Translator
 from pix2pix.version import __version__
 
 __all__ = [
     "PatchGANDiscriminator",
     "PixelDiscriminator",
     "ResNetGenerator",
+    "Translator",
     "UNetGenerator",
     "__version__",
     "load_pretrained",

@@ -2,7 +2,6 @@ import pickle
 
 import pytest
 import torch
-from reference_nets import RefNLayerD, RefPixelD, RefResnet, RefUnet, randomize
 
 from pix2pix.models import PatchGANDiscriminator, PixelDiscriminator, ResNetGenerator, UNetGenerator
 from pix2pix.models.convert import (
@@ -10,6 +9,8 @@ from pix2pix.models.convert import (
     load_reference_checkpoint,
     read_reference_checkpoint,
 )
+
+from reference_nets import RefNLayerD, RefPixelD, RefResnet, RefUnet, randomize
 
 
 def assert_same_outputs(ours, ref, x):

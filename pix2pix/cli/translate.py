@@ -1,1 +1,114 @@
-"""``pix2pix translate``: placeholder replaced below."""
+"""``pix2pix translate``: translate image files or folders with a trained model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from pix2pix.conversion import array_to_pil
+from pix2pix.data.io import is_image_file, read_image
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``translate`` subcommand."""
+    parser = subparsers.add_parser(
+        "translate",
+        help="translate images with a trained model",
+        description="Translate image files (or every image in the given folders) and write one "
+        "PNG per input, named by the input's stem, to --output.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a folder from save_pretrained / training (runs/NAME/final), a .safetensors file, "
+        "or a reference latest_net_G.pth",
+    )
+    parser.add_argument("--output", required=True, help="folder for the translated PNGs")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--tile", type=int, default=None, help="translate in tiles of this size")
+    parser.add_argument("--tile-overlap", type=int, default=32)
+    parser.add_argument(
+        "--aligned",
+        action="store_true",
+        help="inputs are A|B side-by-side pairs: translate the source half chosen by --direction",
+    )
+    parser.add_argument(
+        "--direction",
+        choices=["AtoB", "BtoA"],
+        default=None,
+        help="with --aligned: which half is the source (default: the model's training direction)",
+    )
+    parser.add_argument(
+        "--stochastic",
+        action="store_true",
+        help="paper test mode: dropout on and batch statistics (default: deterministic)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for --stochastic")
+    parser.set_defaults(func=run)
+
+
+def collect_images(inputs: list[str]) -> list[Path]:
+    """Expand files and folders into a sorted list of image files.
+
+    Raises:
+        FileNotFoundError: If an input does not exist.
+        ValueError: If nothing to translate is found.
+    """
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files.extend(sorted(p for p in item.iterdir() if p.is_file() and is_image_file(p)))
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise FileNotFoundError(f"Input not found: {item}")
+    if not files:
+        raise ValueError(f"No images found in {', '.join(inputs)}.")
+    return files
+
+
+def _source_half(path: Path, direction: str):
+    import numpy as np
+
+    array = read_image(path)
+    half = array.shape[1] // 2
+    if half == 0:
+        raise ValueError(f"{path} is too narrow to hold an A|B pair.")
+    return np.ascontiguousarray(array[:, :half] if direction == "AtoB" else array[:, half:])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Translate every input and write PNGs; returns the exit code."""
+    from pix2pix.translator import Translator
+
+    files = collect_images(args.inputs)
+    translator = Translator.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    direction = args.direction or translator.direction or "AtoB"
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    for path in tqdm(files, desc="translate", unit="img"):
+        name = path.stem
+        while name in used:  # same stem in two input folders: keep both
+            name += "_"
+        used.add(name)
+        source = _source_half(path, direction) if args.aligned else path
+        result = translator.translate(
+            source,
+            tile=args.tile,
+            tile_overlap=args.tile_overlap,
+            stochastic=args.stochastic,
+            seed=args.seed,
+        )
+        if not hasattr(result, "save"):
+            result = array_to_pil(result if result.ndim == 3 else result[:, :, None])
+        result.save(output / f"{name}.png")
+    logger.info("wrote %d image(s) to %s", len(files), output)
+    return 0

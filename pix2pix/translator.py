@@ -1,0 +1,267 @@
+"""Inference: translate images of any kind and size with a trained generator."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pix2pix.conversion import from_model_output, is_single_image, to_model_input
+from pix2pix.models.base import (
+    ModelMixin,
+    load_pretrained,
+    read_config,
+    resolve_pretrained_files,
+)
+from pix2pix.models.convert import load_reference_checkpoint
+from pix2pix.tiling import run_padded, run_tiled
+
+_DTYPES = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"`` picks CUDA when present, else CPU; anything else is passed through."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    """Map ``None``/``"fp32"``/``"bf16"``/``"fp16"`` (or a torch dtype) to a torch dtype."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype in _DTYPES:
+        return _DTYPES[dtype]
+    raise ValueError(f"dtype={dtype!r} is not supported; choose one of {sorted(_DTYPES)}.")
+
+
+@contextlib.contextmanager
+def paper_test_mode(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` as the paper does at test time, without changing it.
+
+    The paper applies dropout at test time (its only noise source, section 3.1) and normalises
+    with the statistics of the test batch rather than the running averages (section 3.3). The
+    running statistics are not updated, and every module's mode is restored afterwards.
+    """
+    saved = [(m, m.training, getattr(m, "track_running_stats", None)) for m in model.modules()]
+    try:
+        for module in model.modules():
+            if isinstance(module, nn.modules.dropout._DropoutNd):
+                module.train(True)
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.train(True)
+                module.track_running_stats = False  # use batch statistics, update nothing
+        yield
+    finally:
+        for module, training, track in saved:
+            module.training = training
+            if track is not None:
+                module.track_running_stats = track
+
+
+class Translator:
+    """Translate images with a trained pix2pix generator.
+
+    Inputs may be a PIL image, a file path, a numpy array ``HxW``/``HxWxC`` (``uint8``,
+    ``uint16``, or float in [0, 1]), a torch tensor ``CxHxW``/``NxCxHxW`` in [-1, 1], or a list of
+    these. The result has the same kind, spatial size and dtype (a path gives a PIL image, a list
+    a list), with the model's output channels (an input alpha channel is carried over). Sides
+    that are not a multiple of what the network needs are reflect-padded and the result cropped
+    back, so a 300x200 photo gives a 300x200 result. See :mod:`pix2pix.conversion` for the
+    channel rules.
+
+    Inference is deterministic by default (eval mode: no dropout, running batch-norm
+    statistics). ``translate(..., stochastic=True, seed=...)`` reproduces the paper's test-time
+    behaviour instead.
+
+    Args:
+        generator: A generator module (any ``nn.Module`` mapping ``[N, C, H, W]`` to images).
+        device: ``"auto"``/``None`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...
+        dtype: Compute precision: ``None``/``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
+        compile: Compile the generator with ``torch.compile`` (inductor, with weight freezing),
+            worthwhile for many calls on same-sized inputs.
+        inference: Settings saved with the model (e.g. ``{"direction": "BtoA"}``).
+
+    Example:
+        >>> translator = Translator.from_pretrained("runs/facades/final")  # doctest: +SKIP
+        >>> photo = translator.translate("labels.png")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        compile: bool = False,
+        inference: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(generator, nn.Module):
+            raise ValueError(
+                f"generator must be a torch.nn.Module; got {type(generator).__name__}."
+            )
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
+        self.generator = generator.eval().to(self.device)
+        self.inference = dict(inference or {})
+        self.in_channels = int(
+            getattr(generator, "in_channels", self.inference.get("in_channels", 3))
+        )
+        self.size_multiple = int(getattr(generator, "size_multiple", 1))
+        self._forward: nn.Module | Any = generator
+        if compile:
+            # freezing folds batch norm into the convolutions and constant-folds the weights
+            options = {"freezing": True} if self.device.type == "cpu" else None
+            self._forward = torch.compile(generator, options=options)
+
+    @property
+    def direction(self) -> str | None:
+        """The training direction saved with the model (``"AtoB"``/``"BtoA"``), if known."""
+        return self.inference.get("direction")
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        compile: bool = False,
+    ) -> Translator:
+        """Load a generator and build a translator for it.
+
+        Args:
+            path: A folder written by ``save_pretrained``, a ``.safetensors`` file with its
+                ``config.json`` beside it, or a reference ``latest_net_G.pth`` (converted on load,
+                read with ``torch.load(weights_only=True)``).
+            device: See :class:`Translator`.
+            dtype: See :class:`Translator`.
+            compile: See :class:`Translator`.
+
+        Raises:
+            FileNotFoundError: If ``path`` does not exist.
+            ValueError: If the file is damaged, unsafe, or holds a discriminator.
+        """
+        path = Path(path)
+        inference: dict[str, Any] = {}
+        if path.suffix in (".pth", ".pt"):
+            model: ModelMixin = load_reference_checkpoint(path)
+        else:
+            model = load_pretrained(path)
+            config_path, _ = resolve_pretrained_files(path)
+            inference = read_config(config_path).get("inference") or {}
+        if not hasattr(model, "out_channels"):
+            raise ValueError(
+                f"{path} holds a {type(model).__name__}, not a generator; point to the "
+                "generator's weights (e.g. latest_net_G.pth or runs/NAME/final)."
+            )
+        return cls(model, device=device, dtype=dtype, compile=compile, inference=inference)
+
+    def save_pretrained(self, save_directory: str | os.PathLike[str]) -> Path:
+        """Save the generator and its inference settings (``config.json`` + safetensors)."""
+        if not isinstance(self.generator, ModelMixin):
+            raise ValueError("Only pix2pix models can be saved; this generator is a plain module.")
+        return self.generator.save_pretrained(save_directory, inference=self.inference)
+
+    def translate(
+        self,
+        x: Any,
+        *,
+        tile: int | None = None,
+        tile_overlap: int = 32,
+        stochastic: bool = False,
+        seed: int | None = None,
+    ) -> Any:
+        """Translate one image or a list of images.
+
+        Args:
+            x: The input(s); see :class:`Translator` for the accepted kinds.
+            tile: If set, translate in overlapping ``tile`` x ``tile`` windows (rounded up to the
+                network's size multiple) with blended seams, bounding memory for large images.
+            tile_overlap: Pixels shared by neighbouring tiles.
+            stochastic: Reproduce the paper's test-time behaviour: dropout on and batch
+                statistics in the norm layers (the model's stored statistics are untouched).
+            seed: Seed for the stochastic mode's dropout (``None`` draws from the global RNG).
+
+        Returns:
+            The translation(s), of the same kind as ``x``.
+
+        Raises:
+            ValueError: For inputs of the wrong type, range or channel count.
+            FileNotFoundError: For a path that does not exist.
+
+        Example:
+            >>> import numpy as np
+            >>> from pix2pix.models import UNetGenerator
+            >>> t = Translator(UNetGenerator(base_channels=4, num_downs=5), device="cpu")
+            >>> t.translate(np.zeros((300, 200, 3), dtype=np.uint8)).shape
+            (300, 200, 3)
+        """
+        if not is_single_image(x):
+            return [
+                self.translate(
+                    item, tile=tile, tile_overlap=tile_overlap, stochastic=stochastic, seed=seed
+                )
+                for item in x
+            ]
+        batch, spec = to_model_input(x, self.in_channels)
+        output = self._run(
+            batch, tile=tile, tile_overlap=tile_overlap, stochastic=stochastic, seed=seed
+        )
+        return from_model_output(output, spec)
+
+    __call__ = translate
+
+    @torch.inference_mode()
+    def _run(
+        self,
+        batch: torch.Tensor,
+        *,
+        tile: int | None,
+        tile_overlap: int,
+        stochastic: bool,
+        seed: int | None,
+    ) -> torch.Tensor:
+        batch = batch.to(self.device, torch.float32)
+        mode = paper_test_mode(self.generator) if stochastic else contextlib.nullcontext()
+        rng = (
+            torch.random.fork_rng(devices=self._rng_devices())
+            if seed is not None
+            else (contextlib.nullcontext())
+        )
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.dtype)
+            if self.dtype != torch.float32
+            else contextlib.nullcontext()
+        )
+        with mode, rng, autocast:
+            if seed is not None:
+                torch.manual_seed(seed)
+            if tile is None:
+                out = run_padded(self._forward, batch, self.size_multiple)
+            else:
+                out = run_tiled(self._forward, batch, self.size_multiple, tile, tile_overlap)
+        return out.float()
+
+    def _rng_devices(self) -> list[int]:
+        if self.device.type == "cuda":
+            return [self.device.index or 0]
+        return []
+
+    def __repr__(self) -> str:
+        name = type(self.generator).__name__
+        return f"Translator({name}, device={self.device}, dtype={self.dtype})"

@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pix2pix.cli import main
+from pix2pix.models import UNetGenerator
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    torch.manual_seed(0)
+    UNetGenerator(base_channels=4, num_downs=5).save_pretrained(
+        tmp_path / "model", inference={"direction": "BtoA"}
+    )
+    return tmp_path / "model"
+
+
+def write(path, size=(40, 30), mode="RGB"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(str(path)))
+    channels = {"RGB": 3, "L": 1}[mode]
+    array = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+    Image.fromarray(array.squeeze(), mode).save(path)
+    return path
+
+
+def test_translate_files_and_folders(tmp_path, model_dir, capsys):
+    write(tmp_path / "in" / "a.png", (40, 30))
+    write(tmp_path / "in" / "b.JPG", (70, 33))
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    single = write(tmp_path / "other" / "c.png", (16, 16), "L")
+    code = main(
+        [
+            "translate",
+            "--model",
+            str(model_dir),
+            str(tmp_path / "in"),
+            str(single),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["a.png", "b.png", "c.png"]
+    assert Image.open(tmp_path / "out" / "b.png").size == (70, 33)
+    assert Image.open(tmp_path / "out" / "c.png").mode == "RGB"
+
+
+def test_translate_aligned_uses_the_model_direction(tmp_path, model_dir):
+    pair = np.zeros((32, 64, 3), dtype=np.uint8)
+    pair[:, 32:] = 255  # the B half is white
+    Image.fromarray(pair).save(tmp_path / "pair.png")
+    assert (
+        main(
+            [
+                "translate",
+                "--model",
+                str(model_dir),
+                str(tmp_path / "pair.png"),
+                "--aligned",
+                "--output",
+                str(tmp_path / "o1"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "translate",
+                "--model",
+                str(model_dir),
+                str(tmp_path / "pair.png"),
+                "--aligned",
+                "--direction",
+                "AtoB",
+                "--output",
+                str(tmp_path / "o2"),
+            ]
+        )
+        == 0
+    )
+    b_to_a = np.asarray(Image.open(tmp_path / "o1" / "pair.png"))
+    a_to_b = np.asarray(Image.open(tmp_path / "o2" / "pair.png"))
+    assert b_to_a.shape == a_to_b.shape == (32, 32, 3)
+    assert not np.array_equal(b_to_a, a_to_b)
+
+
+def test_translate_errors_are_one_line(tmp_path, model_dir, capsys):
+    code = main(
+        [
+            "translate",
+            "--model",
+            str(model_dir),
+            str(tmp_path / "missing.png"),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "Input not found" in err and "missing.png" in err
+    write(tmp_path / "x.png")
+    code = main(
+        [
+            "translate",
+            "--model",
+            str(tmp_path / "nomodel"),
+            str(tmp_path / "x.png"),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 2 and "nomodel" in capsys.readouterr().err
+
+
+def test_help_lists_translate(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "translate" in capsys.readouterr().out

@@ -1,0 +1,227 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from pix2pix import Translator
+from pix2pix.models import PatchGANDiscriminator, UNetGenerator
+from pix2pix.tiling import pad_to_multiple
+
+from reference_nets import RefNLayerD, RefUnet, randomize
+
+
+class Identity(nn.Module):
+    """A 'generator' that returns its input: conversions must round-trip exactly through it."""
+
+    def __init__(self, channels=3):
+        super().__init__()
+        self.in_channels = self.out_channels = channels
+        self.size_multiple = 1
+
+    def forward(self, x):
+        return x
+
+
+class Pointwise(nn.Module):
+    """A 1x1 generator: any tiling must give exactly the untiled result."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_channels, self.out_channels, self.size_multiple = 3, 3, 16
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        assert x.shape[-1] % 16 == 0 and x.shape[-2] % 16 == 0
+        return torch.tanh(self.conv(x))
+
+
+@pytest.fixture
+def unet():
+    torch.manual_seed(0)
+    return UNetGenerator(base_channels=4, num_downs=5)
+
+
+@pytest.fixture
+def translator(unet):
+    return Translator(unet, device="cpu")
+
+
+def test_every_input_kind_round_trips_through_identity(tmp_path):
+    t = Translator(Identity(), device="cpu")
+    rgb = np.random.default_rng(0).integers(0, 256, (21, 17, 3), dtype=np.uint8)
+    assert np.array_equal(t(rgb), rgb)
+    deep = np.random.default_rng(1).integers(0, 65536, (9, 11, 3), dtype=np.uint16)
+    out = t(deep)
+    assert out.dtype == np.uint16 and np.abs(out.astype(int) - deep).max() <= 1
+    unit = np.random.default_rng(2).random((8, 6, 3), dtype=np.float32)
+    out = t(unit)
+    assert out.dtype == np.float32 and np.allclose(out, unit, atol=1e-6)
+    pil = Image.fromarray(rgb)
+    out = t(pil)
+    assert isinstance(out, Image.Image) and out.size == pil.size and out.mode == "RGB"
+    assert np.array_equal(np.asarray(out), rgb)
+    pil.save(tmp_path / "x.png")
+    out = t(str(tmp_path / "x.png"))
+    assert isinstance(out, Image.Image) and np.array_equal(np.asarray(out), rgb)
+    tensor = torch.rand(3, 5, 7, dtype=torch.float64) * 2 - 1
+    out = t(tensor)
+    assert out.dtype == torch.float64 and out.shape == (3, 5, 7)
+    assert torch.allclose(out, tensor, atol=1e-6)
+    outs = t([rgb, pil])
+    assert isinstance(outs, list) and len(outs) == 2 and isinstance(outs[1], Image.Image)
+
+
+def test_any_size_is_padded_and_cropped_back(translator, unet):
+    photo = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    assert translator(photo).shape == (200, 300, 3)
+    assert translator(Image.fromarray(photo)).size == (300, 200)
+    x = torch.rand(1, 3, 50, 70) * 2 - 1
+    padded, _ = pad_to_multiple(x, 32)
+    assert padded.shape[-2:] == (64, 96)
+    with torch.no_grad():
+        expected = unet.eval()(padded)[..., :50, :70]
+    assert torch.allclose(translator(x), expected, atol=1e-6)
+    # tiny inputs (smaller than the reflection pad) still work
+    assert translator(torch.zeros(1, 3, 3, 5)).shape == (1, 3, 3, 5)
+
+
+def test_exact_multiple_equals_the_generator_in_eval_mode(translator, unet):
+    x = torch.rand(2, 3, 64, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(translator(x), unet.eval()(x))
+
+
+def test_tiling_is_exact_for_a_pointwise_model_and_bounded_for_unet(translator):
+    t = Translator(Pointwise(), device="cpu")
+    x = torch.rand(1, 3, 100, 150) * 2 - 1
+    full = t(x)
+    for tile, overlap in [(32, 8), (48, 16), (64, 0)]:
+        tiled = t(x, tile=tile, tile_overlap=overlap)
+        assert torch.allclose(tiled, full, atol=1e-6), (tile, overlap)
+    out = translator(x, tile=64, tile_overlap=16)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="tile_overlap=64"):
+        translator(x, tile=64, tile_overlap=64)
+    with pytest.raises(ValueError, match="tile=0"):
+        translator(x, tile=0)
+
+
+def test_channel_rules():
+    t = Translator(Identity(3), device="cpu")
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    out = t(gray)
+    assert out.shape == (3, 4, 3) and all(np.array_equal(out[:, :, c], gray) for c in range(3))
+    rgba = np.random.default_rng(0).integers(0, 256, (5, 6, 4), dtype=np.uint8)
+    out = t(rgba)
+    assert out.shape == (5, 6, 4) and np.array_equal(out, rgba)  # alpha carried over
+    assert t(Image.fromarray(rgba, "RGBA")).mode == "RGBA"
+    t1 = Translator(Identity(1), device="cpu")
+    rgb = np.random.default_rng(1).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    lum = np.asarray(Image.fromarray(rgb).convert("L")).astype(int)
+    out = t1(rgb)
+    assert out.shape == (5, 6, 1) and np.abs(out[:, :, 0].astype(int) - lum).max() <= 1
+    assert t1(Image.fromarray(rgb)).mode == "L"
+    assert t1(np.zeros((4, 4), np.uint8)).shape == (4, 4)
+    with pytest.raises(ValueError, match=r"expects 2 input channel\(s\); got an image with 3"):
+        Translator(Identity(2), device="cpu")(rgb)
+    with pytest.raises(ValueError, match=r"expects 3 input channel\(s\); got 1"):
+        t(torch.zeros(1, 1, 8, 8))
+
+
+def test_bad_inputs_are_explained(translator, tmp_path):
+    with pytest.raises(ValueError, match=r"float arrays must hold values in \[0, 1\]"):
+        translator(np.full((8, 8, 3), 255.0, dtype=np.float32))
+    with pytest.raises(ValueError, match="unsupported array dtype int64"):
+        translator(np.zeros((8, 8, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="type dict"):
+        translator({"a": 1})
+    with pytest.raises(ValueError, match="float tensor"):
+        translator(torch.zeros(3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        translator(tmp_path / "missing.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="bad.png"):
+        translator(tmp_path / "bad.png")
+
+
+def test_default_inference_is_deterministic_and_paper_mode_is_seedable():
+    unet = UNetGenerator(base_channels=4, num_downs=6)  # one dropout block (num_downs - 5)
+    translator = Translator(unet, device="cpu")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert torch.equal(translator(x), translator(x))
+    stats = {k: v.clone() for k, v in unet.state_dict().items()}
+    a = translator(x, stochastic=True, seed=1)
+    b = translator(x, stochastic=True, seed=1)
+    c = translator(x, stochastic=True, seed=2)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert not torch.allclose(a, translator(x))
+    # the stored running statistics are untouched and eval mode is restored
+    for k, v in unet.state_dict().items():
+        assert torch.equal(v, stats[k]), k
+    assert not any(m.training for m in unet.modules())
+    assert all(m.track_running_stats for m in unet.modules() if isinstance(m, nn.BatchNorm2d))
+
+
+def test_paper_mode_uses_batch_statistics(unet):
+    t = Translator(UNetGenerator(base_channels=4, num_downs=5, dropout=0.0), device="cpu")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    g = t.generator
+    g.train()
+    with torch.no_grad():
+        expected = g(x)  # train mode: batch statistics (no dropout in this model)
+    g.eval()
+    for k, v in g.state_dict().items():
+        if "running" in k:
+            v.copy_(torch.randn_like(v).abs() + 0.5 if "var" in k else torch.randn_like(v))
+    assert torch.allclose(t(x, stochastic=True), expected, atol=1e-6)
+
+
+def test_from_pretrained_folder_file_and_reference_checkpoint(tmp_path, unet):
+    unet.save_pretrained(tmp_path / "m", inference={"direction": "BtoA"})
+    t = Translator.from_pretrained(tmp_path / "m", device="cpu")
+    assert t.direction == "BtoA" and isinstance(t.generator, UNetGenerator)
+    t2 = Translator.from_pretrained(tmp_path / "m" / "model.safetensors", device="cpu")
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert torch.equal(t(x), t2(x))
+    t.save_pretrained(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["inference"] == {
+        "direction": "BtoA"
+    }
+    ref = randomize(RefUnet(3, 3, 5, ngf=4)).eval()
+    torch.save(ref.state_dict(), tmp_path / "latest_net_G.pth")
+    t3 = Translator.from_pretrained(tmp_path / "latest_net_G.pth", device="cpu")
+    with torch.no_grad():
+        assert (t3(x) - ref(x)).abs().max() < 1e-5
+    torch.save(RefNLayerD(6, ndf=4).state_dict(), tmp_path / "latest_net_D.pth")
+    with pytest.raises(ValueError, match="not a generator"):
+        Translator.from_pretrained(tmp_path / "latest_net_D.pth")
+    PatchGANDiscriminator(base_channels=4).save_pretrained(tmp_path / "d")
+    with pytest.raises(ValueError, match="not a generator"):
+        Translator.from_pretrained(tmp_path / "d")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        Translator.from_pretrained(tmp_path / "nowhere")
+
+
+def test_bf16_is_close_to_fp32(unet):
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    full = Translator(unet, device="cpu")(x)
+    half = Translator(unet, device="cpu", dtype="bf16")(x)
+    assert half.dtype == torch.float32 and (half - full).abs().max() < 0.1
+    with pytest.raises(ValueError, match="dtype='fp8'"):
+        Translator(unet, dtype="fp8")
+
+
+def test_device_auto_picks_cpu_without_cuda(unet):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    assert Translator(unet).device.type == "cpu"
+
+
+def test_compile_matches_eager(unet):
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    eager = Translator(unet, device="cpu")(x)
+    compiled = Translator(unet, device="cpu", compile=True)
+    assert torch.allclose(compiled(x), eager, atol=1e-4)
