@@ -20,6 +20,8 @@ def test_norm_layers_match_reference_settings():
     assert not inst.affine and not inst.track_running_stats
     assert list(inst.state_dict()) == []
     assert isinstance(get_norm_layer("none", 8), nn.Identity)
+    factory = get_norm_layer("batch")  # the reference's get_norm_layer(norm_type) form
+    assert isinstance(factory(4), nn.BatchNorm2d) and factory(4).num_features == 4
 
 
 @pytest.mark.parametrize("bad", ["group", "Batch", ""])

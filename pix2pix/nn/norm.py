@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import overload
+
 from torch import nn
 
 NORM_CHOICES = ("batch", "instance", "none")
@@ -25,8 +28,19 @@ def check_norm(norm: str, argument: str = "norm") -> str:
     return norm
 
 
-def get_norm_layer(norm: str, num_features: int) -> nn.Module:
-    """Build the normalisation layer named ``norm`` for ``num_features`` channels.
+@overload
+def get_norm_layer(norm: str, num_features: int) -> nn.Module: ...
+@overload
+def get_norm_layer(norm: str, num_features: None = None) -> Callable[[int], nn.Module]: ...
+
+
+def get_norm_layer(
+    norm: str, num_features: int | None = None
+) -> nn.Module | Callable[[int], nn.Module]:
+    """Build the normalisation layer named ``norm``, or a factory for it.
+
+    With ``num_features`` the layer is returned; without it, a callable taking the channel
+    count, like the reference's ``get_norm_layer(norm_type)``.
 
     ``"batch"`` is ``BatchNorm2d`` with learnable affine parameters and running statistics.
     ``"instance"`` is ``InstanceNorm2d(affine=False, track_running_stats=False)``, exactly as the
@@ -34,10 +48,10 @@ def get_norm_layer(norm: str, num_features: int) -> nn.Module:
 
     Args:
         norm: ``"batch"``, ``"instance"`` or ``"none"``.
-        num_features: Number of channels to normalise.
+        num_features: Number of channels to normalise (omit to get a factory).
 
     Returns:
-        The layer.
+        The layer, or a factory ``num_features -> layer``.
 
     Raises:
         ValueError: If ``norm`` is unknown.
@@ -45,8 +59,13 @@ def get_norm_layer(norm: str, num_features: int) -> nn.Module:
     Example:
         >>> get_norm_layer("instance", 8)
         InstanceNorm2d(8, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)
+        >>> make_norm = get_norm_layer("batch")
+        >>> make_norm(16)
+        BatchNorm2d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
     """
     check_norm(norm)
+    if num_features is None:
+        return lambda channels: get_norm_layer(norm, channels)  # type: ignore[return-value]
     if norm == "batch":
         return nn.BatchNorm2d(num_features, affine=True, track_running_stats=True)
     if norm == "instance":
