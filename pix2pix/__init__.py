@@ -1,5 +1,6 @@
 """pix2pix: paired image-to-image translation with conditional GANs for PyTorch."""
 
+from pix2pix.data import PairedImageDataset, SyntheticPairs
 from pix2pix.models import (
     PatchGANDiscriminator,
     PixelDiscriminator,
@@ -11,9 +12,11 @@ from pix2pix.translator import Translator
 from pix2pix.version import __version__
 
 __all__ = [
+    "PairedImageDataset",
     "PatchGANDiscriminator",
     "PixelDiscriminator",
     "ResNetGenerator",
+    "SyntheticPairs",
     "Translator",
     "UNetGenerator",
     "__version__",
