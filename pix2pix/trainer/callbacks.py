@@ -1,0 +1,76 @@
+"""``Callback``: code that runs at the trainer's hook points without subclassing the trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from pix2pix.trainer.trainer import Trainer
+
+
+class Callback:
+    """Base class with one no-op method per hook; override the ones you need.
+
+    Each hook receives the trainer first, so a callback can read ``trainer.step``,
+    ``trainer.epoch``, ``trainer.generator``, ``trainer.config`` ..., or set
+    ``trainer.should_stop = True`` to end training after the current step. Hooks run after the
+    trainer's own method of the same name, in the order the callbacks were given.
+
+    A callback with state that must survive a resume returns it from :meth:`state_dict` (tensors
+    and plain Python values only: checkpoints are loaded with ``weights_only=True``).
+
+    Hooks, in the order they fire:
+
+    * ``on_train_start(trainer)``: after setup (and after loading a checkpoint when resuming).
+    * ``on_epoch_start(trainer)``: before the first batch of an epoch (also for the partly done
+      epoch a resumed run continues).
+    * ``on_step_end(trainer, losses)``: after each optimisation step; ``losses`` are detached
+      0-dim tensors (reading one with ``float()`` waits for the device).
+    * ``on_validation_end(trainer, metrics)``: after a validation, with the mean metrics.
+    * ``on_checkpoint(trainer, path)``: after a checkpoint folder is written.
+    * ``on_train_end(trainer)``: after the final checkpoint and export.
+
+    Example:
+        >>> class StopAt(Callback):
+        ...     def on_step_end(self, trainer, losses):
+        ...         if trainer.step == 10:
+        ...             trainer.should_stop = True
+    """
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        """Called once before the first step."""
+
+    def on_epoch_start(self, trainer: Trainer) -> None:
+        """Called at the start of every epoch (``trainer.epoch`` is 0-based)."""
+
+    def on_step_end(self, trainer: Trainer, losses: dict[str, torch.Tensor]) -> None:
+        """Called after every optimisation step (``trainer.step`` already counts it)."""
+
+    def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        """Called after each validation with metrics such as ``{"val/PSNR": 21.3}``."""
+
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
+        """Called after a checkpoint is saved to ``path``."""
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """Called once when training finished (not when it was interrupted or failed)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to store in checkpoints (tensors and plain values); empty by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+HOOKS = (
+    "on_train_start",
+    "on_epoch_start",
+    "on_step_end",
+    "on_validation_end",
+    "on_checkpoint",
+    "on_train_end",
+)

@@ -1,0 +1,278 @@
+"""``TrainerConfig``: every training setting in one dataclass, saved to and loaded from JSON.
+
+The defaults are the paper's (section 4 and the appendix) and the reference implementation's:
+Adam with lr 2e-4 and betas (0.5, 0.999), batch size 1, lambda_L1 = 100, 100 epochs at the
+initial learning rate followed by 100 epochs of linear decay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import io
+import json
+import os
+import re
+import tokenize
+import types
+import typing
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pix2pix.losses.adversarial import GAN_MODES
+
+LR_POLICIES = ("linear", "step", "cosine", "constant")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DIRECTIONS = ("AtoB", "BtoA")
+PREPROCESS_CHOICES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+
+
+@dataclass
+class TrainerConfig:
+    """Settings of :class:`~pix2pix.trainer.Trainer`; each field has a one-line comment.
+
+    Values are validated on construction (and by :meth:`validate` after edits); a bad value
+    raises ``ValueError`` naming the field, the value and what is allowed.
+
+    Example:
+        >>> config = TrainerConfig(epochs=5, epochs_decay=5, output_dir="runs/facades")
+        >>> config.save("/tmp/trainer_config.json")  # doctest: +SKIP
+        >>> TrainerConfig.load("/tmp/trainer_config.json") == config  # doctest: +SKIP
+        True
+    """
+
+    # -- schedule --
+    epochs: int = 100  # epochs at the initial learning rate (reference n_epochs)
+    epochs_decay: int = 100  # epochs after that, LR decaying linearly towards 0 (n_epochs_decay)
+    max_steps: int | None = None  # stop after this many optimisation steps; None = all epochs
+    batch_size: int = 1  # images per process per step; global batch = batch_size x processes
+    shuffle: bool = True  # reshuffle every epoch (False = the reference's --serial_batches)
+    drop_last: bool = False  # drop the last incomplete batch of every epoch
+    # -- optimisation --
+    lr: float = 2e-4  # initial Adam learning rate of both networks
+    beta1: float = 0.5  # Adam beta1 (momentum term)
+    beta2: float = 0.999  # Adam beta2
+    lambda_l1: float = 100.0  # weight of the L1 term in the generator loss (paper eq. 4)
+    gan_mode: str = "vanilla"  # adversarial loss: vanilla (paper), lsgan, hinge or wgangp
+    lambda_gp: float = 10.0  # gradient-penalty weight, used only when gan_mode is wgangp
+    lr_policy: str = "linear"  # LR schedule, stepped once per epoch: linear, step, cosine, constant
+    lr_decay_iters: int = 50  # step policy: multiply the LR by 0.1 every this many epochs
+    # -- precision and speed --
+    precision: str = "fp32"  # fp32, bf16 (autocast) or fp16 (autocast + gradient scaling)
+    channels_last: bool = False  # use the channels-last memory format for models and batches
+    compile: bool = False  # wrap both networks in torch.compile
+    ema_decay: float | None = None  # decay of an EMA of the generator weights (None = no EMA)
+    sync_batchnorm: bool = False  # multi-GPU: convert batch norm to SyncBatchNorm
+    num_workers: int = 0  # DataLoader worker processes (0 loads in the main process)
+    seed: int = 0  # seeds torch, numpy and random at the start of fit, and the data order
+    device: str = "auto"  # torch device; auto = this process's CUDA GPU if any, else CPU
+    # -- outputs --
+    output_dir: str = "runs/pix2pix"  # folder for checkpoints, samples, logs and the final model
+    log_every: int = 100  # steps between progress-bar/metrics.jsonl updates
+    sample_every: int = 1000  # steps between sample grids in output_dir/samples (0 = never)
+    num_samples: int = 4  # images in each sample grid
+    val_every: int = 1000  # steps between validations on val_data (0 = never)
+    checkpoint_every: int = 1000  # steps between checkpoints (0 = only at the end)
+    keep_checkpoints: int = 3  # most recent checkpoints kept on disk (0 = keep all)
+    tensorboard: bool = False  # also log to TensorBoard in output_dir/tensorboard
+    progress_bar: bool = True  # show a tqdm progress bar (rank 0 only)
+    # -- data description, stored with the exported generator for the Translator --
+    direction: str = "AtoB"  # AtoB: left/A half is the input; BtoA: right/B half is the input
+    preprocess: str = "resize_and_crop"  # resizing used in training (resize_and_crop, crop, ...)
+    load_size: int = 286  # images are resized to this side before cropping (pixels)
+    crop_size: int = 256  # side of the training crops (pixels)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> TrainerConfig:
+        """Check every field; returns ``self``.
+
+        Raises:
+            ValueError: Naming the first bad field, its value and the allowed values.
+        """
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), _field_types()[f.name])
+        _check_range("epochs", self.epochs, 0)
+        _check_range("epochs_decay", self.epochs_decay, 0)
+        if self.epochs + self.epochs_decay < 1:
+            raise ValueError(
+                f"epochs={self.epochs} and epochs_decay={self.epochs_decay} give no epoch to "
+                "train; make their sum at least 1."
+            )
+        if self.max_steps is not None:
+            _check_range("max_steps", self.max_steps, 1)
+        _check_range("batch_size", self.batch_size, 1)
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr!r} is not allowed; use a positive learning rate.")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name}={value!r} is not allowed; use a value in [0, 1).")
+        _check_range("lambda_l1", self.lambda_l1, 0.0)
+        _check_range("lambda_gp", self.lambda_gp, 0.0)
+        _check_choice("gan_mode", self.gan_mode, GAN_MODES)
+        _check_choice("lr_policy", self.lr_policy, LR_POLICIES)
+        _check_range("lr_decay_iters", self.lr_decay_iters, 1)
+        _check_choice("precision", self.precision, PRECISIONS)
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(
+                f"ema_decay={self.ema_decay!r} is not allowed; use a value in (0, 1) such as "
+                "0.999, or None to turn the EMA off."
+            )
+        _check_range("num_workers", self.num_workers, 0)
+        _check_range("seed", self.seed, 0)
+        _check_device(self.device)
+        if not self.output_dir:
+            raise ValueError("output_dir='' is not allowed; name a folder for the run.")
+        _check_range("log_every", self.log_every, 1)
+        for name in ("sample_every", "val_every", "checkpoint_every", "keep_checkpoints"):
+            _check_range(name, getattr(self, name), 0)
+        _check_range("num_samples", self.num_samples, 1)
+        _check_choice("direction", self.direction, DIRECTIONS)
+        _check_choice("preprocess", self.preprocess, PREPROCESS_CHOICES)
+        _check_range("load_size", self.load_size, 1)
+        _check_range("crop_size", self.crop_size, 1)
+        return self
+
+    @property
+    def total_epochs(self) -> int:
+        """``epochs + epochs_decay``: the length of the schedule."""
+        return self.epochs + self.epochs_decay
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict of JSON values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainerConfig:
+        """Build a config from a dict; missing fields take their defaults.
+
+        Raises:
+            ValueError: For an unknown key (listing the valid ones) or an invalid value.
+        """
+        if not isinstance(values, dict):
+            raise ValueError(
+                f"A trainer config must be a JSON object; got {type(values).__name__}."
+            )
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(
+                f"Unknown trainer config field(s) {unknown}; valid fields are {known}."
+            )
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TrainerConfig:
+        """A validated copy with some fields changed.
+
+        Example:
+            >>> TrainerConfig().replace(epochs=1).epochs
+            1
+        """
+        return TrainerConfig.from_dict({**self.to_dict(), **changes})
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the config as indented JSON to ``path``; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TrainerConfig:
+        """Read a config written by :meth:`save` (or by hand; missing fields take defaults).
+
+        Raises:
+            FileNotFoundError: If ``path`` does not exist.
+            ValueError: If it is not valid JSON or holds unknown fields or bad values.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Trainer config {path} does not exist.")
+        try:
+            values = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not valid JSON: {error}") from None
+        try:
+            return cls.from_dict(values)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+
+    @staticmethod
+    def field_help() -> dict[str, str]:
+        """The one-line comment of every field, keyed by field name (used for ``--help``)."""
+        return dict(_field_comments())
+
+
+def _check_range(name: str, value: float, minimum: float) -> None:
+    if value < minimum:
+        raise ValueError(f"{name}={value!r} is not allowed; use a value >= {minimum}.")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not allowed; choose one of {choices}.")
+
+
+def _check_device(device: str) -> None:
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda', 'cuda:1', ..."
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def _field_types() -> dict[str, tuple[type, ...]]:
+    """Allowed Python types of each field, from its annotation (None included for ``| None``)."""
+    hints = typing.get_type_hints(TrainerConfig)
+    allowed: dict[str, tuple[type, ...]] = {}
+    for name, hint in hints.items():
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        kinds: list[type] = []
+        for arg in args:
+            kinds.append(type(None) if arg is type(None) else arg)
+            if arg is float:
+                kinds.append(int)  # JSON writes 1.0 as 1 in some tools; an int is a fine float
+        allowed[name] = tuple(kinds)
+    return allowed
+
+
+def _check_type(name: str, value: Any, allowed: tuple[type, ...]) -> None:
+    # bool is an int subclass; a flag passed where a number is expected is a mistake
+    ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+    if not ok:
+        names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+        raise ValueError(f"{name}={value!r} has the wrong type; expected {names}.")
+
+
+@lru_cache(maxsize=1)
+def _field_comments() -> tuple[tuple[str, str], ...]:
+    """Read each field's trailing ``# comment`` from this module's source.
+
+    The comments are the documentation (nanoGPT-style); parsing them keeps ``--help`` from
+    repeating them. Without the source (a frozen build) the help is empty, not an error.
+    """
+    names = {f.name for f in dataclasses.fields(TrainerConfig)}
+    try:
+        source = inspect.getsource(TrainerConfig)
+    except (OSError, TypeError):
+        return ()
+    comments: dict[str, str] = {}
+    pattern = re.compile(r"^\s*(\w+)\s*:")
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            match = pattern.match(token.line)
+            if match and match.group(1) in names and match.group(1) not in comments:
+                comments[match.group(1)] = token.string.lstrip("#").strip()
+    return tuple(comments.items())

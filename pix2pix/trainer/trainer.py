@@ -1,0 +1,869 @@
+"""The pix2pix training loop, with Lightning-style manual optimisation and plain-method hooks.
+
+``Trainer.fit`` reads top to bottom: fetch a batch, :meth:`Trainer.training_step`, log,
+sample, validate, checkpoint. Everything a research variant changes is an overridable method
+(:meth:`~Trainer.configure_optimizers`, :meth:`~Trainer.discriminator_step`,
+:meth:`~Trainer.generator_step`, ...) or a no-op hook mirrored by :class:`Callback`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from pix2pix import metrics
+from pix2pix.losses.adversarial import gan_loss, gradient_penalty
+from pix2pix.models.base import ModelMixin, load_safetensors, load_state_dict_checked
+from pix2pix.trainer import checkpoint as ckpt
+from pix2pix.trainer.callbacks import Callback
+from pix2pix.trainer.config import TrainerConfig
+from pix2pix.trainer.distributed import (
+    DistributedContext,
+    all_gather_objects,
+    any_rank,
+    barrier,
+    setup_distributed,
+)
+from pix2pix.trainer.ema import ExponentialMovingAverage
+from pix2pix.trainer.loader import batches_per_epoch, check_dataset, epoch_loader
+from pix2pix.trainer.reporting import Reporter, sample_grid
+from pix2pix.trainer.rng import capture_rng_state, preserved_rng, restore_rng_state, seed_everything
+from pix2pix.trainer.schedulers import build_scheduler
+
+logger = logging.getLogger(__name__)
+
+STATE_FORMAT = 1
+FINAL_DIR = "final"
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class NonFiniteLossError(RuntimeError, FloatingPointError):
+    """A loss became NaN or infinite; training stopped without writing a checkpoint."""
+
+    def __init__(self, step: int, name: str, value: float, last_checkpoint: Path | None) -> None:
+        where = (
+            f"the last good checkpoint is {last_checkpoint}"
+            if last_checkpoint
+            else "no checkpoint was written yet"
+        )
+        super().__init__(
+            f"Loss {name} is {value} at step {step}; training stopped ({where}). Try a lower "
+            "lr, precision='fp32', or check the data for NaNs."
+        )
+        self.step, self.name, self.value = step, name, value
+
+
+class Trainer:
+    """Trains a pix2pix generator against a conditional discriminator (paper section 3).
+
+    One :meth:`training_step` is one update in the reference order: the discriminator on the
+    detached fake and on the real pair, its loss halved; then the generator, with the
+    discriminator frozen, on ``GAN(D(source, fake), real) + lambda_l1 * L1(fake, target)``.
+
+    Attributes used by overrides and callbacks: ``config``, ``generator`` and
+    ``discriminator`` (the plain modules), ``g_train``/``d_train`` (the same modules as
+    training calls them: wrapped in DDP and/or ``torch.compile`` when those are on),
+    ``d_frozen`` (the discriminator without DDP, for the generator step), ``optimizer_g``,
+    ``optimizer_d``, ``scheduler_g``, ``scheduler_d``, ``scaler``, ``ema``, ``device``,
+    ``context`` (rank, world size), ``step`` (completed steps), ``epoch`` (0-based),
+    ``batch_in_epoch`` and ``should_stop`` (set it to end after the current step).
+
+    Args:
+        generator: The generator, e.g. :class:`~pix2pix.UNetGenerator`.
+        discriminator: The discriminator; it sees ``cat(source, image)`` on channels.
+        config: Training settings; ``TrainerConfig()`` (the paper's) when omitted.
+        train_data: A map-style dataset or list of dicts with ``"source"`` and ``"target"``
+            ``[C, H, W]`` tensors in [-1, 1] (e.g. :class:`pix2pix.data.PairedImageDataset`).
+        val_data: The same, for validation metrics and sample grids.
+        callbacks: :class:`Callback` instances.
+
+    Example:
+        >>> from pix2pix import PatchGANDiscriminator, UNetGenerator
+        >>> data = [{"source": torch.rand(3, 32, 32) * 2 - 1, "target": torch.zeros(3, 32, 32)}]
+        >>> trainer = Trainer(
+        ...     UNetGenerator(base_channels=4, num_downs=5),
+        ...     PatchGANDiscriminator(base_channels=4),
+        ...     TrainerConfig(max_steps=2, output_dir="/tmp/run", progress_bar=False),
+        ...     train_data=data,
+        ... )
+        >>> trainer.fit()  # doctest: +SKIP
+        PosixPath('/tmp/run/final')
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        config: TrainerConfig | None = None,
+        train_data: Dataset | Sequence[dict[str, Any]] | None = None,
+        val_data: Dataset | Sequence[dict[str, Any]] | None = None,
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
+        if config is None:
+            config = TrainerConfig()
+        if not isinstance(config, TrainerConfig):
+            raise ValueError(f"config must be a TrainerConfig; got {type(config).__name__}.")
+        self.config = config.validate()
+        self.generator = generator
+        self.discriminator = discriminator
+        self.train_data = train_data
+        self.val_data = val_data
+        self.callbacks = list(callbacks)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.should_stop = False
+        self.interrupted = False
+        self.optimizer_g: Optimizer | None = None
+        self.optimizer_d: Optimizer | None = None
+        self.scheduler_g: LRScheduler | None = None
+        self.scheduler_d: LRScheduler | None = None
+        self.scaler: torch.amp.GradScaler | None = None
+        self.ema: ExponentialMovingAverage | None = None
+        self.context = DistributedContext()
+        self.device = torch.device("cpu")
+        self.last_checkpoint: Path | None = None
+        self._is_setup = False
+        self._interrupt_requested = False
+        self._mid_step = False
+        self._pending: list[tuple[int, dict[str, torch.Tensor]]] = []
+        self._reporter: Reporter | None = None
+        self._progress: Any = None
+        self._samples: dict[str, torch.Tensor] | None = None
+        self._log_clock = (time.perf_counter(), 0)
+
+    # ================================================================ setup
+    def setup(self) -> None:
+        """Place models, build optimizers, schedulers, scaler, EMA and wrappers (once).
+
+        Called by :meth:`fit` and lazily by the first :meth:`training_step`, so the trainer can
+        also drive a hand-written loop.
+        """
+        if self._is_setup:
+            return
+        cfg = self.config
+        self.context = setup_distributed(cfg.device)
+        self.device = device = self.context.device
+        if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError("precision='bf16' is not supported by this GPU; use 'fp16'.")
+        memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
+        for module in (self.generator, self.discriminator):
+            module.to(device=device, memory_format=memory_format).train()
+        if cfg.ema_decay is not None:
+            self.ema = ExponentialMovingAverage(self.generator, cfg.ema_decay).to(device)
+        if self.context.is_distributed and cfg.sync_batchnorm:
+            self.generator = nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
+            self.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
+        self.optimizer_g, self.optimizer_d = self.configure_optimizers()
+        self.scheduler_g, self.scheduler_d = self.configure_schedulers(
+            self.optimizer_g, self.optimizer_d
+        )
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+        self.g_train: nn.Module = self.generator
+        self.d_train: nn.Module = self.discriminator
+        if self.context.is_distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            self.g_train = DistributedDataParallel(self.generator, device_ids=ids)
+            self.d_train = DistributedDataParallel(self.discriminator, device_ids=ids)
+        # The generator step runs D without DDP: D is frozen there, and a DDP forward whose
+        # backward yields no D gradients would leave DDP waiting for them.
+        self.d_frozen: nn.Module = self.discriminator
+        if cfg.compile:
+            unwrapped = self.d_train is self.discriminator
+            self.g_train = torch.compile(self.g_train)
+            self.d_train = torch.compile(self.d_train)
+            self.d_frozen = self.d_train if unwrapped else torch.compile(self.discriminator)
+        self._is_setup = True
+
+    def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
+        """Return ``(optimizer_g, optimizer_d)``: Adam(lr, betas=(beta1, beta2)) for each (paper).
+
+        Example:
+            >>> class SGDTrainer(Trainer):  # doctest: +SKIP
+            ...     def configure_optimizers(self):
+            ...         return (torch.optim.SGD(self.generator.parameters(), lr=0.01),
+            ...                 torch.optim.SGD(self.discriminator.parameters(), lr=0.01))
+        """
+        cfg = self.config
+        betas = (cfg.beta1, cfg.beta2)
+        return (
+            torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=betas),
+            torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=betas),
+        )
+
+    def configure_schedulers(
+        self, optimizer_g: Optimizer, optimizer_d: Optimizer
+    ) -> tuple[LRScheduler | None, LRScheduler | None]:
+        """Return ``(scheduler_g, scheduler_d)``, stepped once per epoch (``None`` for none).
+
+        The default follows ``config.lr_policy`` (see
+        :func:`pix2pix.trainer.schedulers.build_scheduler`).
+
+        Example:
+            >>> trainer.configure_schedulers(opt_g, opt_d)  # doctest: +SKIP
+            (<torch.optim.lr_scheduler.LambdaLR ...>, <torch.optim.lr_scheduler.LambdaLR ...>)
+        """
+        return build_scheduler(optimizer_g, self.config), build_scheduler(optimizer_d, self.config)
+
+    # ================================================================ one update
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The autocast context for ``config.precision`` (a no-op for fp32)."""
+        dtype = _DTYPES[self.config.precision]
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, scaled by the GradScaler under fp16."""
+        assert self.scaler is not None
+        self.scaler.scale(loss).backward()
+
+    def optimizer_step(self, optimizer: Optimizer) -> None:
+        """``optimizer.step()``, through the GradScaler under fp16 (skipped on inf gradients)."""
+        assert self.scaler is not None
+        self.scaler.step(optimizer)
+
+    def prepare_batch(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Move ``batch["source"]`` and ``batch["target"]`` (``[N, C, H, W]``) to the device."""
+        if not isinstance(batch, dict) or "source" not in batch or "target" not in batch:
+            found = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise ValueError(
+                f"A batch must be a dict with 'source' and 'target' tensors; got {found}."
+            )
+        memory_format = torch.channels_last if self.config.channels_last else torch.preserve_format
+        tensors = []
+        for key in ("source", "target"):
+            value = batch[key]
+            if not isinstance(value, torch.Tensor) or value.dim() != 4:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value)
+                raise ValueError(
+                    f"batch[{key!r}] must be a [N, C, H, W] tensor; got {shape}. A single item "
+                    "needs a batch dimension (value.unsqueeze(0))."
+                )
+            tensors.append(
+                value.to(self.device, non_blocking=True, memory_format=memory_format).float()
+            )
+        return tensors[0], tensors[1]
+
+    def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """One full pix2pix update on ``batch``; returns the losses as detached 0-dim tensors.
+
+        Works on a batch dict given directly, so a hand-written loop can call it (the first call
+        sets up optimizers). The tensors stay on the device: reading them (``float(v)``) waits
+        for the device, so the loop only does it when logging.
+
+        Example:
+            >>> losses = trainer.training_step({"source": a, "target": b})  # doctest: +SKIP
+            >>> sorted(losses)  # doctest: +SKIP
+            ['D_fake', 'D_real', 'G_GAN', 'G_L1']
+        """
+        self.setup()
+        source, target = self.prepare_batch(batch)
+        with self.autocast():
+            fake = self.g_train(source)
+        losses = self.discriminator_step(source, target, fake)
+        losses.update(self.generator_step(source, target, fake))
+        assert self.scaler is not None
+        if self.scaler.is_enabled():
+            self.scaler.update()  # once per iteration, after both optimizers stepped
+        if self.ema is not None:
+            self.ema.update(self.generator)
+        return losses
+
+    def discriminator_step(
+        self, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Update D on ``(source, fake.detach())`` as fake and ``(source, target)`` as real.
+
+        Returns ``{"D_fake", "D_real"}`` (and ``"D_GP"`` for wgangp) as detached tensors.
+        """
+        cfg = self.config
+        assert self.optimizer_d is not None
+        self.optimizer_d.zero_grad()
+        with self.autocast():
+            fake_pair = torch.cat([source, fake.detach()], dim=1)
+            real_pair = torch.cat([source, target], dim=1)
+            loss_fake = gan_loss(self.d_train(fake_pair), False, cfg.gan_mode)
+            loss_real = gan_loss(self.d_train(real_pair), True, cfg.gan_mode)
+            # paper section 3.3: halve D's objective to slow D relative to G
+            loss = (loss_fake + loss_real) * 0.5
+        losses = {"D_fake": loss_fake.detach(), "D_real": loss_real.detach()}
+        if cfg.gan_mode == "wgangp":
+            # computed in fp32 on the plain module: a double backward through autocast or DDP
+            # is fragile, and the gradients still reach DDP's hooks on D's parameters
+            penalty = gradient_penalty(
+                self.discriminator, real_pair.float(), fake_pair.float(), weight=cfg.lambda_gp
+            )
+            loss = loss + penalty
+            losses["D_GP"] = penalty.detach()
+        self.backward(loss)
+        self.optimizer_step(self.optimizer_d)
+        return losses
+
+    def generator_step(
+        self, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Update G on ``GAN(D(source, fake), real) + lambda_l1 * L1(fake, target)`` (eq. 4).
+
+        D is frozen (``requires_grad_(False)``) meanwhile, so no D gradients are computed.
+        Override to add loss terms (see ``examples/custom_trainer.py``). Returns
+        ``{"G_GAN", "G_L1"}`` as detached tensors.
+        """
+        cfg = self.config
+        assert self.optimizer_g is not None
+        with frozen(self.discriminator):
+            self.optimizer_g.zero_grad()
+            with self.autocast():
+                prediction = self.d_frozen(torch.cat([source, fake], dim=1))
+                loss_gan = gan_loss(prediction, True, cfg.gan_mode, for_discriminator=False)
+                loss_l1 = F.l1_loss(fake, target) * cfg.lambda_l1
+                loss = loss_gan + loss_l1
+            self.backward(loss)
+            self.optimizer_step(self.optimizer_g)
+        return {"G_GAN": loss_gan.detach(), "G_L1": loss_l1.detach()}
+
+    # ================================================================ validation
+    def inference_generator(self) -> nn.Module:
+        """The generator used for validation, samples and export (the EMA copy when on)."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    def validation_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Per-image ``L1``, ``PSNR`` and ``SSIM`` of the generator's output on ``batch``.
+
+        Runs under ``torch.no_grad`` with the generator in eval mode. Returns 1-D tensors (one
+        value per image); :meth:`validate` averages them over the whole validation set.
+        """
+        source, target = self.prepare_batch(batch)
+        fake = self.inference_generator()(source).float()
+        values = {
+            "L1": metrics.l1(fake, target, reduction="none"),
+            "PSNR": metrics.psnr(fake, target, reduction="none"),
+        }
+        if min(fake.shape[-2:]) >= 11:
+            values["SSIM"] = metrics.ssim(fake, target, reduction="none")
+        return values
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean validation metrics over ``val_data`` (main process only; {} elsewhere).
+
+        Random numbers drawn here (a dataset's augmentation) never reach the training RNG
+        streams, so validating does not change the training run.
+        """
+        if self.val_data is None or not self.context.is_main:
+            return {}
+        self.setup()
+        generator = self.inference_generator()
+        sums: dict[str, list[torch.Tensor]] = {}
+        with preserved_rng(), eval_mode(generator):
+            loader = DataLoader(
+                self.val_data,  # type: ignore[arg-type]
+                batch_size=self.config.batch_size,
+                shuffle=False,
+                num_workers=self.config.num_workers,
+            )
+            for batch in loader:
+                for key, value in self.validation_step(batch).items():
+                    sums.setdefault(key, []).append(value.detach().float().reshape(-1))
+        results = {f"val/{k}": torch.cat(v).mean().item() for k, v in sums.items()}
+        if self._reporter is not None:
+            self._reporter.log_scalars(self.step, {"epoch": self.epoch, **results})
+        logger.info(
+            "step %d validation: %s",
+            self.step,
+            ", ".join(f"{k}={v:.4g}" for k, v in results.items()),
+        )
+        self._call("on_validation_end", results)
+        return results
+
+    # ================================================================ hooks
+    def on_train_start(self) -> None:
+        """Hook: before the first step (after loading a checkpoint when resuming)."""
+
+    def on_epoch_start(self) -> None:
+        """Hook: before the first batch of each epoch (``self.epoch``)."""
+
+    def on_step_end(self, losses: dict[str, torch.Tensor]) -> None:
+        """Hook: after each step; ``losses`` are detached device tensors."""
+
+    def on_validation_end(self, metrics: dict[str, float]) -> None:
+        """Hook: after each validation with the mean metrics."""
+
+    def on_checkpoint(self, path: Path) -> None:
+        """Hook: after a checkpoint folder is written."""
+
+    def on_train_end(self) -> None:
+        """Hook: after the final checkpoint and export."""
+
+    def _call(self, hook: str, *args: Any) -> None:
+        getattr(self, hook)(*args)
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+    # ================================================================ the loop
+    def fit(self, resume_from: str | os.PathLike[str] | None = None) -> Path | None:
+        """Train for ``epochs + epochs_decay`` epochs (or ``max_steps`` steps).
+
+        Writes checkpoints every ``checkpoint_every`` steps and at the end, and exports the
+        generator (EMA weights when on) to ``output_dir/final`` with the inference settings the
+        :class:`~pix2pix.Translator` reads. Ctrl-C finishes the current step, writes a
+        checkpoint and returns ``None`` (``self.interrupted`` is then true).
+
+        Args:
+            resume_from: ``"latest"`` (newest checkpoint in ``output_dir``), a run folder, or a
+                checkpoint folder. The resumed run ends with exactly the weights an
+                uninterrupted run would have (fp32, same device, ``num_workers=0``).
+
+        Returns:
+            The exported model folder, or ``None`` when interrupted.
+
+        Raises:
+            NonFiniteLossError: A loss became NaN/inf (no checkpoint is written after it).
+            FileNotFoundError: ``resume_from`` names no checkpoint.
+
+        Example:
+            >>> trainer.fit()  # doctest: +SKIP
+            >>> trainer.fit(resume_from="latest")  # doctest: +SKIP
+        """
+        cfg = self.config
+        check_dataset(self.train_data, "train_data")
+        if self.val_data is not None:
+            check_dataset(self.val_data, "val_data")
+        self.setup()
+        seed_everything(cfg.seed + self.context.rank)
+        resumed = resume_from is not None
+        if resumed:
+            self.load_checkpoint(ckpt.resolve_checkpoint(resume_from, cfg.output_dir))
+        output_dir = Path(cfg.output_dir)
+        if self.context.is_main:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.remove_stale_temporaries(output_dir)
+            cfg.save(output_dir / ckpt.CONFIG_NAME)
+        self._reporter = Reporter(
+            output_dir,
+            tensorboard=cfg.tensorboard,
+            enabled=self.context.is_main,
+            resume_step=self.step if resumed else None,
+        )
+        self.interrupted = self._interrupt_requested = self.should_stop = False
+        try:
+            self._call("on_train_start")
+            with self._deferred_interrupts():
+                try:
+                    self._train_loop()
+                except KeyboardInterrupt:
+                    self._interrupt_requested = True
+                    if self._mid_step:
+                        # D was updated but G not: this state is no step of any run
+                        logger.warning(
+                            "Interrupted inside step %d; not checkpointing a half-done step. "
+                            "The last checkpoint is %s.",
+                            self.step + 1,
+                            self.last_checkpoint,
+                        )
+                        self.interrupted = True
+                        return None
+            self._flush_logs()
+            self.save_checkpoint()
+            if self._interrupt_requested:
+                self.interrupted = True
+                logger.info(
+                    "Interrupted after step %d; resume with fit(resume_from=%r).",
+                    self.step,
+                    str(self.last_checkpoint),
+                )
+                return None
+            final = self.export(output_dir / FINAL_DIR)
+            self._call("on_train_end")
+            return final
+        finally:
+            if self._progress is not None:
+                self._progress.close()
+                self._progress = None
+            self._reporter.close()
+
+    def _train_loop(self) -> None:
+        cfg = self.config
+        per_epoch = self.steps_per_epoch()
+        total = per_epoch * cfg.total_epochs
+        if cfg.max_steps is not None:
+            total = min(total, cfg.max_steps)
+        self._progress = tqdm(
+            total=total,
+            initial=min(self.step, total),
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
+            disable=not (cfg.progress_bar and self.context.is_main),
+        )
+        self._log_clock = (time.perf_counter(), self.step)
+        self._mid_step = False
+        while self.epoch < cfg.total_epochs and not self._stop_requested():
+            loader = self._epoch_loader()
+            self._call("on_epoch_start")
+            batches = iter(loader)
+            while True:
+                self._mid_step = True  # fetching advances the augmentation RNG
+                batch = next(batches, None)
+                if batch is None:
+                    self._mid_step = False
+                    self._end_epoch()
+                    break
+                losses = self.training_step(batch)
+                self.step += 1
+                self.batch_in_epoch += 1
+                self._mid_step = False
+                self._pending.append((self.step, losses))
+                self._progress.update(1)
+                self._call("on_step_end", losses)
+                self._after_step()
+                if self._stop_requested():
+                    return
+
+    def _after_step(self) -> None:
+        cfg, step = self.config, self.step
+        if step % cfg.log_every == 0:
+            self._flush_logs()
+        if cfg.sample_every and step % cfg.sample_every == 0:
+            self.write_samples()
+        if cfg.val_every and self.val_data is not None and step % cfg.val_every == 0:
+            self.validate()
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    def _stop_requested(self) -> bool:
+        stop = self.should_stop or self._interrupt_requested
+        stop = stop or (self.config.max_steps is not None and self.step >= self.config.max_steps)
+        # every rank must leave the loop at the same step, or the others hang in collectives
+        return any_rank(self.context, stop)
+
+    def _end_epoch(self) -> None:
+        for scheduler in (self.scheduler_g, self.scheduler_d):
+            if scheduler is not None:
+                with warnings.catch_warnings():
+                    # a run resumed at an epoch's end steps the schedule before the optimizer
+                    warnings.filterwarnings(
+                        "ignore", "Detected call of `lr_scheduler.step", UserWarning
+                    )
+                    scheduler.step()
+        self.epoch += 1
+        self.batch_in_epoch = 0
+
+    def steps_per_epoch(self) -> int:
+        """Optimisation steps in one epoch for this process."""
+        cfg = self.config
+        check_dataset(self.train_data, "train_data")
+        world = self.context.world_size
+        per_rank = -(-len(self.train_data) // world)  # type: ignore[arg-type]
+        steps = batches_per_epoch(per_rank, cfg.batch_size, cfg.drop_last)
+        if steps == 0:
+            raise ValueError(
+                f"train_data has {per_rank} items per process, fewer than batch_size="
+                f"{cfg.batch_size}, and drop_last=True drops them all; lower batch_size or set "
+                "drop_last=False."
+            )
+        return steps
+
+    def _epoch_loader(self) -> DataLoader:
+        cfg = self.config
+        return epoch_loader(
+            self.train_data,  # type: ignore[arg-type]
+            epoch=self.epoch,
+            start_batch=self.batch_in_epoch,
+            batch_size=cfg.batch_size,
+            shuffle=cfg.shuffle,
+            drop_last=cfg.drop_last,
+            seed=cfg.seed,
+            num_workers=cfg.num_workers,
+            rank=self.context.rank,
+            world_size=self.context.world_size,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    @contextlib.contextmanager
+    def _deferred_interrupts(self) -> Iterator[None]:
+        """Turn the first Ctrl-C into "stop after this step"; a second one stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._interrupt_requested:
+                raise KeyboardInterrupt
+            self._interrupt_requested = True
+            logger.warning(
+                "Interrupt: finishing step %d, then saving a checkpoint (Ctrl-C again to "
+                "stop at once).",
+                self.step + 1,
+            )
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    # ================================================================ logging, samples
+    def _flush_logs(self) -> None:
+        """Read the pending losses back from the device once, check them, log their means."""
+        pending, self._pending = self._pending, []
+        flat = [(step, name, value) for step, losses in pending for name, value in losses.items()]
+        values: list[float] = []
+        if flat:
+            # one device-to-host copy for the whole interval
+            values = (
+                torch.stack([v.detach().float().reshape(()) for _, _, v in flat]).cpu().tolist()
+            )
+        bad = next(
+            ((step, name, v) for (step, name, _), v in zip(flat, values) if not math.isfinite(v)),
+            None,
+        )
+        if any_rank(self.context, bad is not None):
+            if bad is None:
+                bad = (self.step, "(on another rank)", float("nan"))
+            raise NonFiniteLossError(*bad, last_checkpoint=self.last_checkpoint)
+        if not pending:
+            return
+        means: dict[str, list[float]] = {}
+        for (_, name, _), value in zip(flat, values):
+            means.setdefault(name, []).append(value)
+        record: dict[str, Any] = {k: sum(v) / len(v) for k, v in means.items()}
+        now = time.perf_counter()
+        start, start_step = self._log_clock
+        images = (self.step - start_step) * self.config.batch_size * self.context.world_size
+        record["img_per_s"] = images / max(now - start, 1e-9)
+        self._log_clock = (now, self.step)
+        assert self.optimizer_g is not None
+        record["lr"] = self.optimizer_g.param_groups[0]["lr"]
+        if self._reporter is not None:
+            self._reporter.log_scalars(self.step, {"epoch": self.epoch, **record})
+        if self._progress is not None:
+            self._progress.set_postfix(
+                {"epoch": self.epoch, **{k: f"{v:.3g}" for k, v in record.items() if k != "lr"}},
+                refresh=False,
+            )
+
+    @torch.no_grad()
+    def write_samples(self) -> Path | None:
+        """Save a source | generated | target grid to ``output_dir/samples/step-XXXXXX.png``."""
+        if not self.context.is_main or self._reporter is None:
+            return None
+        generator = self.inference_generator()
+        with preserved_rng(), eval_mode(generator):
+            if self._samples is None:
+                data = self.val_data if self.val_data is not None else self.train_data
+                count = min(self.config.num_samples, len(data))  # type: ignore[arg-type]
+                items = [data[i] for i in range(count)]  # type: ignore[index]
+                self._samples = {
+                    key: torch.stack([item[key] for item in items]) for key in ("source", "target")
+                }
+            source, target = self.prepare_batch(self._samples)
+            fake = generator(source)
+        grid = sample_grid(source, fake, target)
+        return self._reporter.log_samples(self.step, grid, ckpt.checkpoint_name(self.step))
+
+    # ================================================================ checkpoints
+    def save_checkpoint(self) -> Path:
+        """Write ``output_dir/checkpoints/step-XXXXXX`` atomically; keep the newest K.
+
+        Checks the pending losses first, so a NaN never reaches a checkpoint. Every process
+        must call it (RNG states are gathered from all ranks); only rank 0 writes.
+        """
+        self._flush_logs()
+        cfg = self.config
+        path = Path(cfg.output_dir) / ckpt.CHECKPOINTS_DIR / ckpt.checkpoint_name(self.step)
+        if self.last_checkpoint == path:
+            return path  # already saved at this step
+        rng_states = all_gather_objects(self.context, capture_rng_state())
+        if self.context.is_main:
+            ckpt.write_atomically(path, lambda tmp: self._write_checkpoint(tmp, rng_states))
+            ckpt.prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints)
+        barrier(self.context)
+        self.last_checkpoint = path
+        self._call("on_checkpoint", path)
+        return path
+
+    def _write_checkpoint(self, folder: Path, rng_states: list[dict[str, Any]]) -> None:
+        inference = self.inference_metadata()
+        _save_model(self.generator, folder / "generator", inference)
+        _save_model(self.discriminator, folder / "discriminator", None)
+        if self.ema is not None:
+            _save_model(self.ema.module, folder / "ema", inference)
+        ckpt.save_state(folder / ckpt.STATE_NAME, self.state_dict(rng_states))
+        self.config.save(folder / ckpt.CONFIG_NAME)
+
+    def state_dict(self, rng_states: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Everything but the weights needed to resume: counters, optimizers, RNGs, callbacks."""
+
+        def optional(obj: Any) -> Any:
+            return obj.state_dict() if obj is not None else None
+
+        return {
+            "format": STATE_FORMAT,
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "world_size": self.context.world_size,
+            "optimizer_g": optional(self.optimizer_g),
+            "optimizer_d": optional(self.optimizer_d),
+            "scheduler_g": optional(self.scheduler_g),
+            "scheduler_d": optional(self.scheduler_d),
+            "scaler": optional(self.scaler),
+            "ema_num_updates": int(self.ema.num_updates) if self.ema is not None else None,
+            "rng": rng_states if rng_states is not None else [capture_rng_state()],
+            "callbacks": {
+                _callback_key(i, cb): cb.state_dict() for i, cb in enumerate(self.callbacks)
+            },
+            "config": self.config.to_dict(),
+        }
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Restore weights, optimizers, schedulers, scaler, counters, callbacks and RNG states.
+
+        Raises:
+            FileNotFoundError: If a part of the checkpoint is missing.
+            ValueError: If it is damaged or does not fit the models.
+        """
+        self.setup()
+        path = Path(path)
+        state = ckpt.load_state(path / ckpt.STATE_NAME)
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(
+                f"{path} has trainer-state format {state.get('format')!r}; "
+                f"this version reads format {STATE_FORMAT}."
+            )
+        _load_model(self.generator, path / "generator")
+        _load_model(self.discriminator, path / "discriminator")
+        if self.ema is not None:
+            if (path / "ema").is_dir():
+                _load_model(self.ema.module, path / "ema")
+                self.ema.num_updates.fill_(state.get("ema_num_updates") or 0)
+            else:
+                logger.warning("%s has no EMA weights; the EMA restarts from the generator.", path)
+                self.ema.module.load_state_dict(self.generator.state_dict())
+        for name in ("optimizer_g", "optimizer_d", "scheduler_g", "scheduler_d", "scaler"):
+            obj = getattr(self, name)
+            if obj is not None and state.get(name):  # {} from a disabled GradScaler
+                obj.load_state_dict(state[name])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        for i, callback in enumerate(self.callbacks):
+            saved = state.get("callbacks", {}).get(_callback_key(i, callback))
+            if saved is not None:
+                callback.load_state_dict(saved)
+        rng = state["rng"]
+        if len(rng) == self.context.world_size:
+            restore_rng_state(rng[self.context.rank])
+        else:
+            logger.warning(
+                "%s was written by %d processes, this run has %d: RNG streams restart, so the "
+                "run continues correctly but not bit-exactly.",
+                path,
+                len(rng),
+                self.context.world_size,
+            )
+        if state["world_size"] != self.context.world_size:
+            # the data split differs; restarting the epoch is the only consistent position
+            self.batch_in_epoch = 0
+        self.last_checkpoint = path
+        logger.info("Resumed from %s (step %d, epoch %d).", path, self.step, self.epoch)
+
+    # ================================================================ export
+    def inference_metadata(self) -> dict[str, Any]:
+        """Settings stored with the exported generator for :class:`~pix2pix.Translator`.
+
+        Each of ``direction``, ``preprocess``, ``load_size``, ``crop_size``, ``in_channels`` and
+        ``out_channels`` comes from the training dataset when it describes it (its ``config``
+        dict, then its attributes), else from the trainer config (channels: the generator's).
+        """
+        cfg = self.config
+        gen_config = getattr(self.generator, "config", {})
+        meta: dict[str, Any] = {
+            "direction": cfg.direction,
+            "preprocess": cfg.preprocess,
+            "load_size": cfg.load_size,
+            "crop_size": cfg.crop_size,
+            "in_channels": gen_config.get("in_channels"),
+            "out_channels": gen_config.get("out_channels"),
+        }
+        described = getattr(self.train_data, "config", None)
+        described = described if isinstance(described, dict) else {}
+        for key in meta:
+            value = described.get(key, getattr(self.train_data, key, None))
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                meta[key] = value
+        return {k: v for k, v in meta.items() if v is not None}
+
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        """Save the inference generator (EMA weights when on) with ``save_pretrained`` (rank 0).
+
+        Example:
+            >>> trainer.export("runs/facades/final")  # doctest: +SKIP
+        """
+        path = Path(path)
+        if self.context.is_main:
+            _save_model(self.inference_generator(), path, self.inference_metadata())
+            logger.info("Exported the generator to %s", path)
+        barrier(self.context)
+        return path
+
+
+# ==================================================================== helpers
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Turn off ``requires_grad`` on ``module``'s parameters, restoring each flag after."""
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Put ``module`` in eval mode (running BN statistics, no dropout), restoring the mode after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def _callback_key(index: int, callback: Callback) -> str:
+    return f"{index}:{type(callback).__name__}"
+
+
+def _save_model(model: nn.Module, folder: Path, inference: dict[str, Any] | None) -> None:
+    if not isinstance(model, ModelMixin):
+        raise ValueError(
+            f"{type(model).__name__} cannot be saved: the trainer saves models with "
+            "save_pretrained, so they must subclass pix2pix.models.ModelMixin."
+        )
+    model.save_pretrained(folder, inference=inference)
+
+
+def _load_model(model: nn.Module, folder: Path) -> None:
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing: the checkpoint is incomplete.")
+    load_state_dict_checked(model, load_safetensors(weights), source=str(weights))
