@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -91,7 +92,8 @@ class Translator:
     Args:
         generator: A generator module (any ``nn.Module`` mapping ``[N, C, H, W]`` to images).
         device: ``"auto"``/``None`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...
-        dtype: Compute precision: ``None``/``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
+        dtype: Compute precision: ``None``/``"fp32"``, ``"bf16"`` or ``"fp16"`` (the
+            generator runs on a copy of its weights in that precision; outputs are float32).
         compile: Compile the generator with ``torch.compile`` (inductor, with weight freezing),
             worthwhile for many calls on same-sized inputs.
         inference: Settings saved with the model (e.g. ``{"direction": "BtoA"}``).
@@ -122,10 +124,16 @@ class Translator:
             getattr(generator, "in_channels", self.inference.get("in_channels", 3))
         )
         self.size_multiple = int(getattr(generator, "size_multiple", 1))
-        self._forward: nn.Module | Any = generator
+        # the module actually run: a half-precision copy when asked (casting the weights beats
+        # autocast's per-op casts several times on CPU), channels-last when compiled
+        self._module: nn.Module = generator
+        if self.dtype != torch.float32:
+            self._module = copy.deepcopy(generator).to(dtype=self.dtype)
         self._compiled = compile
+        self._forward: nn.Module | Any = self._module
         if compile:
-            self._forward = torch.compile(generator)
+            self._module.to(memory_format=torch.channels_last)
+            self._forward = torch.compile(self._module)
 
     @property
     def direction(self) -> str | None:
@@ -235,19 +243,16 @@ class Translator:
         stochastic: bool,
         seed: int | None,
     ) -> torch.Tensor:
-        batch = batch.to(self.device, torch.float32)
-        mode = paper_test_mode(self.generator) if stochastic else contextlib.nullcontext()
+        batch = batch.to(self.device, self.dtype)
+        if self._compiled:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        mode = paper_test_mode(self._module) if stochastic else contextlib.nullcontext()
         rng = (
             torch.random.fork_rng(devices=self._rng_devices())
             if seed is not None
-            else (contextlib.nullcontext())
-        )
-        autocast = (
-            torch.autocast(self.device.type, dtype=self.dtype)
-            if self.dtype != torch.float32
             else contextlib.nullcontext()
         )
-        with mode, rng, autocast, self._compile_settings():
+        with mode, rng, self._compile_settings():
             if seed is not None:
                 torch.manual_seed(seed)
             if tile is None:
