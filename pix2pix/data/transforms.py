@@ -9,22 +9,13 @@ float32 so they keep their full range.
 
 ``preprocess`` follows the reference implementation's ``--preprocess`` option:
 
-============================  ==============================  =============================
-``preprocess``                ``train=True``                  ``train=False``
-============================  ==============================  =============================
-``"resize_and_crop"``         resize to load_size x           resize to crop_size x
-                              load_size, random crop          crop_size
-                              crop_size x crop_size
-``"crop"``                    random crop crop_size           center crop crop_size
-``"scale_width"``             width to load_size, height      same as training
-                              by aspect (at least crop_size)
-``"scale_width_and_crop"``    width to load_size, height      width to crop_size, height by
-                              by aspect, random crop          aspect, center crop
-                              crop_size x crop_size           crop_size x crop_size
-``"none"``                    each side rounded to the        same as training
-                              nearest multiple of
-                              size_multiple (resized)
-============================  ==============================  =============================
+| `preprocess` | `train=True` | `train=False` |
+|---|---|---|
+| `"resize_and_crop"` | resize to load_size², random crop_size² crop | resize to crop_size² |
+| `"crop"` | random crop_size² crop | center crop_size² crop |
+| `"scale_width"` | width to load_size, height by aspect (at least crop_size) | same as training |
+| `"scale_width_and_crop"` | scale_width, random crop_size² crop | width to crop_size, centre crop |
+| `"none"` | each side resized to the nearest multiple of size_multiple | same as training |
 
 With ``flip=True`` and ``train=True`` both images are mirrored left-right with probability 0.5.
 ``train=False`` never flips and draws no random numbers. Resizing is bicubic with antialiasing
