@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pix2pix import hub
 from pix2pix.conversion import from_model_output, is_single_image, to_model_input
 from pix2pix.models.base import (
     ModelMixin,
@@ -153,17 +154,20 @@ class Translator:
 
         Args:
             path: A folder written by ``save_pretrained``, a ``.safetensors`` file with its
-                ``config.json`` beside it, or a reference ``latest_net_G.pth`` (converted on load,
-                read with ``torch.load(weights_only=True)``).
+                ``config.json`` beside it, a reference ``latest_net_G.pth`` (converted on load,
+                read with ``torch.load(weights_only=True)``), or a Hugging Face Hub repo id
+                ``"owner/name"`` (a string with one slash that is no local path; needs
+                ``pip install "pix2pix[hub]"``, follows ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE``).
             device: See :class:`Translator`.
             dtype: See :class:`Translator`.
             compile: See :class:`Translator`.
 
         Raises:
-            FileNotFoundError: If ``path`` does not exist.
+            FileNotFoundError: If ``path`` does not exist (nor, for a repo id, on the Hub).
             ValueError: If the file is damaged, unsafe, or holds a discriminator.
         """
-        path = Path(path)
+        source = path
+        path = hub.resolve_model_path(path)
         inference: dict[str, Any] = {}
         if path.suffix in (".pth", ".pt"):
             model: ModelMixin = load_reference_checkpoint(path)
@@ -173,16 +177,38 @@ class Translator:
             inference = read_config(config_path).get("inference") or {}
         if not hasattr(model, "out_channels"):
             raise ValueError(
-                f"{path} holds a {type(model).__name__}, not a generator; point to the "
+                f"{source} holds a {type(model).__name__}, not a generator; point to the "
                 "generator's weights (e.g. latest_net_G.pth or runs/NAME/final)."
             )
         return cls(model, device=device, dtype=dtype, compile=compile, inference=inference)
 
     def save_pretrained(self, save_directory: str | os.PathLike[str]) -> Path:
-        """Save the generator and its inference settings (``config.json`` + safetensors)."""
+        """Save the generator and its inference settings (config, safetensors, model card)."""
         if not isinstance(self.generator, ModelMixin):
             raise ValueError("Only pix2pix models can be saved; this generator is a plain module.")
         return self.generator.save_pretrained(save_directory, inference=self.inference)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        token: str | None = None,
+        commit_message: str = "Upload pix2pix model",
+    ) -> str:
+        """Upload the generator and its inference settings to the Hugging Face Hub.
+
+        Needs ``pip install "pix2pix[hub]"``; see :func:`pix2pix.hub.push_to_hub`.
+
+        Returns:
+            The URL of the commit.
+
+        Example:
+            >>> translator.push_to_hub("me/facades-label2photo")  # doctest: +SKIP
+        """
+        return hub.push_to_hub(
+            self, repo_id, private=private, token=token, commit_message=commit_message
+        )
 
     def translate(
         self,

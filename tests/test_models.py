@@ -149,6 +149,7 @@ def test_save_and_load_round_trip(tmp_path, model):
     assert config["model_type"] == type(model).__name__
     assert config["inference"] == {"direction": "BtoA"}
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "README.md",
         "config.json",
         "model.safetensors",
     ]
@@ -228,6 +229,7 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
         UNetGenerator(base_channels=4, num_downs=5).save_pretrained(tmp_path / "g")
     assert (tmp_path / "g" / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "g").iterdir()) == [
+        "README.md",
         "config.json",
         "model.safetensors",
     ]

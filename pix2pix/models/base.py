@@ -20,10 +20,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from pix2pix import hub
+from pix2pix.models.card import model_card
 from pix2pix.version import __version__
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
 
 _MODEL_CLASSES: dict[str, type[ModelMixin]] = {}
 
@@ -54,10 +57,12 @@ class ModelMixin(nn.Module):
     def save_pretrained(
         self, save_directory: str | os.PathLike[str], *, inference: Mapping[str, Any] | None = None
     ) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` to ``save_directory``.
+        """Write ``config.json``, ``model.safetensors`` and a model card to ``save_directory``.
 
         Each file is written to a temporary name and renamed into place, so an interrupted save
-        never leaves a half-written file under the final name.
+        never leaves a half-written file under the final name. The model card (``README.md``,
+        see :func:`pix2pix.models.card.model_card`) describes the architecture and whatever
+        ``inference`` records; it replaces a ``README.md`` already in the folder.
 
         Args:
             save_directory: Folder to create (or overwrite files in).
@@ -87,27 +92,60 @@ class ModelMixin(nn.Module):
         )
         text = json.dumps(config, indent=2, sort_keys=False) + "\n"
         _atomic_write(folder / CONFIG_NAME, lambda path: Path(path).write_text(text))
+        card = model_card(config, num_parameters=sum(p.numel() for p in self.parameters()))
+        _atomic_write(folder / CARD_NAME, lambda path: Path(path).write_text(card))
         return folder
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        inference: Mapping[str, Any] | None = None,
+        private: bool = False,
+        token: str | None = None,
+        commit_message: str = "Upload pix2pix model",
+    ) -> str:
+        """Upload the model to the Hugging Face Hub (needs ``pip install "pix2pix[hub]"``).
+
+        See :func:`pix2pix.hub.push_to_hub`; the repo gets what :meth:`save_pretrained` writes.
+
+        Returns:
+            The URL of the commit.
+
+        Example:
+            >>> generator.push_to_hub("me/facades")  # doctest: +SKIP
+        """
+        return hub.push_to_hub(
+            self,
+            repo_id,
+            inference=inference,
+            private=private,
+            token=token,
+            commit_message=commit_message,
+        )
 
     @classmethod
     def from_pretrained(
         cls: type[M], path: str | os.PathLike[str], *, device: str | torch.device | None = None
     ) -> M:
-        """Build a model from a folder written by :meth:`save_pretrained`.
+        """Build a model from a folder written by :meth:`save_pretrained`, or from the Hub.
 
         Args:
-            path: The folder, or a ``.safetensors`` file with ``config.json`` beside it.
+            path: The folder, or a ``.safetensors`` file with ``config.json`` beside it, or a
+                Hugging Face Hub repo id ``"owner/name"`` (a string with exactly one slash that
+                is no local path; needs ``pip install "pix2pix[hub]"``, uses the HF cache).
             device: Where to put the weights (default CPU).
 
         Returns:
             The model with its weights, in training mode like a freshly built one.
 
         Raises:
-            FileNotFoundError: If the folder, config or weights file is missing.
+            FileNotFoundError: If the folder, config or weights file is missing, or the Hub repo
+                cannot be found.
             ValueError: If the config names another class, or the weights are unreadable or do
                 not fit the config (missing/unexpected keys, wrong shapes).
         """
-        config_path, weights_path = resolve_pretrained_files(path)
+        config_path, weights_path = resolve_pretrained_files(hub.resolve_model_path(path))
         config = read_config(config_path)
         model_type = config.get("model_type")
         if cls is not ModelMixin and model_type != cls.__name__:
@@ -257,6 +295,9 @@ def load_pretrained(
     path: str | os.PathLike[str], *, device: str | torch.device | None = None
 ) -> ModelMixin:
     """Load any pix2pix model saved with ``save_pretrained``, picking the class from its config.
+
+    ``path`` may also be a Hugging Face Hub repo id ``"owner/name"`` (see
+    :meth:`ModelMixin.from_pretrained`).
 
     Example:
         >>> from pix2pix.models import load_pretrained
