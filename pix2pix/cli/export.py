@@ -1,0 +1,84 @@
+"""``pix2pix export``: write a trained generator as ONNX or TorchScript."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from pix2pix.export import DEFAULT_OPSET, EXPORT_FORMATS, export_model
+
+logger = logging.getLogger(__name__)
+
+_SUFFIX_FORMATS = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``export`` subcommand."""
+    parser = subparsers.add_parser(
+        "export",
+        help="export a generator to ONNX or TorchScript",
+        description="Export a trained generator (eval mode) to one file. The graph takes float "
+        "[N, C, H, W] in [-1, 1] and returns the translation in [-1, 1]; the batch size is "
+        "free, and with --dynamic-size so are H and W, as multiples of the generator's size "
+        "multiple (2**num_downs for a U-Net, 4 for ResNet).",
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a folder from save_pretrained / training (runs/NAME/final), a .safetensors file, "
+        "a reference latest_net_G.pth, or a Hugging Face Hub id owner/name",
+    )
+    parser.add_argument("--output", required=True, help="the file to write (.onnx, .pt)")
+    parser.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        default=None,
+        help="default: from the --output suffix (.onnx: onnx, .pt/.ts: torchscript)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs="+",
+        metavar="N",
+        default=None,
+        help="example size: SIDE or HEIGHT WIDTH (default: the saved crop size, else 256); "
+        "without --dynamic-size the only size the export accepts",
+    )
+    parser.add_argument(
+        "--dynamic-size", action="store_true", help="accept any height and width (multiples)"
+    )
+    parser.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export the model; returns the exit code."""
+    output = Path(args.output)
+    export_format = args.format or _SUFFIX_FORMATS.get(output.suffix.lower())
+    if export_format is None:
+        raise ValueError(
+            f"cannot tell the format from --output {output}; pass --format "
+            f"{' or '.join(EXPORT_FORMATS)} (or name the file .onnx / .pt)."
+        )
+    size = None
+    if args.size is not None:
+        if len(args.size) > 2:
+            raise ValueError(f"--size takes SIDE or HEIGHT WIDTH; got {len(args.size)} numbers.")
+        size = args.size[0] if len(args.size) == 1 else (args.size[0], args.size[1])
+    try:
+        path = export_model(
+            args.model,
+            output,
+            format=export_format,
+            size=size,
+            dynamic_size=args.dynamic_size,
+            opset=args.opset,
+        )
+    except ImportError as error:
+        # a missing optional dependency is a user-fixable error: one line, like the others
+        raise RuntimeError(str(error)) from error
+    logger.info("wrote %s (%s)", path, export_format)
+    return 0

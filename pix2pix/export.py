@@ -1,0 +1,363 @@
+"""Export a generator to ONNX or TorchScript for deployment without pix2pix.
+
+The exported graph is the generator in eval mode (no dropout, running batch-norm statistics) on a
+float32 ``[N, C, H, W]`` tensor in [-1, 1], returning ``[N, out_channels, H, W]`` in [-1, 1]: the
+padding, tiling and image conversion of :class:`~pix2pix.Translator` are not part of it. The batch
+size is always free. Height and width are fixed to ``size`` unless ``dynamic_size=True``; even
+then they must be multiples of the generator's ``size_multiple`` (``2**num_downs`` for a U-Net, 4
+for the ResNet generator), which the caller pads to.
+
+ONNX goes through ``torch.onnx.export(dynamo=True)`` (``torch.export`` then onnxscript), whose
+symbolic shapes express "a multiple of 32" exactly; it needs the ``onnx`` extra. TorchScript is a
+trace of the generator wrapped in a small scripted module that keeps the generator's input check.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pix2pix.models.base import _atomic_write
+from pix2pix.version import __version__
+
+EXPORT_FORMATS = ("onnx", "torchscript")
+
+# The opset the dynamo exporter's operator library is written for: lower opsets need a version
+# conversion that fails on Pad (ResNet generator), higher ones are accepted as they are.
+DEFAULT_OPSET = 18
+_MIN_OPSET = 18
+
+_ONNX_HINT = 'ONNX export needs onnx, onnxscript and onnxruntime: pip install "pix2pix[onnx]"'
+
+
+def export_model(
+    model_or_path: Any,
+    output: str | os.PathLike[str],
+    *,
+    format: str = "onnx",
+    size: int | tuple[int, int] | None = None,
+    dynamic_size: bool = False,
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Export a generator in the given format; see :func:`export_onnx` / :func:`export_torchscript`.
+
+    Args:
+        model_or_path: A generator module, a :class:`~pix2pix.Translator`, or anything
+            :meth:`Translator.from_pretrained <pix2pix.Translator.from_pretrained>` accepts (a
+            saved folder, a ``.safetensors`` file, a reference ``.pth``, a Hub id "owner/name").
+        output: The file to write.
+        format: ``"onnx"`` or ``"torchscript"``.
+        size: Example height and width (an int for a square); see :func:`export_onnx`.
+        dynamic_size: Let height and width vary (multiples of the generator's ``size_multiple``).
+        opset: ONNX opset (ONNX only).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: For an unknown format or a bad size/opset.
+
+    Example:
+        >>> from pix2pix.models import UNetGenerator
+        >>> g = UNetGenerator(base_channels=4, num_downs=5)
+        >>> export_model(g, "/tmp/g.pt", format="torchscript", size=64)
+        PosixPath('/tmp/g.pt')
+    """
+    if format == "onnx":
+        return export_onnx(model_or_path, output, size=size, dynamic_size=dynamic_size, opset=opset)
+    if format == "torchscript":
+        return export_torchscript(model_or_path, output, size=size, dynamic_size=dynamic_size)
+    raise ValueError(f"format={format!r} is not supported; choose one of {list(EXPORT_FORMATS)}.")
+
+
+def export_onnx(
+    model_or_path: Any,
+    output: str | os.PathLike[str],
+    *,
+    size: int | tuple[int, int] | None = None,
+    dynamic_size: bool = False,
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Export a generator to a self-contained ONNX file (weights inside).
+
+    The graph has one input ``"input"`` ``[batch, C, H, W]`` and one output ``"output"``, float32
+    in [-1, 1]. ``batch`` is a dynamic axis. With ``dynamic_size=True``, H and W are dynamic axes
+    named ``"height"`` and ``"width"``; they must still be multiples of the generator's
+    ``size_multiple`` (recorded in the file's metadata as ``pix2pix.size_multiple``): ONNX
+    Runtime does not check this, and other sizes fail or give wrong results. Without it, H and W
+    are fixed to ``size``. The metadata also holds the model config (``pix2pix.config``, with the
+    training direction when saved).
+
+    Args:
+        model_or_path: See :func:`export_model`.
+        output: The ``.onnx`` file to write (written to a temporary name, then renamed).
+        size: Height and width of the example input, or an int for a square. Default: the
+            ``crop_size`` saved with the model, else 256 rounded up to ``size_multiple``.
+        dynamic_size: Make height and width dynamic axes.
+        opset: ONNX opset, at least 18 (the exporter's native opset; ONNX Runtime >= 1.14).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ImportError: If onnx, onnxscript or onnxruntime is missing.
+        ValueError: For a bad size or opset, or a discriminator instead of a generator.
+
+    Example:
+        >>> from pix2pix.models import UNetGenerator
+        >>> g = UNetGenerator(base_channels=4, num_downs=5)
+        >>> export_onnx(g, "/tmp/g.onnx", size=64, dynamic_size=True)  # doctest: +SKIP
+        PosixPath('/tmp/g.onnx')
+    """
+    _require_onnx()
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < _MIN_OPSET:
+        raise ValueError(
+            f"opset={opset!r} is not supported: the exporter writes opset {_MIN_OPSET} or newer."
+        )
+    generator, config = _load_generator(model_or_path)
+    height, width = _check_size(size, generator, config)
+    example = _example_input(generator, height, width)
+    dynamic_shapes = _dynamic_shapes(generator, dynamic_size)
+    program = torch.onnx.export(
+        generator,
+        (example,),
+        dynamo=True,
+        opset_version=opset,
+        input_names=["input"],
+        output_names=["output"],
+        dynamic_shapes=dynamic_shapes,
+        external_data=False,
+        verbose=False,
+    )
+    assert program is not None  # dynamo=True always returns the program
+    _name_axes(program, dynamic_size)
+    proto = program.model_proto
+    metadata = {
+        "pix2pix.version": __version__,
+        "pix2pix.model_type": type(generator).__name__,
+        "pix2pix.size_multiple": str(_size_multiple(generator)),
+        "pix2pix.config": json.dumps(config),
+    }
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+    import onnx
+
+    return _atomic_save(Path(output), lambda path: onnx.save(proto, path))
+
+
+def export_torchscript(
+    model_or_path: Any,
+    output: str | os.PathLike[str],
+    *,
+    size: int | tuple[int, int] | None = None,
+    dynamic_size: bool = False,
+) -> Path:
+    """Export a generator to a TorchScript file for ``torch.jit.load`` (C++ or Python).
+
+    The generator is traced in eval mode on a ``size`` example and wrapped in a scripted module
+    that checks each input as the eager generator does: rank 4, the channel count, height and
+    width multiples of ``size_multiple``, and, unless ``dynamic_size``, exactly ``size``. The
+    batch size is free.
+
+    Args:
+        model_or_path: See :func:`export_model`.
+        output: The file to write (conventionally ``.pt``).
+        size: See :func:`export_onnx`.
+        dynamic_size: Accept any height and width that are multiples of ``size_multiple``.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: For a bad size, or a discriminator instead of a generator.
+
+    Example:
+        >>> from pix2pix.models import UNetGenerator
+        >>> g = UNetGenerator(base_channels=4, num_downs=5)
+        >>> path = export_torchscript(g, "/tmp/g.pt", size=64)
+        >>> torch.jit.load(path)(torch.zeros(1, 3, 64, 64)).shape
+        torch.Size([1, 3, 64, 64])
+    """
+    generator, config = _load_generator(model_or_path)
+    height, width = _check_size(size, generator, config)
+    example = _example_input(generator, height, width)
+    with warnings.catch_warnings():
+        # The generator's Python-side input check reads the traced shapes, which the tracer
+        # warns would become constants; the scripted wrapper below performs the check instead.
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        # torch.jit is deprecated in favour of torch.export, but TorchScript is what was asked for
+        warnings.simplefilter("ignore", category=FutureWarning)
+        traced = torch.jit.trace(generator, example, check_trace=False)
+        checked = _CheckedGenerator(
+            traced,
+            name=type(generator).__name__,
+            channels=_in_channels(generator),
+            multiple=_size_multiple(generator),
+            height=0 if dynamic_size else height,
+            width=0 if dynamic_size else width,
+        )
+        scripted = torch.jit.script(checked)
+        files = {"pix2pix_config.json": json.dumps(config)}
+        return _atomic_save(
+            Path(output), lambda path: torch.jit.save(scripted, path, _extra_files=files)
+        )
+
+
+class _CheckedGenerator(nn.Module):
+    """The traced generator behind the input checks a trace loses (TorchScript-compatible)."""
+
+    def __init__(
+        self, traced: nn.Module, *, name: str, channels: int, multiple: int, height: int, width: int
+    ) -> None:
+        super().__init__()
+        self.generator = traced
+        self.name = name
+        self.channels = channels
+        self.multiple = multiple
+        self.height = height  # 0: any multiple of `multiple`
+        self.width = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = str(x.shape)
+        if x.dim() != 4:
+            raise ValueError(self.name + " expects a 4D tensor [N, C, H, W]; got shape " + shape)
+        if x.shape[1] != self.channels:
+            raise ValueError(
+                self.name + " expects " + str(self.channels) + " input channels; got shape " + shape
+            )
+        if x.shape[2] % self.multiple != 0 or x.shape[3] % self.multiple != 0:
+            raise ValueError(
+                self.name + " needs height and width that are multiples of " + str(self.multiple)
+                + "; got shape " + shape + ". Pad the input."
+            )  # fmt: skip
+        if self.height > 0 and (x.shape[2] != self.height or x.shape[3] != self.width):
+            raise ValueError(
+                "this export takes " + str(self.height) + "x" + str(self.width) + " inputs; got "
+                "shape " + shape + ". Export with dynamic_size=True for other sizes."
+            )
+        return self.generator(x)
+
+
+def _require_onnx() -> None:
+    missing = []
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise ImportError(f"{_ONNX_HINT} (missing: {', '.join(missing)}).")
+
+
+def _load_generator(model_or_path: Any) -> tuple[nn.Module, dict[str, Any]]:
+    """An eval-mode float32 CPU copy of the generator, and its config (with inference settings).
+
+    A copy, so exporting neither changes the caller's module's mode nor moves it.
+    """
+    from pix2pix.translator import Translator
+
+    if isinstance(model_or_path, Translator):
+        module, inference = model_or_path.generator, model_or_path.inference
+    elif isinstance(model_or_path, nn.Module):
+        module, inference = model_or_path, {}
+    elif isinstance(model_or_path, (str, os.PathLike)):
+        translator = Translator.from_pretrained(model_or_path, device="cpu")
+        module, inference = translator.generator, translator.inference
+    else:
+        raise ValueError(
+            "model_or_path must be a generator module, a Translator, or a path/Hub id; got "
+            f"{type(model_or_path).__name__}."
+        )
+    if hasattr(module, "config") and not hasattr(module, "out_channels"):
+        raise ValueError(
+            f"Only generators can be exported; got a {type(module).__name__}. Pass the "
+            "generator (e.g. runs/NAME/final)."
+        )
+    config: dict[str, Any] = {"model_type": type(module).__name__}
+    config.update(getattr(module, "config", {}))
+    if inference:
+        config["inference"] = dict(inference)
+    generator = copy.deepcopy(module).float().cpu().eval()
+    return generator, config
+
+
+def _size_multiple(generator: nn.Module) -> int:
+    return int(getattr(generator, "size_multiple", 1))
+
+
+def _in_channels(generator: nn.Module) -> int:
+    return int(getattr(generator, "in_channels", 3))
+
+
+def _check_size(
+    size: int | tuple[int, int] | None, generator: nn.Module, config: dict[str, Any]
+) -> tuple[int, int]:
+    multiple = _size_multiple(generator)
+    if size is None:
+        crop = (config.get("inference") or {}).get("crop_size")
+        if isinstance(crop, int) and crop > 0 and crop % multiple == 0:
+            return crop, crop
+        side = -(-256 // multiple) * multiple
+        return side, side
+    pair = (size, size) if isinstance(size, int) else tuple(size) if _is_pair(size) else ()
+    if (
+        len(pair) != 2
+        or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in pair)
+        or any(s % multiple for s in pair)
+    ):
+        raise ValueError(
+            f"size={size!r} must be a positive int or (height, width) of multiples of "
+            f"{multiple} (the {type(generator).__name__}'s size_multiple)."
+        )
+    return pair[0], pair[1]
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) == 2
+
+
+def _example_input(generator: nn.Module, height: int, width: int) -> torch.Tensor:
+    # A batch of 2: torch.export specialises dimensions of size 1, which would fix the batch.
+    generator_rng = torch.Generator().manual_seed(0)
+    return torch.rand(2, _in_channels(generator), height, width, generator=generator_rng) * 2 - 1
+
+
+def _dynamic_shapes(generator: nn.Module, dynamic_size: bool) -> tuple[dict[int, Any]]:
+    from torch.export import Dim
+
+    shapes: dict[int, Any] = {0: Dim("batch")}
+    if dynamic_size:
+        multiple = _size_multiple(generator)
+        # Declaring H = multiple * k tells torch.export exactly which sizes are valid, so the
+        # generator's own `H % multiple` check resolves symbolically instead of failing the export.
+        if multiple > 1:
+            shapes[2] = multiple * Dim("height_blocks")
+            shapes[3] = multiple * Dim("width_blocks")
+        else:
+            shapes[2], shapes[3] = Dim("height"), Dim("width")
+    return (shapes,)
+
+
+def _name_axes(program: Any, dynamic_size: bool) -> None:
+    """Name the dynamic axes ``height``/``width`` rather than ``32*height_blocks``."""
+    if not dynamic_size or not hasattr(program, "rename_axes"):  # older torch: keep its names
+        return
+    shape = program.model.graph.inputs[0].shape
+    program.rename_axes({shape[2]: "height", shape[3]: "width"})
+
+
+def _atomic_save(output: Path, write: Callable[[str], Any]) -> Path:
+    # same as save_pretrained: an interrupted export never leaves a truncated file under the name
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(output, write)
+    return output

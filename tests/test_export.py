@@ -1,0 +1,214 @@
+"""ONNX and TorchScript export: eval-mode generator, outputs equal to eager PyTorch."""
+
+import json
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from pix2pix import Translator
+from pix2pix.export import export_model, export_onnx, export_torchscript
+from pix2pix.models import PatchGANDiscriminator, ResNetGenerator, UNetGenerator
+
+ATOL = 1e-4
+
+
+def randomized(model):
+    """Random running statistics, so eval mode (running stats) differs from train mode."""
+    torch.manual_seed(0)
+    for name, buffer in model.named_buffers():
+        if "running_var" in name:
+            buffer.copy_(torch.rand_like(buffer) + 0.5)
+        elif "running_mean" in name:
+            buffer.copy_(torch.randn_like(buffer) * 0.1)
+    return model
+
+
+@pytest.fixture(scope="module")
+def unet():
+    # batch norm + dropout: only an eval-mode export matches eager eval output
+    return randomized(UNetGenerator(base_channels=4, num_downs=5, dropout=0.5))
+
+
+def eager(model, x):
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    model.train(was_training)
+    return out.numpy()
+
+
+def images(*shape, seed=0):
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def ort_session(path):
+    ort = pytest.importorskip("onnxruntime")
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def ort_run(session, x):
+    return session.run(["output"], {"input": x.numpy()})[0]
+
+
+@pytest.fixture(scope="module")
+def onnx_deps():
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(name)
+
+
+@pytest.fixture(scope="module")
+def unet_onnx_fixed(onnx_deps, unet, tmp_path_factory):
+    assert unet.training  # export must not depend on, nor change, the caller's mode
+    path = export_onnx(unet, tmp_path_factory.mktemp("onnx") / "unet.onnx", size=64)
+    assert unet.training
+    return path
+
+
+@pytest.fixture(scope="module")
+def unet_onnx_dynamic(onnx_deps, unet, tmp_path_factory):
+    return export_onnx(
+        unet, tmp_path_factory.mktemp("onnx") / "unet_dyn.onnx", size=64, dynamic_size=True
+    )
+
+
+def test_onnx_fixed_size_matches_pytorch(unet_onnx_fixed, unet):
+    session = ort_session(unet_onnx_fixed)
+    (inp,) = session.get_inputs()
+    assert inp.name == "input" and inp.shape == ["batch", 3, 64, 64]
+    for batch in (1, 3):
+        x = images(batch, 3, 64, 64, seed=batch)
+        out = ort_run(session, x)
+        assert out.shape == (batch, 3, 64, 64)
+        assert np.abs(out - eager(unet, x)).max() < ATOL
+    ort = pytest.importorskip("onnxruntime")
+    with pytest.raises(ort.capi.onnxruntime_pybind11_state.InvalidArgument):
+        ort_run(session, images(1, 3, 96, 64))  # the size is fixed
+
+
+def test_onnx_dynamic_size_matches_pytorch_at_two_sizes(unet_onnx_dynamic, unet):
+    session = ort_session(unet_onnx_dynamic)
+    assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
+    assert session.get_outputs()[0].shape == ["batch", 3, "height", "width"]
+    for shape in [(2, 3, 96, 160), (1, 3, 128, 32)]:
+        x = images(*shape)
+        out = ort_run(session, x)
+        assert out.shape == shape
+        assert np.abs(out - eager(unet, x)).max() < ATOL
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["pix2pix.size_multiple"] == "32"
+    assert meta["pix2pix.model_type"] == "UNetGenerator"
+    assert json.loads(meta["pix2pix.config"])["num_downs"] == 5
+
+
+def test_onnx_resnet_generator_dynamic_size(onnx_deps, tmp_path):
+    # reflect padding and instance norm take other ONNX ops than the U-Net
+    g = randomized(ResNetGenerator(base_channels=4, n_blocks=1))
+    path = export_onnx(g, tmp_path / "resnet.onnx", size=(16, 24), dynamic_size=True)
+    session = ort_session(path)
+    for shape in [(1, 3, 32, 20), (2, 3, 12, 28)]:
+        x = images(*shape)
+        assert np.abs(ort_run(session, x) - eager(g, x)).max() < ATOL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet.onnx"]  # no temporary left
+
+
+def test_onnx_argument_errors(onnx_deps, unet, tmp_path):
+    with pytest.raises(ValueError, match=r"size=\(64, 48\) must be .* multiples of 32"):
+        export_onnx(unet, tmp_path / "x.onnx", size=(64, 48))
+    with pytest.raises(ValueError, match="size=0"):
+        export_onnx(unet, tmp_path / "x.onnx", size=0)
+    with pytest.raises(ValueError, match="opset=17 is not supported"):
+        export_onnx(unet, tmp_path / "x.onnx", opset=17)
+    with pytest.raises(ValueError, match="Only generators can be exported"):
+        export_onnx(PatchGANDiscriminator(base_channels=4), tmp_path / "x.onnx")
+    with pytest.raises(ValueError, match="format='tflite' is not supported"):
+        export_model(unet, tmp_path / "x.tflite", format="tflite")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        export_onnx(tmp_path / "nowhere", tmp_path / "x.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_onnx_packages_give_the_install_hint(monkeypatch, unet, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(ImportError, match=r'pip install "pix2pix\[onnx\]".*onnxruntime'):
+        export_onnx(unet, tmp_path / "x.onnx")
+
+
+def load_torchscript(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated
+        return torch.jit.load(str(path))
+
+
+def test_torchscript_equals_eager_and_keeps_the_input_checks(unet, tmp_path):
+    path = export_torchscript(unet, tmp_path / "unet.pt", size=64)
+    assert unet.training
+    module = load_torchscript(path)
+    for batch in (1, 3):
+        x = images(batch, 3, 64, 64, seed=batch)
+        with torch.no_grad():
+            assert np.array_equal(module(x).numpy(), eager(unet, x))
+    with pytest.raises(torch.jit.Error, match="this export takes 64x64 inputs"):
+        module(images(1, 3, 96, 64))
+    with pytest.raises(torch.jit.Error, match="expects 3 input channels"):
+        module(images(1, 1, 64, 64))
+    with pytest.raises(torch.jit.Error, match="multiples of 32"):
+        module(images(1, 3, 65, 64))
+
+
+def test_torchscript_dynamic_size_from_a_saved_folder(unet, tmp_path):
+    unet.save_pretrained(tmp_path / "m", inference={"direction": "BtoA", "crop_size": 64})
+    # size defaults to the saved crop size
+    path = export_model(tmp_path / "m", tmp_path / "unet.pt", format="torchscript", size=None)
+    extra = {"pix2pix_config.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.load(str(path), _extra_files=extra)
+    assert json.loads(extra["pix2pix_config.json"])["inference"]["direction"] == "BtoA"
+    with pytest.raises(torch.jit.Error, match="64x64"):
+        load_torchscript(path)(images(1, 3, 96, 64))
+    path = export_torchscript(Translator(unet), tmp_path / "dyn.pt", size=64, dynamic_size=True)
+    module = load_torchscript(path)
+    for shape in [(2, 3, 96, 160), (1, 3, 128, 32)]:
+        x = images(*shape)
+        with torch.no_grad():
+            assert np.array_equal(module(x).numpy(), eager(unet, x))
+
+
+def test_cli_export_onnx_and_torchscript(onnx_deps, unet, tmp_path, capsys):
+    from pix2pix.cli import main
+
+    unet.save_pretrained(tmp_path / "m", inference={"direction": "AtoB"})
+    args = ["export", "--model", str(tmp_path / "m"), "--size", "64", "--dynamic-size"]
+    assert main([*args, "--format", "onnx", "--output", str(tmp_path / "g.onnx")]) == 0
+    session = ort_session(tmp_path / "g.onnx")
+    x = images(1, 3, 96, 64)
+    assert np.abs(ort_run(session, x) - eager(unet, x)).max() < ATOL
+    # the format follows the suffix when --format is left out
+    pt = tmp_path / "g.pt"
+    assert (
+        main(["export", "--model", str(tmp_path / "m"), "--size", "64", "32", "--output", str(pt)])
+        == 0
+    )
+    with torch.no_grad():
+        x = images(2, 3, 64, 32)
+        assert np.array_equal(load_torchscript(pt)(x).numpy(), eager(unet, x))
+
+
+def test_cli_export_errors_are_one_line(unet, tmp_path, capsys, monkeypatch):
+    from pix2pix.cli import main
+
+    unet.save_pretrained(tmp_path / "m")
+    assert main(["export", "--model", str(tmp_path / "m"), "--output", str(tmp_path / "g")]) == 2
+    assert "pass --format onnx or torchscript" in capsys.readouterr().err
+    assert main(["export", "--model", str(tmp_path / "no"), "--output", "g.onnx"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    args = ["export", "--model", str(tmp_path / "m"), "--output", str(tmp_path / "g.pt")]
+    assert main([*args, "--size", "64", "48"]) == 2
+    assert "multiples of 32" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert main([*args, "--format", "onnx"]) == 2
+    assert 'pip install "pix2pix[onnx]"' in capsys.readouterr().err
