@@ -8,15 +8,19 @@ from pix2pix.models import (
     UNetGenerator,
     load_pretrained,
 )
+from pix2pix.trainer import Callback, Trainer, TrainerConfig
 from pix2pix.translator import Translator
 from pix2pix.version import __version__
 
 __all__ = [
+    "Callback",
     "PairedImageDataset",
     "PatchGANDiscriminator",
     "PixelDiscriminator",
     "ResNetGenerator",
     "SyntheticPairs",
+    "Trainer",
+    "TrainerConfig",
     "Translator",
     "UNetGenerator",
     "__version__",

@@ -1,0 +1,124 @@
+"""``pix2pix train`` (fresh, --config layering, --resume) and ``pix2pix demo`` at tiny sizes."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from pix2pix.cli import build_parser, main
+from pix2pix.data import SyntheticPairs
+from pix2pix.models import load_pretrained
+from pix2pix.trainer import TrainerConfig
+from pix2pix.trainer import checkpoint as ckpt
+
+TINY = [
+    "--generator", "unet_128", "--num-downs", "5", "--base-channels", "4",
+    "--discriminator", "n_layers", "--n-layers-d", "2", "--disc-channels", "4",
+    "--preprocess", "resize_and_crop", "--load-size", "36", "--crop-size", "32",
+    "--batch-size", "2", "--device", "cpu", "--no-progress-bar", "--log-every", "1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    SyntheticPairs(6, size=32, seed=0).write(root / "train")  # A = photo | B = labels
+    SyntheticPairs(2, size=32, seed=1).write(root / "val")
+    return root
+
+
+def test_train_then_resume(dataset, tmp_path):
+    run = tmp_path / "runs" / "tiny"
+    code = main(
+        ["train", "--data", str(dataset / "train"), "--val-data", str(dataset / "val"),
+         "--direction", "BtoA", "--output", str(run), "--max-steps", "3",
+         "--checkpoint-every", "2", "--val-every", "3", *TINY]
+    )  # fmt: skip
+    assert code == 0
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-000002", "step-000003"]
+    config = json.loads((run / "final" / "config.json").read_text())
+    assert config["num_downs"] == 5 and config["base_channels"] == 4
+    assert config["inference"]["direction"] == "BtoA"
+    assert config["inference"]["crop_size"] == 32
+    saved = TrainerConfig.load(run / "trainer_config.json")
+    assert (saved.max_steps, saved.batch_size, saved.direction) == (3, 2, "BtoA")
+    assert any('"val/SSIM"' in line for line in (run / "metrics.jsonl").open())
+
+    # --resume alone finds data, models and settings in the run folder; a flag extends it
+    assert main(["train", "--resume", str(run), "--max-steps", "5"]) == 0
+    state = torch.load(ckpt.list_checkpoints(run)[-1] / "trainer_state.pt", weights_only=True)
+    assert state["step"] == 5
+    assert TrainerConfig.load(run / "trainer_config.json").max_steps == 5
+    assert load_pretrained(run / "final").config["num_downs"] == 5
+
+
+def test_config_file_is_layered_under_flags(dataset, tmp_path):
+    cfg = TrainerConfig(max_steps=2, lr=1e-3, gan_mode="lsgan", output_dir=str(tmp_path / "a"))
+    cfg.save(tmp_path / "cfg.json")
+    code = main(
+        ["train", "--data", str(dataset / "train"), "--direction", "BtoA",
+         "--config", str(tmp_path / "cfg.json"), "--lr", "5e-4", *TINY]
+    )  # fmt: skip
+    assert code == 0
+    saved = TrainerConfig.load(tmp_path / "a" / "trainer_config.json")
+    assert (saved.max_steps, saved.gan_mode, saved.lr, saved.batch_size) == (2, "lsgan", 5e-4, 2)
+
+
+def test_every_config_field_has_a_flag():
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    dests = {action.dest for action in train._actions}
+    for field in dataclasses.fields(TrainerConfig):
+        assert f"cfg_{field.name}" in dests, field.name
+    args = parser.parse_args(["train", "--ema-decay", "none", "--max-steps", "7", "--no-shuffle"])
+    assert (args.cfg_ema_decay, args.cfg_max_steps, args.cfg_shuffle) == (None, 7, False)
+    assert "cfg_lr" not in vars(args)  # unset flags do not override --config
+
+
+def test_user_errors_are_one_line(dataset, tmp_path, capsys):
+    assert main(["train", "--data", str(dataset / "train"), "--output", str(tmp_path / "r"),
+                 "--gan-mode", "wgan"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "gan_mode='wgan'" in err and "Traceback" not in err
+    assert main(["train", "--output", str(tmp_path / "r")]) == 2
+    assert "--data" in capsys.readouterr().err
+    assert main(["train", "--data", str(dataset / "train"), "--output", str(tmp_path / "r"),
+                 "--crop-size", "100"]) == 2  # fmt: skip
+    assert "crop_size=100 is not a multiple of 256" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--lr", "fast"])
+
+
+def test_demo_smoke(tmp_path):
+    out = tmp_path / "demo"
+    code = main(
+        ["demo", "--output", str(out), "--steps", "3", "--size", "32", "--width", "4",
+         "--batch-size", "2", "--train-pairs", "4", "--test-pairs", "2", "--device", "cpu",
+         "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    results = json.loads((out / "metrics.json").read_text())
+    assert set(results["trained"]) == set(results["untrained"]) == {"L1", "PSNR", "SSIM"}
+    assert results["steps"] == 3 and results["test_pairs"] == 2
+    from PIL import Image
+
+    assert Image.open(out / "demo.png").size == (3 * 32 + 4 * 2, 2 * 32 + 3 * 2)
+    inference = json.loads((out / "run" / "final" / "config.json").read_text())["inference"]
+    assert inference["direction"] == "BtoA" and inference["crop_size"] == 32
+
+
+def test_demo_rejects_sizes_it_cannot_build(tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path), "--size", "48"]) == 2
+    assert "power of two" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_learns(tmp_path):
+    # the README's command at its defaults: the trained model must beat the untrained one
+    assert main(["demo", "--output", str(tmp_path / "demo"), "--no-progress"]) == 0
+    results = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert results["trained"]["L1"] < 0.5 * results["untrained"]["L1"]
+    assert results["trained"]["SSIM"] > 0.5
