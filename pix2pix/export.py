@@ -124,6 +124,12 @@ def export_onnx(
         )
     generator, config = _load_generator(model_or_path)
     height, width = _check_size(size, generator, config)
+    if dynamic_size:
+        # torch.export fixes a dimension whose example value is 1 (here, one block of the size
+        # multiple, e.g. 256 for unet_256), so trace at two blocks or more; any number of blocks
+        # works at run time.
+        multiple = _size_multiple(generator)
+        height, width = max(height, 2 * multiple), max(width, 2 * multiple)
     example = _example_input(generator, height, width)
     dynamic_shapes = _dynamic_shapes(generator, dynamic_size)
     program = torch.onnx.export(
@@ -166,8 +172,8 @@ def export_torchscript(
 
     The generator is traced in eval mode on a ``size`` example and wrapped in a scripted module
     that checks each input as the eager generator does: rank 4, the channel count, height and
-    width multiples of ``size_multiple``, and, unless ``dynamic_size``, exactly ``size``. The
-    batch size is free.
+    width multiples of ``size_multiple``, and, unless ``dynamic_size``, exactly ``size``; a
+    failed check raises ``torch.jit.Error`` with the message. The batch size is free.
 
     Args:
         model_or_path: See :func:`export_model`.
