@@ -31,7 +31,6 @@ from tqdm.auto import tqdm
 
 from pix2pix import metrics
 from pix2pix.losses.adversarial import gan_loss, gradient_penalty
-from pix2pix.models.base import ModelMixin, load_safetensors, load_state_dict_checked
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.config import TrainerConfig
@@ -45,12 +44,12 @@ from pix2pix.trainer.distributed import (
 from pix2pix.trainer.ema import ExponentialMovingAverage
 from pix2pix.trainer.loader import batches_per_epoch, check_dataset, epoch_loader
 from pix2pix.trainer.reporting import Reporter, sample_grid
-from pix2pix.trainer.rng import capture_rng_state, preserved_rng, restore_rng_state, seed_everything
+from pix2pix.trainer.rng import capture_rng_state, preserved_rng, seed_everything
 from pix2pix.trainer.schedulers import build_scheduler
+from pix2pix.trainer.state import restore_checkpoint, save_model, trainer_state, write_checkpoint
 
 logger = logging.getLogger(__name__)
 
-STATE_FORMAT = 1
 FINAL_DIR = "final"
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -692,46 +691,19 @@ class Trainer:
             return path  # already saved at this step
         rng_states = all_gather_objects(self.context, capture_rng_state())
         if self.context.is_main:
-            ckpt.write_atomically(path, lambda tmp: self._write_checkpoint(tmp, rng_states))
+            ckpt.write_atomically(path, lambda tmp: write_checkpoint(self, tmp, rng_states))
             ckpt.prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints)
         barrier(self.context)
         self.last_checkpoint = path
         self._call("on_checkpoint", path)
         return path
 
-    def _write_checkpoint(self, folder: Path, rng_states: list[dict[str, Any]]) -> None:
-        inference = self.inference_metadata()
-        _save_model(self.generator, folder / "generator", inference)
-        _save_model(self.discriminator, folder / "discriminator", None)
-        if self.ema is not None:
-            _save_model(self.ema.module, folder / "ema", inference)
-        ckpt.save_state(folder / ckpt.STATE_NAME, self.state_dict(rng_states))
-        self.config.save(folder / ckpt.CONFIG_NAME)
-
     def state_dict(self, rng_states: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Everything but the weights needed to resume: counters, optimizers, RNGs, callbacks."""
+        """Everything but the weights needed to resume: counters, optimizers, RNGs, callbacks.
 
-        def optional(obj: Any) -> Any:
-            return obj.state_dict() if obj is not None else None
-
-        return {
-            "format": STATE_FORMAT,
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "world_size": self.context.world_size,
-            "optimizer_g": optional(self.optimizer_g),
-            "optimizer_d": optional(self.optimizer_d),
-            "scheduler_g": optional(self.scheduler_g),
-            "scheduler_d": optional(self.scheduler_d),
-            "scaler": optional(self.scaler),
-            "ema_num_updates": int(self.ema.num_updates) if self.ema is not None else None,
-            "rng": rng_states if rng_states is not None else [capture_rng_state()],
-            "callbacks": {
-                _callback_key(i, cb): cb.state_dict() for i, cb in enumerate(self.callbacks)
-            },
-            "config": self.config.to_dict(),
-        }
+        Tensors and plain Python values only (see :mod:`pix2pix.trainer.state`).
+        """
+        return trainer_state(self, rng_states or [capture_rng_state()])
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Restore weights, optimizers, schedulers, scaler, counters, callbacks and RNG states.
@@ -741,47 +713,8 @@ class Trainer:
             ValueError: If it is damaged or does not fit the models.
         """
         self.setup()
-        path = Path(path)
-        state = ckpt.load_state(path / ckpt.STATE_NAME)
-        if state.get("format") != STATE_FORMAT:
-            raise ValueError(
-                f"{path} has trainer-state format {state.get('format')!r}; "
-                f"this version reads format {STATE_FORMAT}."
-            )
-        _load_model(self.generator, path / "generator")
-        _load_model(self.discriminator, path / "discriminator")
-        if self.ema is not None:
-            if (path / "ema").is_dir():
-                _load_model(self.ema.module, path / "ema")
-                self.ema.num_updates.fill_(state.get("ema_num_updates") or 0)
-            else:
-                logger.warning("%s has no EMA weights; the EMA restarts from the generator.", path)
-                self.ema.module.load_state_dict(self.generator.state_dict())
-        for name in ("optimizer_g", "optimizer_d", "scheduler_g", "scheduler_d", "scaler"):
-            obj = getattr(self, name)
-            if obj is not None and state.get(name):  # {} from a disabled GradScaler
-                obj.load_state_dict(state[name])
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.batch_in_epoch = int(state["batch_in_epoch"])
-        for i, callback in enumerate(self.callbacks):
-            saved = state.get("callbacks", {}).get(_callback_key(i, callback))
-            if saved is not None:
-                callback.load_state_dict(saved)
-        rng = state["rng"]
-        if len(rng) == self.context.world_size:
-            restore_rng_state(rng[self.context.rank])
-        else:
-            logger.warning(
-                "%s was written by %d processes, this run has %d: RNG streams restart, so the "
-                "run continues correctly but not bit-exactly.",
-                path,
-                len(rng),
-                self.context.world_size,
-            )
-        if state["world_size"] != self.context.world_size:
-            # the data split differs; restarting the epoch is the only consistent position
-            self.batch_in_epoch = 0
-        self.last_checkpoint = path
+        restore_checkpoint(self, Path(path))
+        self.last_checkpoint = Path(path)
         logger.info("Resumed from %s (step %d, epoch %d).", path, self.step, self.epoch)
 
     # ================================================================ export
@@ -818,7 +751,7 @@ class Trainer:
         """
         path = Path(path)
         if self.context.is_main:
-            _save_model(self.inference_generator(), path, self.inference_metadata())
+            save_model(self.inference_generator(), path, self.inference_metadata())
             logger.info("Exported the generator to %s", path)
         barrier(self.context)
         return path
@@ -847,23 +780,3 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
         yield module
     finally:
         module.train(was_training)
-
-
-def _callback_key(index: int, callback: Callback) -> str:
-    return f"{index}:{type(callback).__name__}"
-
-
-def _save_model(model: nn.Module, folder: Path, inference: dict[str, Any] | None) -> None:
-    if not isinstance(model, ModelMixin):
-        raise ValueError(
-            f"{type(model).__name__} cannot be saved: the trainer saves models with "
-            "save_pretrained, so they must subclass pix2pix.models.ModelMixin."
-        )
-    model.save_pretrained(folder, inference=inference)
-
-
-def _load_model(model: nn.Module, folder: Path) -> None:
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} is missing: the checkpoint is incomplete.")
-    load_state_dict_checked(model, load_safetensors(weights), source=str(weights))
