@@ -205,7 +205,7 @@ def test_cli_export_errors_are_one_line(unet, tmp_path, capsys, monkeypatch):
     unet.save_pretrained(tmp_path / "m")
     assert main(["export", "--model", str(tmp_path / "m"), "--output", str(tmp_path / "g")]) == 2
     assert "pass --format onnx or torchscript" in capsys.readouterr().err
-    assert main(["export", "--model", str(tmp_path / "no"), "--output", "g.onnx"]) == 2
+    assert main(["export", "--model", str(tmp_path / "no"), "--output", "g.pt"]) == 2
     assert "does not exist" in capsys.readouterr().err
     args = ["export", "--model", str(tmp_path / "m"), "--output", str(tmp_path / "g.pt")]
     assert main([*args, "--size", "64", "48"]) == 2
