@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from pix2pix import PatchGANDiscriminator, UNetGenerator
 from pix2pix.data import SyntheticPairs
 from pix2pix.losses import gan_loss
-from pix2pix.trainer import Trainer, TrainerConfig
-from pix2pix.trainer.trainer import frozen
+from pix2pix.trainer import Trainer, TrainerConfig, frozen
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:

@@ -242,3 +242,13 @@ def test_write_atomically_replaces_an_existing_folder(tmp_path):
     ckpt.write_atomically(target, lambda tmp: (tmp / "a.txt").write_text("new"))
     assert (target / "a.txt").read_text() == "new"
     assert [p.name for p in target.parent.iterdir()] == ["step-000001"]
+
+
+def test_resume_with_another_data_order_restarts_the_epoch(tmp_path, caplog):
+    config = tiny_config(tmp_path, max_steps=2)
+    Trainer(*tiny_models(), config, make_data(6)).fit()  # epoch 0, 2 of 3 batches done
+    trainer = Trainer(*tiny_models(), config.replace(batch_size=3, max_steps=3), make_data(6))
+    with caplog.at_level("WARNING"):
+        trainer.load_checkpoint(ckpt.resolve_checkpoint("latest", tmp_path / "run"))
+    assert "batch_size changed" in caplog.text
+    assert (trainer.step, trainer.epoch, trainer.batch_in_epoch) == (2, 0, 0)

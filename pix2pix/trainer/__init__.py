@@ -3,6 +3,13 @@
 from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.config import TrainerConfig
 from pix2pix.trainer.ema import ExponentialMovingAverage
-from pix2pix.trainer.trainer import NonFiniteLossError, Trainer
+from pix2pix.trainer.trainer import NonFiniteLossError, Trainer, frozen
 
-__all__ = ["Callback", "ExponentialMovingAverage", "NonFiniteLossError", "Trainer", "TrainerConfig"]
+__all__ = [
+    "Callback",
+    "ExponentialMovingAverage",
+    "NonFiniteLossError",
+    "Trainer",
+    "TrainerConfig",
+    "frozen",
+]

@@ -141,6 +141,48 @@ class Reporter:
             self._writer = None
 
 
+class LossBuffer:
+    """Losses of the steps since the last log, kept on the device until they are read.
+
+    Reading a device tensor waits for the device, so the loop only appends detached tensors
+    and :meth:`drain` reads the whole interval with one device-to-host copy.
+
+    Example:
+        >>> buffer = LossBuffer()
+        >>> buffer.add(1, {"G_L1": torch.tensor(2.0)})
+        >>> buffer.add(2, {"G_L1": torch.tensor(4.0)})
+        >>> buffer.drain()
+        ({'G_L1': 3.0}, None)
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[int, dict[str, torch.Tensor]]] = []
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, step: int, losses: dict[str, torch.Tensor]) -> None:
+        """Keep ``losses`` (0-dim tensors) of ``step``."""
+        self._pending.append((step, losses))
+
+    def drain(self) -> tuple[dict[str, float], tuple[int, str, float] | None]:
+        """Empty the buffer: ``(mean of each loss, (step, name, value) of the first non-finite
+        one or None)``."""
+        pending, self._pending = self._pending, []
+        flat = [(step, name, value) for step, losses in pending for name, value in losses.items()]
+        if not flat:
+            return {}, None
+        values = torch.stack([v.detach().float().reshape(()) for _, _, v in flat]).cpu().tolist()
+        bad = next(
+            ((step, name, v) for (step, name, _), v in zip(flat, values) if not math.isfinite(v)),
+            None,
+        )
+        sums: dict[str, list[float]] = {}
+        for (_, name, _), value in zip(flat, values):
+            sums.setdefault(name, []).append(value)
+        return {name: sum(v) / len(v) for name, v in sums.items()}, bad
+
+
 def _json_number(value: Any) -> Any:
     # JSON has no inf/nan; PSNR of identical images is inf
     if isinstance(value, float) and not math.isfinite(value):

@@ -42,6 +42,7 @@ def trainer_state(trainer: Trainer, rng_states: list[dict[str, Any]]) -> dict[st
         "epoch": trainer.epoch,
         "batch_in_epoch": trainer.batch_in_epoch,
         "world_size": trainer.context.world_size,
+        "data_length": _length(trainer.train_data),
         "ema_num_updates": int(trainer.ema.num_updates) if trainer.ema is not None else None,
         "rng": rng_states,
         "callbacks": {
@@ -103,15 +104,46 @@ def restore_checkpoint(trainer: Trainer, path: Path) -> None:
     if state["world_size"] == world_size and len(state["rng"]) == world_size:
         restore_rng_state(state["rng"][rank])
     else:
-        # another data split: restarting the epoch is the only consistent position
-        trainer.batch_in_epoch = 0
         logger.warning(
-            "%s was written by %d process(es), this run has %d: the epoch restarts and RNG "
-            "streams are fresh, so training continues correctly but not bit-exactly.",
+            "%s was written by %d process(es), this run has %d: RNG streams start afresh, so "
+            "training continues correctly but not bit-exactly.",
             path,
             state["world_size"],
             world_size,
         )
+    changed = _order_changes(state, trainer)
+    if changed and trainer.batch_in_epoch:
+        # the saved position indexes another data order: restart the epoch instead
+        logger.warning(
+            "%s: %s changed since the checkpoint, so the position inside epoch %d no longer "
+            "applies; the epoch restarts.",
+            path,
+            ", ".join(changed),
+            trainer.epoch,
+        )
+        trainer.batch_in_epoch = 0
+
+
+def _length(data: Any) -> int | None:
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+def _order_changes(state: dict[str, Any], trainer: Trainer) -> list[str]:
+    """What differs from the checkpoint among the things that define the data order."""
+    saved = state.get("config", {})
+    changed = [
+        name
+        for name in ("batch_size", "seed", "shuffle", "drop_last")
+        if saved.get(name) != getattr(trainer.config, name)
+    ]
+    if state["world_size"] != trainer.context.world_size:
+        changed.append("the number of processes")
+    if state.get("data_length") != _length(trainer.train_data):
+        changed.append("the dataset length")
+    return changed
 
 
 def callback_key(index: int, callback: Callback) -> str:

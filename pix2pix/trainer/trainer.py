@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import signal
 import threading
@@ -43,7 +42,7 @@ from pix2pix.trainer.distributed import (
 )
 from pix2pix.trainer.ema import ExponentialMovingAverage
 from pix2pix.trainer.loader import batches_per_epoch, check_dataset, epoch_loader
-from pix2pix.trainer.reporting import Reporter, sample_grid
+from pix2pix.trainer.reporting import LossBuffer, Reporter, sample_grid
 from pix2pix.trainer.rng import capture_rng_state, preserved_rng, seed_everything
 from pix2pix.trainer.schedulers import build_scheduler
 from pix2pix.trainer.state import restore_checkpoint, save_model, trainer_state, write_checkpoint
@@ -143,7 +142,7 @@ class Trainer:
         self._is_setup = False
         self._interrupt_requested = False
         self._mid_step = False
-        self._pending: list[tuple[int, dict[str, torch.Tensor]]] = []
+        self._losses = LossBuffer()
         self._reporter: Reporter | None = None
         self._progress: Any = None
         self._samples: dict[str, torch.Tensor] | None = None
@@ -528,7 +527,7 @@ class Trainer:
                 self.step += 1
                 self.batch_in_epoch += 1
                 self._mid_step = False
-                self._pending.append((self.step, losses))
+                self._losses.add(self.step, losses)
                 self._progress.update(1)
                 self._call("on_step_end", losses)
                 self._after_step()
@@ -620,43 +619,26 @@ class Trainer:
 
     # ================================================================ logging, samples
     def _flush_logs(self) -> None:
-        """Read the pending losses back from the device once, check them, log their means."""
-        pending, self._pending = self._pending, []
-        flat = [(step, name, value) for step, losses in pending for name, value in losses.items()]
-        values: list[float] = []
-        if flat:
-            # one device-to-host copy for the whole interval
-            values = (
-                torch.stack([v.detach().float().reshape(()) for _, _, v in flat]).cpu().tolist()
-            )
-        bad = next(
-            ((step, name, v) for (step, name, _), v in zip(flat, values) if not math.isfinite(v)),
-            None,
-        )
-        if any_rank(self.context, bad is not None):
-            if bad is None:
-                bad = (self.step, "(on another rank)", float("nan"))
-            raise NonFiniteLossError(*bad, last_checkpoint=self.last_checkpoint)
-        if not pending:
+        """Read the buffered losses (one device sync), stop on a NaN, log the interval means."""
+        had_losses = len(self._losses) > 0
+        means, bad = self._losses.drain()
+        if any_rank(self.context, bad is not None):  # all ranks stop together
+            step, name, value = bad or (self.step, "(on another rank)", float("nan"))
+            raise NonFiniteLossError(step, name, value, last_checkpoint=self.last_checkpoint)
+        if not had_losses:
             return
-        means: dict[str, list[float]] = {}
-        for (_, name, _), value in zip(flat, values):
-            means.setdefault(name, []).append(value)
-        record: dict[str, Any] = {k: sum(v) / len(v) for k, v in means.items()}
         now = time.perf_counter()
         start, start_step = self._log_clock
-        images = (self.step - start_step) * self.config.batch_size * self.context.world_size
-        record["img_per_s"] = images / max(now - start, 1e-9)
         self._log_clock = (now, self.step)
+        images = (self.step - start_step) * self.config.batch_size * self.context.world_size
+        record: dict[str, Any] = {**means, "img_per_s": images / max(now - start, 1e-9)}
         assert self.optimizer_g is not None
         record["lr"] = self.optimizer_g.param_groups[0]["lr"]
         if self._reporter is not None:
             self._reporter.log_scalars(self.step, {"epoch": self.epoch, **record})
         if self._progress is not None:
-            self._progress.set_postfix(
-                {"epoch": self.epoch, **{k: f"{v:.3g}" for k, v in record.items() if k != "lr"}},
-                refresh=False,
-            )
+            shown = {k: f"{v:.3g}" for k, v in record.items() if k != "lr"}
+            self._progress.set_postfix({"epoch": self.epoch, **shown}, refresh=False)
 
     @torch.no_grad()
     def write_samples(self) -> Path | None:
