@@ -28,6 +28,8 @@ from torch import nn
 from pix2pix.models.base import _atomic_write
 from pix2pix.version import __version__
 
+__all__ = ["DEFAULT_OPSET", "EXPORT_FORMATS", "export_model", "export_onnx", "export_torchscript"]
+
 EXPORT_FORMATS = ("onnx", "torchscript")
 
 # The opset the dynamo exporter's operator library is written for: lower opsets need a version

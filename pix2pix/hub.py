@@ -19,6 +19,14 @@ from typing import Any
 
 from pix2pix.version import __version__
 
+__all__ = [
+    "HUB_FILES",
+    "download_pretrained",
+    "looks_like_repo_id",
+    "push_to_hub",
+    "resolve_model_path",
+]
+
 HUB_FILES = ("config.json", "model.safetensors", "README.md")
 
 _HUB_HINT = 'Using the Hugging Face Hub needs huggingface_hub: pip install "pix2pix[hub]"'
