@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "target), OUTPUT/metrics.json (trained vs untrained) and the model in OUTPUT/run/final.",
     )
     parser.add_argument("--output", default="pix2pix-demo", help="output folder (pix2pix-demo)")
-    parser.add_argument("--steps", type=int, default=1000, help="training steps (1000)")
+    parser.add_argument("--steps", type=int, default=600, help="training steps (600)")
     parser.add_argument("--size", type=int, default=64, help="image side, a power of two (64)")
     parser.add_argument("--batch-size", type=int, default=4, help="images per step (4)")
     parser.add_argument("--width", type=int, default=32, help="generator/discriminator width (32)")
