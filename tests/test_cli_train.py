@@ -78,9 +78,9 @@ def test_every_config_field_has_a_flag():
 
 def test_user_errors_are_one_line(dataset, tmp_path, capsys):
     assert main(["train", "--data", str(dataset / "train"), "--output", str(tmp_path / "r"),
-                 "--gan-mode", "wgan"]) == 2  # fmt: skip
+                 "--lambda-l1", "-1"]) == 2  # fmt: skip
     err = capsys.readouterr().err
-    assert "gan_mode='wgan'" in err and "Traceback" not in err
+    assert "lambda_l1=-1.0" in err and "Traceback" not in err and err.count("\n") == 1
     assert main(["train", "--output", str(tmp_path / "r")]) == 2
     assert "--data" in capsys.readouterr().err
     assert main(["train", "--data", str(dataset / "train"), "--output", str(tmp_path / "r"),
@@ -88,8 +88,10 @@ def test_user_errors_are_one_line(dataset, tmp_path, capsys):
     assert "crop_size=100 is not a multiple of 256" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
     assert "no such run folder" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["train", "--lr", "fast"])
+    for bad in (["--lr", "fast"], ["--gan-mode", "wgan"]):
+        with pytest.raises(SystemExit):
+            main(["train", *bad])
+        assert "invalid" in capsys.readouterr().err
 
 
 def test_demo_smoke(tmp_path):

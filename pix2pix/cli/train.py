@@ -22,6 +22,7 @@ from pix2pix.models import PatchGANDiscriminator, PixelDiscriminator, ResNetGene
 from pix2pix.models.base import CONFIG_NAME, build_from_config, read_config
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
+from pix2pix.trainer.config import FIELD_CHOICES
 from pix2pix.trainer.distributed import cleanup_distributed
 from pix2pix.trainer.rng import seed_everything
 
@@ -123,9 +124,11 @@ def add_config_flags(group: argparse._ArgumentGroup) -> None:
             continue
         optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
         base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
-        group.add_argument(
-            *flags, type=_parser(base, optional), metavar=field.name.upper(), help=text, **kwargs
-        )
+        if field.name in FIELD_CHOICES:
+            kwargs["choices"] = FIELD_CHOICES[field.name]
+        else:
+            kwargs["metavar"] = field.name.upper()
+        group.add_argument(*flags, type=_parser(base, optional), help=text, **kwargs)
 
 
 def _parser(kind: type, optional: bool) -> Any:

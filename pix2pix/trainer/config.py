@@ -21,12 +21,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pix2pix.data.transforms import PREPROCESS_CHOICES
 from pix2pix.losses.adversarial import GAN_MODES
 
 LR_POLICIES = ("linear", "step", "cosine", "constant")
 PRECISIONS = ("fp32", "bf16", "fp16")
 DIRECTIONS = ("AtoB", "BtoA")
-PREPROCESS_CHOICES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+# the fields whose values come from a fixed list (the CLI offers them as choices)
+FIELD_CHOICES: dict[str, tuple[str, ...]] = {
+    "gan_mode": GAN_MODES,
+    "lr_policy": LR_POLICIES,
+    "precision": PRECISIONS,
+    "direction": DIRECTIONS,
+    "preprocess": PREPROCESS_CHOICES,
+}
 
 
 @dataclass
@@ -114,10 +122,10 @@ class TrainerConfig:
                 raise ValueError(f"{name}={value!r} is not allowed; use a value in [0, 1).")
         _check_range("lambda_l1", self.lambda_l1, 0.0)
         _check_range("lambda_gp", self.lambda_gp, 0.0)
-        _check_choice("gan_mode", self.gan_mode, GAN_MODES)
-        _check_choice("lr_policy", self.lr_policy, LR_POLICIES)
+        _check_choice("gan_mode", self.gan_mode, FIELD_CHOICES["gan_mode"])
+        _check_choice("lr_policy", self.lr_policy, FIELD_CHOICES["lr_policy"])
         _check_range("lr_decay_iters", self.lr_decay_iters, 1)
-        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("precision", self.precision, FIELD_CHOICES["precision"])
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(
                 f"ema_decay={self.ema_decay!r} is not allowed; use a value in (0, 1) such as "
@@ -132,8 +140,8 @@ class TrainerConfig:
         for name in ("sample_every", "val_every", "checkpoint_every", "keep_checkpoints"):
             _check_range(name, getattr(self, name), 0)
         _check_range("num_samples", self.num_samples, 1)
-        _check_choice("direction", self.direction, DIRECTIONS)
-        _check_choice("preprocess", self.preprocess, PREPROCESS_CHOICES)
+        _check_choice("direction", self.direction, FIELD_CHOICES["direction"])
+        _check_choice("preprocess", self.preprocess, FIELD_CHOICES["preprocess"])
         _check_range("load_size", self.load_size, 1)
         _check_range("crop_size", self.crop_size, 1)
         return self
