@@ -30,7 +30,9 @@ WORKER = textwrap.dedent(
     sys.path.insert(0, sys.argv[2])  # the tests folder, for the shared helpers
     from test_trainer import make_data, tiny_config, tiny_models
 
-    from pix2pix.trainer import Trainer
+    import signal
+
+    from pix2pix.trainer import Callback, Trainer
     from pix2pix.trainer.distributed import cleanup_distributed
 
     out = Path(sys.argv[1])
@@ -47,6 +49,17 @@ WORKER = textwrap.dedent(
     run("ddp_split", max_steps=3)  # stops mid-epoch
     resumed = run("ddp_split", resume_from="latest")
     assert resumed.step == 4
+
+    class CtrlCOnRankOne(Callback):
+        def on_step_end(self, trainer, losses):
+            if trainer.step == 1 and trainer.context.rank == 1:
+                signal.raise_signal(signal.SIGINT)
+
+    # only rank 1 sees Ctrl-C; both ranks stop together at the next log step and checkpoint
+    g, d = tiny_models(norm="instance", dropout=0.0)
+    config = tiny_config(out, output_dir=str(out / "ddp_stop"), log_every=2)
+    trainer = Trainer(g, d, config, make_data(8), callbacks=[CtrlCOnRankOne()])
+    assert trainer.fit() is None and trainer.interrupted and trainer.step == 2
     cleanup_distributed()
     """
 )
@@ -143,6 +156,12 @@ def test_only_rank_zero_writes_logs(ddp_run):
     steps = [int(line.split('"step": ')[1].split(",")[0]) for line in lines]
     assert steps == [1, 2, 3, 4]  # one writer: no duplicated records
     assert '"img_per_s"' in lines[0]
+
+
+def test_an_interrupt_on_one_rank_stops_all_ranks_at_the_same_step(ddp_run):
+    names = [p.name for p in (ddp_run / "ddp_stop" / "checkpoints").iterdir()]
+    assert names == ["step-000002"]
+    assert not (ddp_run / "ddp_stop" / "final").exists()
 
 
 def test_single_process_context_without_torchrun(monkeypatch):

@@ -16,7 +16,8 @@ class Callback:
 
     Each hook receives the trainer first, so a callback can read ``trainer.step``,
     ``trainer.epoch``, ``trainer.generator``, ``trainer.config`` ..., or set
-    ``trainer.should_stop = True`` to end training after the current step. Hooks run after the
+    ``trainer.should_stop = True`` to end training after the current step (with several
+    processes: at the next multiple of ``log_every``, where the ranks agree). Hooks run after the
     trainer's own method of the same name, in the order the callbacks were given.
 
     A callback with state that must survive a resume returns it from :meth:`state_dict` (tensors

@@ -82,7 +82,8 @@ class Trainer:
     ``d_frozen`` (the discriminator without DDP, for the generator step), ``optimizer_g``,
     ``optimizer_d``, ``scheduler_g``, ``scheduler_d``, ``scaler``, ``ema``, ``device``,
     ``context`` (rank, world size), ``step`` (completed steps), ``epoch`` (0-based),
-    ``batch_in_epoch`` and ``should_stop`` (set it to end after the current step).
+    ``batch_in_epoch`` and ``should_stop`` (set it to end after the current step; with several
+    processes, after the next step that is a multiple of ``log_every``, when ranks agree).
 
     Args:
         generator: The generator, e.g. :class:`~pix2pix.UNetGenerator`.
@@ -479,7 +480,7 @@ class Trainer:
                         return None
             self._flush_logs()
             self.save_checkpoint()
-            if self._interrupt_requested:
+            if any_rank(self.context, self._interrupt_requested):
                 self.interrupted = True
                 logger.info(
                     "Interrupted after step %d; resume with fit(resume_from=%r).",
@@ -546,10 +547,15 @@ class Trainer:
             self.save_checkpoint()
 
     def _stop_requested(self) -> bool:
-        stop = self.should_stop or self._interrupt_requested
-        stop = stop or (self.config.max_steps is not None and self.step >= self.config.max_steps)
-        # every rank must leave the loop at the same step, or the others hang in collectives
-        return any_rank(self.context, stop)
+        cfg = self.config
+        if cfg.max_steps is not None and self.step >= cfg.max_steps:
+            return True  # the same on every rank
+        local = self.should_stop or self._interrupt_requested
+        if not self.context.is_distributed:
+            return local
+        # Every rank must leave the loop at the same step or the others hang in collectives.
+        # Agreeing waits for the device, so ranks compare flags at the log cadence only.
+        return self.step % cfg.log_every == 0 and any_rank(self.context, local)
 
     def _end_epoch(self) -> None:
         for scheduler in (self.scheduler_g, self.scheduler_d):
