@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import types
 import typing
 from pathlib import Path
@@ -25,8 +24,6 @@ from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.config import FIELD_CHOICES
 from pix2pix.trainer.distributed import cleanup_distributed
 from pix2pix.trainer.rng import seed_everything
-
-logger = logging.getLogger(__name__)
 
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
@@ -257,10 +254,11 @@ def run_train(args: argparse.Namespace) -> int:
     val_data = None
     if args.val_data:
         val_data = PairedImageDataset(args.val_data, flip=False, train=False, **dataset_args)
-    logger.info("Training on %d pairs from %s -> %s", len(train_data), args.data, config.output_dir)
-
     trainer = Trainer(generator, discriminator, config, train_data, val_data)
     trainer.setup()  # joins the torchrun process group, so that only rank 0 writes below
+    trainer.logger.info(
+        "Training on %d pairs from %s -> %s", len(train_data), args.data, config.output_dir
+    )
     output_dir = Path(config.output_dir)
     if trainer.context.is_main and not args.resume:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -271,9 +269,9 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         cleanup_distributed()
     if trainer.interrupted:
-        logger.warning(
+        trainer.logger.warning(
             "Stopped at step %d. Continue with: pix2pix train --resume %s", trainer.step, output_dir
         )
         return 130
-    logger.info("Done. Translate with: pix2pix translate IMAGES --model %s --output OUT", final)
+    trainer.logger.info("Done. Translate with: pix2pix translate IN --model %s --output OUT", final)
     return 0

@@ -7,7 +7,9 @@ process group (NCCL on GPUs, gloo on CPUs) unless the caller already did.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,3 +120,21 @@ def any_rank(context: DistributedContext, flag: bool) -> bool:
     value = torch.tensor(float(flag), device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
+
+
+class RankZeroLogger(logging.LoggerAdapter):
+    """A logger adapter that passes records on only in the main process (rank 0).
+
+    Example:
+        >>> log = RankZeroLogger(logging.getLogger("pix2pix"), lambda: True)
+        >>> log.info("shown once per job, not once per process")
+    """
+
+    def __init__(self, logger: logging.Logger, is_main: Callable[[], bool]) -> None:
+        super().__init__(logger, {})
+        self._is_main = is_main
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Log as ``logging.Logger.log`` does, on rank 0 only."""
+        if self._is_main():
+            super().log(level, msg, *args, **kwargs)

@@ -14,7 +14,6 @@ continue bit-exactly is one dict of tensors and plain values, ``trainer_state.pt
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +26,6 @@ from pix2pix.trainer.rng import restore_rng_state
 
 if TYPE_CHECKING:
     from pix2pix.trainer.trainer import Trainer
-
-logger = logging.getLogger(__name__)
 
 STATE_FORMAT = 1
 STATEFUL = ("optimizer_g", "optimizer_d", "scheduler_g", "scheduler_d", "scaler")
@@ -88,7 +85,7 @@ def restore_checkpoint(trainer: Trainer, path: Path) -> None:
             load_model(trainer.ema.module, path / "ema")
             trainer.ema.num_updates.fill_(state.get("ema_num_updates") or 0)
         else:
-            logger.warning("%s has no EMA weights; the EMA restarts from the generator.", path)
+            trainer.logger.warning("%s has no EMA weights; the EMA restarts from G.", path)
             trainer.ema.module.load_state_dict(trainer.generator.state_dict())
     for name in STATEFUL:
         obj = getattr(trainer, name)
@@ -104,7 +101,7 @@ def restore_checkpoint(trainer: Trainer, path: Path) -> None:
     if state["world_size"] == world_size and len(state["rng"]) == world_size:
         restore_rng_state(state["rng"][rank])
     else:
-        logger.warning(
+        trainer.logger.warning(
             "%s was written by %d process(es), this run has %d: RNG streams start afresh, so "
             "training continues correctly but not bit-exactly.",
             path,
@@ -114,7 +111,7 @@ def restore_checkpoint(trainer: Trainer, path: Path) -> None:
     changed = _order_changes(state, trainer)
     if changed and trainer.batch_in_epoch:
         # the saved position indexes another data order: restart the epoch instead
-        logger.warning(
+        trainer.logger.warning(
             "%s: %s changed since the checkpoint, so the position inside epoch %d no longer "
             "applies; the epoch restarts.",
             path,

@@ -35,6 +35,7 @@ from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.config import TrainerConfig
 from pix2pix.trainer.distributed import (
     DistributedContext,
+    RankZeroLogger,
     all_gather_objects,
     any_rank,
     barrier,
@@ -140,6 +141,8 @@ class Trainer:
         self.context = DistributedContext()
         self.device = torch.device("cpu")
         self.last_checkpoint: Path | None = None
+        # messages from rank 0 only: a job of N processes should not say everything N times
+        self.logger = RankZeroLogger(logger, lambda: self.context.is_main)
         self._is_setup = False
         self._interrupt_requested = False
         self._mid_step = False
@@ -383,7 +386,7 @@ class Trainer:
         results = {f"val/{k}": torch.cat(v).mean().item() for k, v in sums.items()}
         if self._reporter is not None:
             self._reporter.log_scalars(self.step, {"epoch": self.epoch, **results})
-        logger.info(
+        self.logger.info(
             "step %d validation: %s",
             self.step,
             ", ".join(f"{k}={v:.4g}" for k, v in results.items()),
@@ -470,7 +473,7 @@ class Trainer:
                     self._interrupt_requested = True
                     if self._mid_step:
                         # D was updated but G not: this state is no step of any run
-                        logger.warning(
+                        self.logger.warning(
                             "Interrupted inside step %d; not checkpointing a half-done step. "
                             "The last checkpoint is %s.",
                             self.step + 1,
@@ -482,7 +485,7 @@ class Trainer:
             self.save_checkpoint()
             if any_rank(self.context, self._interrupt_requested):
                 self.interrupted = True
-                logger.info(
+                self.logger.info(
                     "Interrupted after step %d; resume with fit(resume_from=%r).",
                     self.step,
                     str(self.last_checkpoint),
@@ -611,7 +614,7 @@ class Trainer:
             if self._interrupt_requested:
                 raise KeyboardInterrupt
             self._interrupt_requested = True
-            logger.warning(
+            self.logger.warning(
                 "Interrupt: finishing step %d, then saving a checkpoint (Ctrl-C again to "
                 "stop at once).",
                 self.step + 1,
@@ -703,7 +706,7 @@ class Trainer:
         self.setup()
         restore_checkpoint(self, Path(path))
         self.last_checkpoint = Path(path)
-        logger.info("Resumed from %s (step %d, epoch %d).", path, self.step, self.epoch)
+        self.logger.info("Resumed from %s (step %d, epoch %d).", path, self.step, self.epoch)
 
     # ================================================================ export
     def inference_metadata(self) -> dict[str, Any]:
@@ -740,7 +743,7 @@ class Trainer:
         path = Path(path)
         if self.context.is_main:
             save_model(self.inference_generator(), path, self.inference_metadata())
-            logger.info("Exported the generator to %s", path)
+            self.logger.info("Exported the generator to %s", path)
         barrier(self.context)
         return path
 
