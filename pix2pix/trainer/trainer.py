@@ -751,7 +751,18 @@ class Trainer:
 # ==================================================================== helpers
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[nn.Module]:
-    """Turn off ``requires_grad`` on ``module``'s parameters, restoring each flag after."""
+    """Turn off ``requires_grad`` on ``module``'s parameters, restoring each flag after.
+
+    The generator step runs inside it, so no gradients are computed for the discriminator.
+
+    Example:
+        >>> d = nn.Linear(2, 1)
+        >>> with frozen(d):
+        ...     d.weight.requires_grad
+        False
+        >>> d.weight.requires_grad
+        True
+    """
     flags = [(p, p.requires_grad) for p in module.parameters()]
     for p, _ in flags:
         p.requires_grad_(False)
@@ -764,7 +775,16 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
 
 @contextlib.contextmanager
 def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Put ``module`` in eval mode (running BN statistics, no dropout), restoring the mode after."""
+    """Put ``module`` in eval mode (running BN statistics, no dropout), restoring the mode after.
+
+    Example:
+        >>> g = nn.Dropout(0.5)
+        >>> with eval_mode(g):
+        ...     g.training
+        False
+        >>> g.training
+        True
+    """
     was_training = module.training
     module.eval()
     try:
