@@ -1,0 +1,621 @@
+"""Evaluate a trained generator on a paired test set: L1, PSNR, SSIM, a gallery, and FID.
+
+:func:`evaluate` translates every source image of a test folder (or dataset), compares each
+output with its target using :mod:`pix2pix.metrics` (images in [-1, 1], so L1 is in those units
+and PSNR/SSIM use ``data_range=2``), and returns per-metric means and standard deviations. With
+``output_dir`` it also writes ``metrics.json`` and a gallery (:func:`write_gallery`) of the first
+pairs: ``gallery.png``, one row per pair of source | output | target, and ``gallery.html``.
+
+Two modes, and every result says which one it used:
+
+* ``"deterministic"`` (default): eval mode, no dropout, running batch-norm statistics. The same
+  model gives the same numbers on every run and for every ``batch_size``.
+* ``"stochastic"`` (``stochastic=True``): the paper's test mode, dropout on and batch-norm
+  statistics from the test batch itself (section 3.1 and 3.3). Batch ``i`` uses dropout seed
+  ``seed + i``; keep ``batch_size=1`` as the paper does, since batch statistics depend on it.
+
+FID needs Inception-v3 weights and LPIPS a network and package this library does not ship or
+download; neither is computed unless it can be (see :func:`evaluate`'s ``fid_weights``). The
+result says so in ``fid_note`` / ``lpips_note`` rather than leaving the key out.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from pix2pix import metrics
+from pix2pix.data.paired import DIRECTIONS, PairedImageDataset
+from pix2pix.models.base import ModelMixin
+from pix2pix.trainer.reporting import to_display
+from pix2pix.translator import Translator
+
+__all__ = [
+    "GalleryRow",
+    "evaluate",
+    "find_inception_weights",
+    "frechet_distance",
+    "json_ready",
+    "write_gallery",
+]
+
+METRICS_NAME = "metrics.json"
+GALLERY_PNG = "gallery.png"
+GALLERY_HTML = "gallery.html"
+#: File name pattern of torchvision's Inception-v3 weights in the torch hub cache.
+INCEPTION_WEIGHTS_GLOB = "inception_v3_google-*.pth"
+LPIPS_NOTE = (
+    "not computed: LPIPS needs the lpips package and its AlexNet/VGG weights, which pix2pix "
+    "neither depends on nor downloads."
+)
+_SSIM_MIN_SIDE = 11  # the SSIM window (11x11) must fit inside the image
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every non-finite float written as a string (JSON has no inf or nan).
+
+    PSNR of identical images is ``inf``; strict JSON readers reject ``Infinity``.
+
+    Example:
+        >>> json_ready({"psnr": float("inf"), "l1": [0.0]})
+        {'psnr': 'inf', 'l1': [0.0]}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
+# ================================================================================ gallery
+@dataclass
+class GalleryRow:
+    """One row of a gallery: images side by side, with a name and a caption under them.
+
+    Attributes:
+        name: What the row shows (a file name); written before the caption.
+        images: ``[C, H, W]`` tensors in [-1, 1], one per column (sizes may differ).
+        caption: Extra text, e.g. the row's metrics.
+
+    Example:
+        >>> row = GalleryRow("1.jpg", [torch.zeros(3, 8, 8)] * 3, "L1 0.10")
+    """
+
+    name: str
+    images: Sequence[torch.Tensor]
+    caption: str = ""
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow built without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, font: Any) -> str:
+    """``text`` cut (with an ellipsis) to fit ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text + "..."
+
+
+def _tile(image: torch.Tensor) -> Image.Image:
+    array = to_display(image.unsqueeze(0))[0].mul(255).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(array, mode="RGB")
+
+
+def write_gallery(
+    rows: Sequence[GalleryRow],
+    path_png: str | os.PathLike[str],
+    path_html: str | os.PathLike[str] | None = None,
+    *,
+    columns: Sequence[str] = ("source", "output", "target"),
+    title: str = "pix2pix gallery",
+    notes: Sequence[str] = (),
+) -> dict[str, Path]:
+    """Write a PNG grid of ``rows`` with column labels and captions, and an HTML page for it.
+
+    Each cell is as large as the largest image; smaller images sit at its top-left corner.
+    Gray images show as gray, extra channels (alpha) are not shown. The HTML page is
+    self-contained apart from the PNG, which it references by a relative path; it lists each
+    row's name and caption and the ``notes`` (e.g. the evaluation mode).
+
+    Args:
+        rows: The rows, each with one image per entry of ``columns``.
+        path_png: Where to write the grid.
+        path_html: Where to write the page (``None``: no page).
+        columns: The column labels.
+        title: Title of the page.
+        notes: Lines shown on the page above the grid.
+
+    Returns:
+        ``{"png": path}``, plus ``"html"`` when a page was written.
+
+    Raises:
+        ValueError: If there are no rows or a row's image count differs from ``columns``.
+
+    Example:
+        >>> x = torch.zeros(3, 16, 16)
+        >>> write_gallery([GalleryRow("a", [x, x, x])], "/tmp/g.png")  # doctest: +SKIP
+        {'png': PosixPath('/tmp/g.png')}
+    """
+    if not rows:
+        raise ValueError("write_gallery needs at least one row; got none.")
+    for row in rows:
+        if len(row.images) != len(columns):
+            raise ValueError(
+                f"Gallery row {row.name!r} has {len(row.images)} image(s) but there are "
+                f"{len(columns)} columns {tuple(columns)}; give one image per column."
+            )
+    tiles = [[_tile(image) for image in row.images] for row in rows]
+    cell_w = max(tile.width for row in tiles for tile in row)
+    cell_h = max(tile.height for row in tiles for tile in row)
+    pad, header, caption_h = 2, 14, 13
+    width = len(columns) * (cell_w + pad) + pad
+    row_h = cell_h + caption_h + pad
+    canvas = Image.new("RGB", (width, header + len(rows) * row_h + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = _font(11)
+    for j, label in enumerate(columns):
+        x = pad + j * (cell_w + pad)
+        draw.text((x + 2, 1), _fit_text(draw, label, cell_w - 4, font), fill="black", font=font)
+    for i, (row, row_tiles) in enumerate(zip(rows, tiles)):
+        y = header + i * row_h
+        for j, tile in enumerate(row_tiles):
+            canvas.paste(tile, (pad + j * (cell_w + pad), y))
+        text = f"{row.name}  {row.caption}".strip()
+        draw.text(
+            (pad + 2, y + cell_h), _fit_text(draw, text, width - 8, font), fill="black", font=font
+        )
+    path_png = Path(path_png)
+    path_png.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path_png)
+    written = {"png": path_png}
+    if path_html is not None:
+        path_html = Path(path_html)
+        path_html.parent.mkdir(parents=True, exist_ok=True)
+        source = os.path.relpath(path_png, path_html.parent)
+        items = "\n".join(
+            f"<tr><td>{i}</td><td>{html.escape(row.name)}</td><td>{html.escape(row.caption)}"
+            "</td></tr>"
+            for i, row in enumerate(rows)
+        )
+        paragraphs = "\n".join(f"<p>{html.escape(line)}</p>" for line in notes)
+        path_html.write_text(
+            "<!doctype html>\n<html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title>\n<style>body{{font-family:sans-serif}}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+            "</style></head>\n<body>\n"
+            f"<h1>{html.escape(title)}</h1>\n{paragraphs}\n"
+            f"<p>Columns: {html.escape(' | '.join(columns))}</p>\n"
+            f"<img src='{html.escape(source)}' alt='{html.escape(title)}'>\n"
+            f"<table><tr><th>row</th><th>name</th><th>caption</th></tr>\n{items}\n</table>\n"
+            "</body></html>\n"
+        )
+        written["html"] = path_html
+    return written
+
+
+# ================================================================================ FID
+def find_inception_weights(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The Inception-v3 weights to use for FID: ``path``, else torchvision's in the hub cache.
+
+    Nothing is downloaded. Without ``path`` this looks for ``inception_v3_google-*.pth`` in
+    ``torch.hub.get_dir()/checkpoints`` (where ``torchvision.models.inception_v3(weights=...)``
+    stores them) and returns ``None`` when there is none.
+
+    Raises:
+        FileNotFoundError: If ``path`` is given but does not exist.
+
+    Example:
+        >>> find_inception_weights()  # doctest: +SKIP
+        PosixPath('/root/.cache/torch/hub/checkpoints/inception_v3_google-0cc3c7bd.pth')
+    """
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Inception weights not found: {path}. Pass the torchvision inception_v3 state "
+                "dict file (inception_v3_google-*.pth), or leave fid_weights unset to skip FID."
+            )
+        return path
+    matches = sorted((Path(torch.hub.get_dir()) / "checkpoints").glob(INCEPTION_WEIGHTS_GLOB))
+    return matches[0] if matches else None
+
+
+class _InceptionFeatures(nn.Module):
+    """torchvision's Inception-v3 up to its 2048-d average pool (the features FID uses)."""
+
+    def __init__(self, weights: Path) -> None:
+        super().__init__()
+        from torchvision.models import inception_v3
+
+        net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+        try:
+            net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except (RuntimeError, OSError, ValueError) as error:
+            raise ValueError(
+                f"{weights} does not hold torchvision inception_v3 weights: {error}"
+            ) from None
+        net.fc = nn.Identity()
+        self.net = net.eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        images = to_display(images).to(next(self.net.parameters()).device)
+        # the Google weights expect [-1, 1] at 299 px (what transform_input=True produces)
+        images = F.interpolate(images, size=(299, 299), mode="bilinear", align_corners=False)
+        return self.net(images * 2 - 1).double()
+
+
+def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two ``[N, D]`` feature sets (FID's formula).
+
+    ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^(1/2))``, with unbiased covariances,
+    computed in float64 by eigendecomposition (no SciPy).
+
+    Raises:
+        ValueError: If the feature sets have other shapes or fewer than two rows.
+
+    Example:
+        >>> a = torch.randn(50, 4, dtype=torch.float64)
+        >>> round(frechet_distance(a, a + 1.0), 6)  # same covariance: |shift|^2 = 4
+        4.0
+    """
+    for name, features in (("features_a", features_a), ("features_b", features_b)):
+        if features.dim() != 2 or features.shape[0] < 2:
+            raise ValueError(
+                f"{name} must be [N, D] with N >= 2; got shape {tuple(features.shape)}."
+            )
+    if features_a.shape[1] != features_b.shape[1]:
+        raise ValueError(f"Feature sizes differ: {features_a.shape[1]} and {features_b.shape[1]}.")
+    a, b = features_a.double(), features_b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
+    # tr((S_a S_b)^(1/2)) = tr((S_a^(1/2) S_b S_a^(1/2))^(1/2)); the latter is symmetric PSD
+    values, vectors = torch.linalg.eigh(cov_a)
+    root_a = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+    middle = root_a @ cov_b @ root_a
+    trace_root = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+    distance = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_root
+    return float(distance)
+
+
+# ================================================================================ evaluate
+def _as_translator(
+    model: Translator | nn.Module | str | os.PathLike[str],
+    device: str | torch.device | None,
+) -> tuple[Translator, dict[str, Any]]:
+    """A Translator for ``model`` and a JSON summary of what was evaluated."""
+    path = None
+    if isinstance(model, Translator):
+        if device is not None:
+            raise ValueError(
+                f"device={device!r} was given with a Translator, which already has its device "
+                f"({model.device}); build the Translator with that device instead."
+            )
+        translator = model
+    elif isinstance(model, nn.Module):
+        if device is None:  # stay where the caller put the model
+            first = next(model.parameters(), None)
+            device = first.device if first is not None else "cpu"
+        translator = Translator(model, device=device)
+    elif isinstance(model, (str, os.PathLike)):
+        path = str(model)
+        translator = Translator.from_pretrained(model, device=device)
+    else:
+        raise ValueError(
+            "model must be a Translator, a generator nn.Module or a saved model path; got "
+            f"{type(model).__name__}."
+        )
+    generator = translator.generator
+    summary = {
+        "path": path,
+        "class": type(generator).__name__,
+        "config": generator.config if isinstance(generator, ModelMixin) else None,
+        "inference": dict(translator.inference),
+        "parameters": sum(p.numel() for p in generator.parameters()),
+    }
+    return translator, summary
+
+
+def _test_dataset(
+    data: str | os.PathLike[str], translator: Translator, direction: str
+) -> tuple[PairedImageDataset, str]:
+    """The test split at the size the model was trained at (or native), and that rule in words."""
+    inference = translator.inference
+    out_channels = int(
+        getattr(translator.generator, "out_channels", inference.get("out_channels", 3))
+    )
+    common = dict(
+        direction=direction,
+        train=False,
+        flip=False,
+        in_channels=translator.in_channels,
+        out_channels=out_channels,
+    )
+    crop_size = inference.get("crop_size")
+    if crop_size:
+        preprocess = inference.get("preprocess", "resize_and_crop")
+        dataset = PairedImageDataset(
+            data,
+            preprocess=preprocess,
+            load_size=max(int(inference.get("load_size", crop_size)), int(crop_size)),
+            crop_size=int(crop_size),
+            size_multiple=translator.size_multiple,
+            **common,
+        )
+        rule = (
+            f"test transform of preprocess={preprocess!r} at the model's training "
+            f"crop_size={crop_size} (from its saved inference settings)"
+        )
+    else:
+        dataset = PairedImageDataset(data, preprocess="none", size_multiple=1, **common)
+        rule = (
+            "native size: no crop_size saved with the model, so each image keeps its size and "
+            f"the generator runs on a reflect-padded copy (to a multiple of "
+            f"{translator.size_multiple}) cropped back, as the Translator does"
+        )
+    return dataset, rule
+
+
+def evaluate(
+    model: Translator | nn.Module | str | os.PathLike[str],
+    data: str | os.PathLike[str] | Dataset | Sequence[Mapping[str, Any]],
+    *,
+    direction: str | None = None,
+    stochastic: bool = False,
+    seed: int = 0,
+    num_gallery: int = 8,
+    output_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 1,
+    device: str | torch.device | None = None,
+    fid_weights: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Mean L1, PSNR and SSIM of a generator over a paired test set, plus a gallery.
+
+    The test images are read as training read them, without the jitter: a folder becomes
+    ``PairedImageDataset(data, train=False)`` resized to the ``crop_size`` saved with the model
+    (its ``config.json`` ``"inference"`` settings, written by the trainer), so a model trained at
+    128 px is scored at 128 px. A model saved without a ``crop_size`` is scored at each image's
+    native size, its input reflect-padded to the generator's size multiple and the output
+    cropped back, as :class:`~pix2pix.Translator` does. A dataset object is used as it is (it
+    must be deterministic: built with ``train=False``).
+
+    Args:
+        model: A saved model path (anything :meth:`Translator.from_pretrained` reads), a
+            :class:`~pix2pix.Translator`, or a generator module (left on its device and put
+            back in its train/eval mode afterwards).
+        data: A folder of pairs, or a dataset / list of ``{"source", "target"}`` dicts with
+            ``[C, H, W]`` tensors in [-1, 1].
+        direction: ``"AtoB"`` or ``"BtoA"`` for a folder; default the model's training
+            direction, else ``"AtoB"``. Must be ``None`` or match for a dataset.
+        stochastic: Use the paper's test mode (dropout on, batch statistics) instead of the
+            deterministic eval mode.
+        seed: Dropout seed of the stochastic mode (batch ``i`` uses ``seed + i``).
+        num_gallery: How many of the first pairs the gallery shows (0: no gallery).
+        output_dir: Write ``metrics.json``, ``gallery.png`` and ``gallery.html`` here.
+        batch_size: Images per forward pass. Deterministic results do not depend on it; the
+            stochastic mode's batch statistics do (the paper uses 1). A folder scored at native
+            size needs 1 unless all images have one size.
+        device: Where to run (default: the module's device; CUDA when present for a path).
+        fid_weights: torchvision ``inception_v3`` weights file for FID. Default: the torch hub
+            cache if it holds them; FID is ``None`` (with ``fid_note`` saying why) otherwise.
+
+    Returns:
+        A JSON-ready dict: ``l1``, ``psnr``, ``ssim`` (means) and ``l1_std``, ``psnr_std``,
+        ``ssim_std`` (sample standard deviations over images), ``count``, ``mode``
+        (``"deterministic"``/``"stochastic"``), ``mode_note``, ``seed`` (``None`` when
+        deterministic), ``direction``, ``resolution`` (the sizing rule), ``data``, ``model``
+        (path, class, config, inference settings, parameter count), ``fid``/``fid_note``,
+        ``lpips``/``lpips_note``, ``per_image`` (name and metrics of every pair),
+        ``time_s``, and ``files`` (what was written). ``ssim`` is ``None`` for images under
+        11 px a side. A PSNR of identical images is ``inf`` (written as ``"inf"`` in JSON).
+
+    Raises:
+        FileNotFoundError: If the model, the data folder or ``fid_weights`` does not exist.
+        ValueError: For bad arguments, a jittering dataset, or outputs that do not match the
+            targets' shape.
+
+    Example:
+        >>> result = evaluate("runs/facades/final", "facades/test")  # doctest: +SKIP
+        >>> result["mode"], round(result["l1"], 3), result["count"]  # doctest: +SKIP
+        ('deterministic', 0.281, 106)
+    """
+    if direction is not None and direction not in DIRECTIONS:
+        raise ValueError(f"direction={direction!r} is not supported; choose one of {DIRECTIONS}.")
+    for name, value, low in (("batch_size", batch_size, 1), ("num_gallery", num_gallery, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name}={value!r} must be an integer >= {low}.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be a non-negative integer.")
+    weights = find_inception_weights(fid_weights)
+    module = model if isinstance(model, nn.Module) else None
+    was_training = module.training if module is not None else None
+    translator, model_summary = _as_translator(model, device)
+    try:
+        return _evaluate(
+            translator,
+            model_summary,
+            data,
+            direction=direction,
+            stochastic=stochastic,
+            seed=seed,
+            num_gallery=num_gallery,
+            output_dir=None if output_dir is None else Path(output_dir),
+            batch_size=batch_size,
+            inception_weights=weights,
+        )
+    finally:
+        if module is not None:
+            module.train(bool(was_training))
+
+
+def _evaluate(
+    translator: Translator,
+    model_summary: dict[str, Any],
+    data: Any,
+    *,
+    direction: str | None,
+    stochastic: bool,
+    seed: int,
+    num_gallery: int,
+    output_dir: Path | None,
+    batch_size: int,
+    inception_weights: Path | None,
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    if isinstance(data, (str, os.PathLike)):
+        direction = direction or translator.direction or "AtoB"
+        dataset, resolution = _test_dataset(data, translator, direction)
+        data_name = str(data)
+    else:
+        dataset, data_name = data, type(data).__name__
+        own = getattr(data, "direction", None)
+        if direction is not None and own is not None and own != direction:
+            raise ValueError(
+                f"direction={direction!r} differs from the dataset's direction={own!r}; leave "
+                "direction=None for a dataset, or build the dataset with the direction wanted."
+            )
+        if getattr(data, "train", False):
+            raise ValueError(
+                "The dataset jitters its images (train=True); evaluate on one built with "
+                "train=False so the numbers are repeatable."
+            )
+        direction = own or direction
+        resolution = "as the given dataset returns the images"
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)  # type: ignore[arg-type]
+    values: dict[str, list[float]] = {"l1": [], "psnr": [], "ssim": []}
+    names: list[str] = []
+    gallery: list[GalleryRow] = []
+    inception = _InceptionFeatures(inception_weights) if inception_weights else None
+    features: dict[str, list[torch.Tensor]] = {"output": [], "target": []}
+    for index, batch in enumerate(loader):
+        source, target = batch["source"].float(), batch["target"].float()
+        output = translator.translate(
+            source, stochastic=stochastic, seed=seed + index if stochastic else None
+        ).float()
+        if output.shape != target.shape:
+            raise ValueError(
+                f"The generator's output {tuple(output.shape)} does not match the targets "
+                f"{tuple(target.shape)}; check the model's out_channels and the direction "
+                f"({direction})."
+            )
+        l1 = metrics.l1(output, target, reduction="none").tolist()
+        psnr = metrics.psnr(output, target, reduction="none").tolist()
+        if min(output.shape[-2:]) >= _SSIM_MIN_SIDE:
+            ssim = metrics.ssim(output, target, reduction="none").tolist()
+        else:
+            ssim = [math.nan] * len(l1)
+        paths = batch.get("path") or [str(len(names) + i) for i in range(len(l1))]
+        for i, (a, b, c) in enumerate(zip(l1, psnr, ssim)):
+            name = Path(paths[i]).name
+            names.append(name)
+            values["l1"].append(a)
+            values["psnr"].append(b)
+            values["ssim"].append(c)
+            if len(gallery) < num_gallery:
+                caption = f"L1 {a:.3f}  PSNR {b:.2f} dB" + (
+                    "" if math.isnan(c) else f"  SSIM {c:.3f}"
+                )
+                gallery.append(GalleryRow(name, [source[i], output[i], target[i]], caption))
+        if inception is not None:
+            features["output"].append(inception(output))
+            features["target"].append(inception(target))
+    if not names:
+        raise ValueError(f"{data_name} holds no pairs to evaluate.")
+    mode = "stochastic" if stochastic else "deterministic"
+    result: dict[str, Any] = {
+        "mode": mode,
+        "mode_note": (
+            "paper test mode: dropout on and batch-norm statistics of each test batch "
+            f"(batch_size={batch_size}); batch i uses dropout seed {seed} + i"
+            if stochastic
+            else "eval mode: no dropout, running batch-norm statistics"
+        ),
+        "seed": seed if stochastic else None,
+        "count": len(names),
+        "direction": direction,
+        "resolution": resolution,
+        "data": data_name,
+        "model": model_summary,
+    }
+    for key, series in values.items():
+        tensor = torch.tensor(series, dtype=torch.float64)
+        if key == "ssim" and tensor.isnan().any():
+            result[key] = result[f"{key}_std"] = None
+            continue
+        result[key] = float(tensor.mean())
+        result[f"{key}_std"] = float(tensor.std()) if len(series) > 1 else 0.0
+    result.update(_fid_entries(features, inception_weights, len(names)))
+    result["lpips"], result["lpips_note"] = None, LPIPS_NOTE
+    result["per_image"] = [
+        {"name": n, "l1": a, "psnr": b, "ssim": None if math.isnan(c) else c}
+        for n, a, b, c in zip(names, values["l1"], values["psnr"], values["ssim"])
+    ]
+    result["time_s"] = round(time.perf_counter() - start, 3)
+    result["files"] = {}
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if gallery:
+            written = write_gallery(
+                gallery,
+                output_dir / GALLERY_PNG,
+                output_dir / GALLERY_HTML,
+                title=f"pix2pix evaluation ({mode})",
+                notes=[
+                    f"Model: {model_summary['path'] or model_summary['class']}",
+                    f"Data: {data_name} ({direction}), {len(names)} pairs; {resolution}.",
+                    f"Mode: {mode} ({result['mode_note']}).",
+                    f"Mean L1 {result['l1']:.4f}, PSNR {result['psnr']:.2f} dB"
+                    + ("" if result["ssim"] is None else f", SSIM {result['ssim']:.4f}"),
+                ],
+            )
+            result["files"] = {key: str(path) for key, path in written.items()}
+        result["files"]["metrics"] = str(output_dir / METRICS_NAME)
+        (output_dir / METRICS_NAME).write_text(json.dumps(json_ready(result), indent=2) + "\n")
+    return result
+
+
+def _fid_entries(
+    features: dict[str, list[torch.Tensor]], weights: Path | None, count: int
+) -> dict[str, Any]:
+    if weights is None:
+        where = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_GLOB
+        return {
+            "fid": None,
+            "fid_note": (
+                f"not computed: needs Inception-v3 weights, not found at {where}; pass "
+                "fid_weights=PATH (CLI: --fid-weights PATH) with torchvision's inception_v3 "
+                "state dict. Nothing is downloaded."
+            ),
+        }
+    if count < 2:
+        return {"fid": None, "fid_note": "not computed: FID needs at least two pairs."}
+    value = frechet_distance(torch.cat(features["output"]), torch.cat(features["target"]))
+    return {
+        "fid": value,
+        "fid_note": (
+            f"outputs vs targets, torchvision Inception-v3 pool features from {weights}, "
+            f"{count} images at 299 px. Not comparable with published FIDs (which use the "
+            "TensorFlow Inception graph and tens of thousands of images)."
+        ),
+    }
