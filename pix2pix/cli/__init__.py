@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pix2pix.version import __version__
 
 # Each name is a module in this package; order is the order shown in --help.
-SUBCOMMAND_MODULES = ("translate", "train", "demo", "export", "combine", "split")
+SUBCOMMAND_MODULES = ("translate", "evaluate", "train", "demo", "export", "combine", "split")
 
 
 def build_parser() -> argparse.ArgumentParser:
