@@ -39,6 +39,12 @@ class PatchGANDiscriminator(ModelMixin):
         n_layers: Number of stride-2 convolutions (3 gives the paper's 70x70 PatchGAN, 1 a 16x16
             one, 4 a 142x142 one).
         norm: ``"batch"`` (paper), ``"instance"`` or ``"none"``.
+        spectral_norm: Divide every convolution's weight by its largest singular value
+            (Miyato et al. 2018), estimated by one power iteration per training-mode forward.
+            Off by default (the paper has none). The parameter count is unchanged; the keys of
+            the convolution weights become ``...conv.parametrizations.weight.original`` with
+            the power-iteration vectors ``..._u``/``..._v`` beside them. Recorded in
+            :attr:`config` only when on, so default configs stay as they were.
 
     Example:
         >>> d = PatchGANDiscriminator(base_channels=8)
@@ -47,14 +53,27 @@ class PatchGANDiscriminator(ModelMixin):
     """
 
     def __init__(
-        self, in_channels: int = 6, base_channels: int = 64, n_layers: int = 3, norm: str = "batch"
+        self,
+        in_channels: int = 6,
+        base_channels: int = 64,
+        n_layers: int = 3,
+        norm: str = "batch",
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         check_positive(in_channels=in_channels, base_channels=base_channels, n_layers=n_layers)
         check_norm(norm)
-        self.register_config(
-            in_channels=in_channels, base_channels=base_channels, n_layers=n_layers, norm=norm
-        )
+        if not isinstance(spectral_norm, bool):
+            raise ValueError(f"spectral_norm={spectral_norm!r} must be True or False.")
+        config: dict[str, object] = {
+            "in_channels": in_channels,
+            "base_channels": base_channels,
+            "n_layers": n_layers,
+            "norm": norm,
+        }
+        if spectral_norm:  # only when on: saved default configs keep their exact keys
+            config["spectral_norm"] = True
+        self.register_config(**config)
         self.in_channels = in_channels
         widths = [base_channels * min(2**i, 8) for i in range(n_layers + 1)]
         blocks = [ConvBlock(in_channels, widths[0], 4, 2, 1, norm="none", bias=True)]
@@ -65,6 +84,10 @@ class PatchGANDiscriminator(ModelMixin):
         self.head = nn.Conv2d(widths[-1], 1, 4, stride=1, padding=1)
         self._layers = [(4, 2)] * n_layers + [(4, 1), (4, 1)]
         init_weights(self, "normal", 0.02)
+        if spectral_norm:
+            # after the init, so the normalised weights start from the paper's N(0, 0.02) draw
+            for conv in [m for m in self.modules() if isinstance(m, nn.Conv2d)]:
+                nn.utils.parametrizations.spectral_norm(conv)
 
     @property
     def receptive_field(self) -> int:
