@@ -198,6 +198,12 @@ class Trainer:
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
         """Return ``(optimizer_g, optimizer_d)``: Adam(lr, betas=(beta1, beta2)) for each (paper).
 
+        The paper-exact fp32 default uses PyTorch's per-parameter Adam, whose arithmetic the
+        reference implementation shares bit for bit. The fast paths (``precision`` other than
+        fp32, or ``compile``) use the fused Adam kernel instead: the same update rule in one
+        kernel for all parameters, several times faster for the 54M-parameter U-Net, but not
+        bit-identical to the per-parameter loop.
+
         Example:
             >>> class SGDTrainer(Trainer):  # doctest: +SKIP
             ...     def configure_optimizers(self):
@@ -205,10 +211,10 @@ class Trainer:
             ...                 torch.optim.SGD(self.discriminator.parameters(), lr=0.01))
         """
         cfg = self.config
-        betas = (cfg.beta1, cfg.beta2)
+        fused = cfg.precision != "fp32" or cfg.compile
         return (
-            torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=betas),
-            torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=betas),
+            _adam(self.generator.parameters(), cfg, fused=fused),
+            _adam(self.discriminator.parameters(), cfg, fused=fused),
         )
 
     def configure_schedulers(
@@ -749,6 +755,18 @@ class Trainer:
 
 
 # ==================================================================== helpers
+def _adam(params: Iterable[nn.Parameter], config: TrainerConfig, *, fused: bool) -> Optimizer:
+    """Adam with the config's lr and betas; fused where the device supports it."""
+    params = list(params)
+    betas = (config.beta1, config.beta2)
+    if fused:
+        try:
+            return torch.optim.Adam(params, lr=config.lr, betas=betas, fused=True)
+        except (RuntimeError, TypeError):  # older torch: fused Adam is CUDA-only
+            return torch.optim.Adam(params, lr=config.lr, betas=betas, foreach=True)
+    return torch.optim.Adam(params, lr=config.lr, betas=betas)
+
+
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[nn.Module]:
     """Turn off ``requires_grad`` on ``module``'s parameters, restoring each flag after.
