@@ -1,0 +1,631 @@
+"""Side-by-side quality protocol: the reference algorithm, our paper preset and candidates.
+
+Every row trains for the same number of steps on the same batches and is scored on the same
+test pairs by :func:`pix2pix.evaluation.evaluate`:
+
+* ``reference``: ``RefPix2Pix`` from ``benchmarks/reference.py`` (the faithful re-implementation
+  of the reference training step) in a plain loop, with the reference's linear-decay rule
+  stepped once per epoch. Its generator is converted to ours (an exact conversion) to be scored.
+* any preset of :mod:`pix2pix.presets` (``paper``, ``lsgan-ema``, the ablations): our
+  :class:`~pix2pix.trainer.Trainer` on :func:`~pix2pix.presets.build_preset`'s models and config.
+
+Same seed, same data order, same start: for each seed, the data order of every epoch comes from
+the same seeded sampler (``pix2pix.trainer.loader.epoch_loader``, which the Trainer uses), the
+global RNG (jitter and dropout) is seeded identically right before the first step, and every row
+starts from the same initial weights: the reference's ``init_weights(normal, 0.02)`` draw for
+that seed, converted to our layout (``--independent-init`` lets each row draw its own). With the
+paper preset the only differences from the reference row are then floating-point ordering.
+
+Results: ``OUTPUT/quality.json`` (protocol, machine, every run, per-row means over seeds and the
+verdicts), ``OUTPUT/quality.md`` (the tables), ``OUTPUT/galleries/<row>-seed<k>/`` (each run's
+evaluation: metrics.json, gallery.png, gallery.html) and ``OUTPUT/comparison-seed<k>.png/html``
+(source | every row | target for the first test pairs). Trained models go to ``--work-dir``;
+a finished run found there is reused, not retrained (``--retrain`` to redo it), and a preset run
+that was interrupted resumes from its last epoch checkpoint.
+
+Usage::
+
+    # reduced CPU protocol (facades labels -> photo, unet_128 at 128 px, load 143 -> crop 128)
+    python benchmarks/quality.py --data ../shared/datasets/facades --size 128 \\
+        --epochs 2 --epochs-decay 2 --seeds 0 1 --rows reference paper lsgan-ema
+    # ablation rows: add lsgan ema hinge-sn to --rows
+    # full protocol (the paper's setting; for a GPU)
+    python benchmarks/quality.py --data ../shared/datasets/facades --size 256 \\
+        --epochs 100 --epochs-decay 100 --seeds 0 1 --rows reference paper lsgan-ema
+    # smoke: a few steps per row, one seed (numbers are NOT results)
+    python benchmarks/quality.py --data ../shared/datasets/facades --size 128 --max-steps 40 \\
+        --seeds 0 --rows reference paper lsgan-ema
+    # maps (train only: the last --maps-test pairs are held out as the test split), photo -> map
+    python benchmarks/quality.py --dataset maps --data ../shared/datasets/maps --size 128 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset, Subset
+
+from pix2pix.data import PairedImageDataset
+from pix2pix.evaluation import GalleryRow, evaluate, json_ready, write_gallery
+from pix2pix.models import load_pretrained
+from pix2pix.models.convert import convert_reference_state_dict, load_reference_checkpoint
+from pix2pix.presets import IMPROVED_PRESET, build_preset, preset_names
+from pix2pix.trainer import Trainer
+from pix2pix.trainer import checkpoint as ckpt
+from pix2pix.trainer.loader import epoch_loader
+from pix2pix.trainer.rng import seed_everything
+from pix2pix.translator import Translator, resolve_device
+
+from common import RESULTS, machine
+from reference import RefPix2Pix, build_reference
+
+REFERENCE = "reference"
+METRICS = (
+    ("l1", "L1", -1),
+    ("psnr", "PSNR (dB)", 1),
+    ("ssim", "SSIM", 1),
+)  # sign: +1 = higher is better
+MODES = ("deterministic", "stochastic")
+DEFAULT_DIRECTION = {"facades": "BtoA", "maps": "AtoB"}  # labels -> photo; aerial photo -> map
+RUN_RECORD = "run.json"
+
+
+# ============================================================================ data
+def load_data(args: argparse.Namespace) -> tuple[Dataset, Dataset | Path, int]:
+    """(train set with jitter, test folder or held-out set, number of test pairs)."""
+    common = dict(
+        direction=args.direction,
+        load_size=args.load_size,
+        crop_size=args.size,
+        size_multiple=2 ** int(math.log2(args.size)),
+    )
+    root = Path(args.data)
+    if args.dataset == "facades":
+        train = PairedImageDataset(root / "train", **common)
+        test_folder = root / "test"
+        count = len(PairedImageDataset(test_folder, train=False, **common))
+        if args.test_limit:
+            test = Subset(
+                PairedImageDataset(test_folder, train=False, **common), range(args.test_limit)
+            )
+            return train, test, len(test)
+        return train, test_folder, count
+    # maps: only a train folder here; its last --maps-test pairs (natural order) are the test set
+    folder = root / "train" if (root / "train").is_dir() else root
+    full = PairedImageDataset(folder, **common)
+    held = args.maps_test
+    if not 0 < held < len(full):
+        raise ValueError(f"--maps-test {held} must be between 1 and {len(full) - 1} for {folder}.")
+    train = Subset(full, range(len(full) - held))
+    test_full = PairedImageDataset(folder, train=False, **common)
+    indices = range(len(full) - held, len(full))
+    if args.test_limit:
+        indices = indices[: args.test_limit]
+    return train, Subset(test_full, indices), len(indices)
+
+
+def inference_metadata(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "direction": args.direction,
+        "preprocess": "resize_and_crop",
+        "load_size": args.load_size,
+        "crop_size": args.size,
+        "in_channels": 3,
+        "out_channels": 3,
+    }
+
+
+# ============================================================================ shared start
+def load_shared_init(model: nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Copy the converted reference weights into ``model`` if its layout allows; True if done.
+
+    A spectrally normalised conv keeps its raw weight as ``...parametrizations.weight.original``;
+    the weight goes there and the power-iteration vectors are re-estimated for it.
+    """
+    target = model.state_dict()
+    mapped = {}
+    for key, value in state.items():
+        alias = key.removesuffix(".weight") + ".parametrizations.weight.original"
+        name = key if key in target else alias if alias in target else None
+        if name is None or target[name].shape != value.shape:
+            return False
+        mapped[name] = value
+    if any(not (k in mapped or k.endswith(("._u", "._v"))) for k in target):
+        return False
+    model.load_state_dict({**target, **mapped})
+    for module in model.modules():
+        if nn.utils.parametrize.is_parametrized(module, "weight"):
+            # re-run the 15 start-up power iterations on the new weight, not the old one
+            nn.utils.parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+            nn.utils.parametrizations.spectral_norm(module)
+    return True
+
+
+def initial_states(args: argparse.Namespace, seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    """The reference's initial G and D for ``seed``, in the reference's and in our layout."""
+    seed_everything(seed)
+    net_g, net_d = build_reference(
+        num_downs=int(math.log2(args.size)), ngf=args.base_channels, ndf=args.base_channels
+    )
+    return {
+        "ref_g": net_g.state_dict(),
+        "ref_d": net_d.state_dict(),
+        "g": convert_reference_state_dict(net_g.state_dict(), architecture="unet")[1],
+        "d": convert_reference_state_dict(net_d.state_dict(), architecture="patchgan")[1],
+    }
+
+
+# ============================================================================ training
+def total_steps(args: argparse.Namespace, per_epoch: int) -> int:
+    steps = per_epoch * (args.epochs + args.epochs_decay)
+    return min(steps, args.max_steps) if args.max_steps else steps
+
+
+def train_reference(args, seed, train, init, run_dir: Path, device) -> dict[str, Any]:
+    """The reference algorithm on the shared batches; saves its G in our format to run_dir/final."""
+    net_g, net_d = build_reference(
+        num_downs=int(math.log2(args.size)), ngf=args.base_channels, ndf=args.base_channels
+    )
+    net_g.load_state_dict(init["ref_g"])
+    net_d.load_state_dict(init["ref_d"])
+    net_g.to(device).train()
+    net_d.to(device).train()
+    model = RefPix2Pix(net_g, net_d).to(device)
+    n_epochs, n_decay = args.epochs, args.epochs_decay
+
+    def lambda_rule(epoch: int) -> float:  # the reference's linear policy (epoch_count = 1)
+        return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_decay + 1)
+
+    schedulers = [
+        torch.optim.lr_scheduler.LambdaLR(opt, lambda_rule)
+        for opt in (model.optimizer_G, model.optimizer_D)
+    ]
+    limit = total_steps(args, len(train))
+    seed_everything(seed)  # as Trainer.fit does, right before the first batch
+    step, start = 0, time.perf_counter()
+    for epoch in range(n_epochs + n_decay):
+        loader = epoch_loader(
+            train,
+            epoch=epoch,
+            start_batch=0,
+            batch_size=1,
+            shuffle=True,
+            drop_last=False,
+            seed=seed,
+            num_workers=0,
+        )
+        for batch in loader:
+            model.optimize_parameters(batch["source"].to(device), batch["target"].to(device))
+            step += 1
+            if step >= limit:
+                break
+            if args.progress and step % 50 == 0:
+                print(f"  reference seed {seed}: step {step}/{limit}", file=sys.stderr)
+        if step >= limit:
+            break
+        for scheduler in schedulers:
+            scheduler.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    ours = load_reference_checkpoint({k: v.cpu() for k, v in net_g.state_dict().items()})
+    ours.save_pretrained(run_dir / "final", inference=inference_metadata(args))
+    return {"steps": step, "train_time_s": round(seconds, 2)}
+
+
+def train_preset(args, row, seed, train, init, run_dir: Path, device) -> dict[str, Any]:
+    """Our Trainer on a preset, from the shared start, on the shared batches."""
+    per_epoch = len(train)
+    seed_everything(seed)  # the models' own initial weights, used with --independent-init
+    generator, discriminator, config = build_preset(
+        row,
+        size=args.size,
+        generator={"base_channels": args.base_channels},
+        discriminator={"base_channels": args.base_channels},
+        epochs=args.epochs,
+        epochs_decay=args.epochs_decay,
+        max_steps=args.max_steps,
+        seed=seed,
+        device=str(device),
+        direction=args.direction,
+        output_dir=str(run_dir),
+        log_every=50,
+        sample_every=0,
+        val_every=0,
+        checkpoint_every=per_epoch,  # one per epoch: a long run can be resumed
+        keep_checkpoints=1,
+        progress_bar=args.progress,
+    )
+    shared = {}
+    if init is not None:
+        shared = {
+            "g": load_shared_init(generator, init["g"]),
+            "d": load_shared_init(discriminator, init["d"]),
+        }
+    trainer = Trainer(generator, discriminator, config, train_data=train)
+    resume = "latest" if ckpt.list_checkpoints(run_dir) else None
+    start = time.perf_counter()
+    trainer.fit(resume_from=resume)
+    seconds = time.perf_counter() - start
+    return {
+        "steps": trainer.step,
+        "train_time_s": round(seconds, 2),
+        "shared_init": shared,
+        "resumed": resume is not None,
+    }
+
+
+# ============================================================================ one run
+def run_one(args, row, seed, train, test, init, device) -> dict[str, Any]:
+    run_dir = Path(args.work_dir) / args.tag / f"{row}-seed{seed}"
+    record_path = run_dir / RUN_RECORD
+    protocol = protocol_key(args)
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    reused = (
+        not args.retrain and record.get("protocol") == protocol and (run_dir / "final").is_dir()
+    )
+    if reused:
+        training = record["training"]
+        print(f"{row} seed {seed}: reusing the finished run in {run_dir}", file=sys.stderr)
+    else:
+        print(f"{row} seed {seed}: training -> {run_dir}", file=sys.stderr)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if row == REFERENCE:
+            training = train_reference(args, seed, train, init, run_dir, device)
+        else:
+            training = train_preset(args, row, seed, train, init, run_dir, device)
+        record_path.write_text(
+            json.dumps({"protocol": protocol, "training": training}, indent=2) + "\n"
+        )
+    evaluations = {}
+    for mode in args.eval_modes:
+        out = Path(args.output) / "galleries" / f"{row}-seed{seed}" if mode == MODES[0] else None
+        result = evaluate(
+            run_dir / "final",
+            test,
+            stochastic=mode == "stochastic",
+            seed=0,
+            num_gallery=args.gallery_rows if out else 0,
+            output_dir=out,
+            device=device,
+        )
+        keep = (
+            "l1",
+            "l1_std",
+            "psnr",
+            "psnr_std",
+            "ssim",
+            "ssim_std",
+            "count",
+            "mode",
+            "mode_note",
+            "resolution",
+            "time_s",
+        )
+        evaluations[mode] = {k: result[k] for k in keep}
+        print(
+            f"  {mode}: L1 {result['l1']:.4f}  PSNR {result['psnr']:.2f}  SSIM {result['ssim']:.4f}",
+            file=sys.stderr,
+        )
+    return {
+        "row": row,
+        "seed": seed,
+        **training,
+        "reused": reused,
+        "model_dir": str(run_dir / "final"),
+        "eval": evaluations,
+    }
+
+
+def protocol_key(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings that make two runs of a row and seed the same experiment."""
+    keys = (
+        "dataset",
+        "data",
+        "direction",
+        "size",
+        "load_size",
+        "epochs",
+        "epochs_decay",
+        "max_steps",
+        "base_channels",
+        "independent_init",
+        "maps_test",
+    )
+    return {k: getattr(args, k) for k in keys}
+
+
+# ============================================================================ summary
+def summarise(runs: list[dict[str, Any]], rows: list[str], modes: list[str]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for row in rows:
+        mine = [r for r in runs if r["row"] == row]
+        entry: dict[str, Any] = {
+            "seeds": [r["seed"] for r in mine],
+            "steps": [r["steps"] for r in mine],
+            "train_time_s": sum(r["train_time_s"] for r in mine) / len(mine),
+        }
+        for mode in modes:
+            entry[mode] = {}
+            for key, _, _ in METRICS:
+                values = [r["eval"][mode][key] for r in mine]
+                entry[mode][key] = {
+                    "mean": sum(values) / len(values),
+                    "seeds": values,
+                    "spread": max(values) - min(values),
+                }
+        summary[row] = entry
+    return summary
+
+
+def verdicts(summary: dict[str, Any], modes: list[str]) -> dict[str, Any]:
+    """Paper vs reference (within noise?) and each other preset vs paper (better beyond noise?).
+
+    The noise of a metric is the largest seed-to-seed spread (max - min) of the reference and
+    paper rows; with one seed there is no noise estimate and no verdict.
+    """
+    out: dict[str, Any] = {}
+    if "paper" not in summary:
+        return out
+    baselines = [r for r in (REFERENCE, "paper") if r in summary]
+    if min(len(summary[r]["seeds"]) for r in baselines) < 2:
+        return {"note": "one seed per row: no noise estimate, so no verdict (run --seeds 0 1)"}
+    for mode in modes:
+        noise = {k: max(summary[r][mode][k]["spread"] for r in baselines) for k, _, _ in METRICS}
+        result: dict[str, Any] = {"noise": noise}
+        if REFERENCE in summary:
+            diffs = {
+                k: summary["paper"][mode][k]["mean"] - summary[REFERENCE][mode][k]["mean"]
+                for k, _, _ in METRICS
+            }
+            result["paper_vs_reference"] = {
+                "diff": diffs,
+                "within_noise": all(abs(diffs[k]) <= noise[k] for k in diffs),
+            }
+        for row in summary:
+            if row in (REFERENCE, "paper"):
+                continue
+            diffs = {
+                k: summary[row][mode][k]["mean"] - summary["paper"][mode][k]["mean"]
+                for k, _, _ in METRICS
+            }
+            better = {k: sign * diffs[k] > noise[k] for k, _, sign in METRICS}
+            result[f"{row}_vs_paper"] = {
+                "diff": diffs,
+                "better_beyond_noise": better,
+                "beats_paper": all(better.values()),
+            }
+        out[mode] = result
+    return out
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    p, summary = payload["protocol"], payload["summary"]
+    smoke = " **SMOKE RUN: too few steps for the numbers to mean anything**" if p["smoke"] else ""
+    lines = [
+        f"# Quality: {p['dataset']} {p['direction']} at {p['size']} px{smoke}",
+        "",
+        f"{p['train_pairs']} training pairs, {p['test_pairs']} test pairs; {p['steps_per_run']} steps "
+        f"per run ({p['epochs']} + {p['epochs_decay']} epochs of {p['steps_per_epoch']} steps"
+        + (f", cut at --max-steps {p['max_steps']}" if p["max_steps"] else "")
+        + f"), batch 1, base width {p['base_channels']}, seeds {p['seeds']}, "
+        + ("independent" if p["independent_init"] else "shared")
+        + " initial weights.",
+        f"Machine: {payload['machine'].get('gpu') or payload['machine'].get('cpu')}, "
+        f"{payload['machine'].get('torch_threads')} threads. Values: mean over seeds (per seed).",
+        "",
+    ]
+    for mode in p["eval_modes"]:
+        lines += [f"## Test metrics, {mode} evaluation", ""]
+        lines += [
+            "| row | steps | "
+            + " | ".join(f"{name} {'↑' if s > 0 else '↓'}" for _, name, s in METRICS)
+            + " | train wall time (s) |"
+        ]
+        lines += ["|---|---|" + "---|" * len(METRICS) + "---|"]
+        for row, entry in summary.items():
+            cells = []
+            for key, _, _ in METRICS:
+                m = entry[mode][key]
+                seeds = " / ".join(f"{v:.4f}" for v in m["seeds"])
+                cells.append(f"{m['mean']:.4f}" + (f" ({seeds})" if len(m["seeds"]) > 1 else ""))
+            steps = "/".join(str(s) for s in sorted(set(entry["steps"])))
+            lines.append(
+                f"| {row} | {steps} | " + " | ".join(cells) + f" | {entry['train_time_s']:.0f} |"
+            )
+        lines.append("")
+    v = payload["verdicts"]
+    lines += ["## Verdicts", ""]
+    if not v or "note" in v:
+        lines.append(v.get("note", "no paper row: no verdict") if v else "no paper row: no verdict")
+    else:
+        for mode, result in v.items():
+            noise = ", ".join(f"{k} {result['noise'][k]:.4f}" for k, _, _ in METRICS)
+            lines.append(f"- {mode}: noise (largest seed spread of reference/paper): {noise}")
+            if "paper_vs_reference" in result:
+                r = result["paper_vs_reference"]
+                lines.append(
+                    f"  - paper vs reference: {'within' if r['within_noise'] else 'NOT within'} noise on every metric"
+                )
+            for key, r in result.items():
+                if key.endswith("_vs_paper"):
+                    lines.append(
+                        f"  - {key[:-9]}: {'beats' if r['beats_paper'] else 'does not beat'} paper beyond noise on all three"
+                    )
+    return "\n".join(lines) + "\n"
+
+
+# ============================================================================ comparison gallery
+def comparison_gallery(args, rows, seed, test, output: Path, device) -> Path:
+    translators = {
+        row: Translator(
+            load_pretrained(Path(args.work_dir) / args.tag / f"{row}-seed{seed}" / "final"),
+            device=device,
+        )
+        for row in rows
+    }
+    if isinstance(test, Path):
+        test = PairedImageDataset(
+            test,
+            direction=args.direction,
+            train=False,
+            load_size=args.load_size,
+            crop_size=args.size,
+        )
+    gallery = []
+    for index in range(min(args.gallery_rows, len(test))):
+        item = test[index]
+        outputs = [translators[row].translate(item["source"]) for row in rows]
+        gallery.append(
+            GalleryRow(
+                Path(str(item.get("path", index))).name, [item["source"], *outputs, item["target"]]
+            )
+        )
+    written = write_gallery(
+        gallery,
+        output / f"comparison-seed{seed}.png",
+        output / f"comparison-seed{seed}.html",
+        columns=["source", *rows, "target"],
+        title=f"{args.dataset} {args.direction}, {args.size} px, seed {seed}: deterministic outputs",
+    )
+    return written["png"]
+
+
+# ============================================================================ main
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", required=True, help="facades folder (train/, test/) or maps folder"
+    )
+    parser.add_argument("--dataset", choices=sorted(DEFAULT_DIRECTION), default="facades")
+    parser.add_argument(
+        "--direction",
+        choices=["AtoB", "BtoA"],
+        default=None,
+        help="default: BtoA for facades, AtoB for maps",
+    )
+    parser.add_argument(
+        "--size", type=int, default=128, help="training crop (128: unet_128; 256: the paper)"
+    )
+    parser.add_argument("--epochs", type=int, default=2, help="epochs at the initial learning rate")
+    parser.add_argument(
+        "--epochs-decay", type=int, default=None, help="epochs of linear decay (default: --epochs)"
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop every run after this many steps (smoke runs)",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        default=[REFERENCE, "paper", IMPROVED_PRESET],
+        choices=[REFERENCE, *preset_names()],
+    )
+    parser.add_argument(
+        "--base-channels",
+        type=int,
+        default=64,
+        help="ngf = ndf (64 in the paper; smaller for tests)",
+    )
+    parser.add_argument(
+        "--independent-init", action="store_true", help="each row draws its own initial weights"
+    )
+    parser.add_argument("--eval-modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument(
+        "--test-limit", type=int, default=None, help="score only the first N test pairs"
+    )
+    parser.add_argument(
+        "--maps-test",
+        type=int,
+        default=20,
+        help="maps: hold out the last N pairs as the test split",
+    )
+    parser.add_argument(
+        "--gallery-rows", type=int, default=4, help="test pairs shown in the galleries"
+    )
+    parser.add_argument(
+        "--output",
+        default=str(RESULTS / "quality"),
+        help="folder for quality.json/md and galleries",
+    )
+    parser.add_argument(
+        "--work-dir",
+        default="runs/quality",
+        help="folder for the trained models (reused when finished)",
+    )
+    parser.add_argument(
+        "--retrain", action="store_true", help="train again even if a finished run is in --work-dir"
+    )
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    args = parser.parse_args(argv)
+    args.direction = args.direction or DEFAULT_DIRECTION[args.dataset]
+    args.epochs_decay = args.epochs if args.epochs_decay is None else args.epochs_decay
+    if args.size < 32 or args.size & (args.size - 1):
+        parser.error(f"--size {args.size} must be a power of two >= 32")
+    if args.epochs + args.epochs_decay < 1:
+        parser.error("--epochs + --epochs-decay must be at least 1")
+    args.load_size = round(args.size * 286 / 256)  # the paper's 286 -> 256 jitter, scaled
+    args.tag = f"{args.dataset}-{args.direction}-{args.size}px"
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    train, test, test_pairs = load_data(args)
+    per_epoch = len(train)
+    runs = []
+    for seed in args.seeds:
+        init = initial_states(args, seed)
+        for row in args.rows:
+            # the reference always starts from its own draw for the seed; with
+            # --independent-init the presets draw theirs (build_preset after seeding)
+            row_init = None if args.independent_init and row != REFERENCE else init
+            runs.append(run_one(args, row, seed, train, test, row_init, device))
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    comparisons = [str(comparison_gallery(args, args.rows, args.seeds[0], test, output, device))]
+    steps = total_steps(args, per_epoch)
+    payload: dict[str, Any] = {
+        "protocol": {
+            **protocol_key(args),
+            "seeds": args.seeds,
+            "rows": args.rows,
+            "eval_modes": args.eval_modes,
+            "train_pairs": per_epoch,
+            "test_pairs": test_pairs,
+            "steps_per_epoch": per_epoch,
+            "steps_per_run": steps,
+            "smoke": args.max_steps is not None
+            and steps < per_epoch * (args.epochs + args.epochs_decay),
+            "command": "python benchmarks/quality.py "
+            + " ".join(argv if argv is not None else sys.argv[1:]),
+        },
+        "machine": machine(),
+        "runs": runs,
+        "comparison_galleries": comparisons,
+    }
+    payload["summary"] = summarise(runs, args.rows, args.eval_modes)
+    payload["verdicts"] = verdicts(payload["summary"], args.eval_modes)
+    (output / "quality.json").write_text(json.dumps(json_ready(payload), indent=2) + "\n")
+    (output / "quality.md").write_text(markdown(payload))
+    print(markdown(payload))
+    return payload
+
+
+if __name__ == "__main__":
+    main()
