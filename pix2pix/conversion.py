@@ -131,8 +131,8 @@ def _tensor_input(x: torch.Tensor, channels: int) -> tuple[torch.Tensor, ImageSp
 def from_model_output(y: torch.Tensor, spec: ImageSpec) -> Any:
     """Turn a model output ``[N, C, H, W]`` in [-1, 1] back into the input's kind."""
     if spec.kind == "tensor":
-        out = y.to(device=spec.device, dtype=spec.dtype)
-        return out[0] if spec.squeeze else out
+        tensor = y.to(device=spec.device, dtype=spec.dtype)
+        return tensor[0] if spec.squeeze else tensor
     unit = ((y.float().cpu() + 1.0) / 2.0).clamp(0.0, 1.0)
     if spec.alpha is not None and unit.shape[1] in (1, 3):
         unit = torch.cat([unit, spec.alpha], dim=1)

@@ -83,15 +83,17 @@ def run_tiled(
         padded = F.pad(padded, (0, pad_w, 0, pad_h), mode="replicate")
     full_h, full_w = padded.shape[-2:]
     stride = tile - overlap
-    output = weights = None
+    output: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
     window = _ramp(tile, overlap, x.device)
     window = window[:, None] * window[None, :]
     for top in _starts(full_h, tile, stride):
         for left in _starts(full_w, tile, stride):
             piece = forward(padded[..., top : top + tile, left : left + tile]).float()
-            if output is None:
+            if output is None or weights is None:  # the first tile (both are set together)
                 output = piece.new_zeros(piece.shape[0], piece.shape[1], full_h, full_w)
                 weights = piece.new_zeros(1, 1, full_h, full_w)
             output[..., top : top + tile, left : left + tile] += piece * window
-            weights[..., top : top + tile, left : left + tile] += window  # type: ignore[index]
-    return (output / weights)[..., :height, :width]  # type: ignore[operator]
+            weights[..., top : top + tile, left : left + tile] += window
+    assert output is not None and weights is not None  # _starts never returns an empty list
+    return (output / weights)[..., :height, :width]

@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -123,8 +123,9 @@ def run_demo(args: argparse.Namespace) -> int:
         return 130
     train_seconds = time.perf_counter() - start
 
-    source = torch.stack([test[i]["source"] for i in range(len(test))])
-    target = torch.stack([test[i]["target"] for i in range(len(test))])
+    # items are {"source": Tensor, "target": Tensor, "path": str}
+    source = torch.stack([cast(torch.Tensor, test[i]["source"]) for i in range(len(test))])
+    target = torch.stack([cast(torch.Tensor, test[i]["target"]) for i in range(len(test))])
     trained = evaluate(Translator.from_pretrained(final, device=args.device), source, target)
     baseline = evaluate(Translator(untrained, device=args.device), source, target)
     save_image(sample_grid(source, trained["output"], target), output / "demo.png")

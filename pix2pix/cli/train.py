@@ -15,10 +15,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from pix2pix.models import PatchGANDiscriminator, PixelDiscriminator, ResNetGenerator, UNetGenerator
-from pix2pix.models.base import CONFIG_NAME, build_from_config, read_config
+from pix2pix.models.base import CONFIG_NAME, ModelMixin, build_from_config, read_config
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.config import FIELD_CHOICES
@@ -147,7 +145,7 @@ def config_from_args(args: argparse.Namespace, base: TrainerConfig | None = None
     return config.replace(**given) if given else config
 
 
-def build_generator(args: argparse.Namespace, in_channels: int, out_channels: int) -> nn.Module:
+def build_generator(args: argparse.Namespace, in_channels: int, out_channels: int) -> ModelMixin:
     """The generator named by ``--generator`` with the width, norm and dropout flags."""
     if args.generator.startswith("unet"):
         num_downs = args.num_downs or (8 if args.generator == "unet_256" else 7)
@@ -171,7 +169,7 @@ def build_generator(args: argparse.Namespace, in_channels: int, out_channels: in
     )
 
 
-def build_discriminator(args: argparse.Namespace, in_channels: int) -> nn.Module:
+def build_discriminator(args: argparse.Namespace, in_channels: int) -> ModelMixin:
     """The discriminator named by ``--discriminator`` (it sees source and target channels)."""
     norm = args.norm or ("instance" if args.generator.startswith("resnet") else "batch")
     if args.discriminator == "pixel":
@@ -191,12 +189,11 @@ def _check_crop(config: TrainerConfig, multiple: int, generator: str) -> None:
         )
 
 
-def _models_from_checkpoint(run_dir: Path) -> tuple[nn.Module, nn.Module]:
+def _models_from_checkpoint(run_dir: Path) -> tuple[ModelMixin, ModelMixin]:
     folder = ckpt.resolve_checkpoint("latest", run_dir)
-    return tuple(  # type: ignore[return-value]
-        build_from_config(read_config(folder / part / CONFIG_NAME))
-        for part in ("generator", "discriminator")
-    )
+    generator = build_from_config(read_config(folder / "generator" / CONFIG_NAME))
+    discriminator = build_from_config(read_config(folder / "discriminator" / CONFIG_NAME))
+    return generator, discriminator
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -240,7 +237,7 @@ def run_train(args: argparse.Namespace) -> int:
     out_channels = generator.config["out_channels"]
     multiple = int(getattr(generator, "size_multiple", 4))
     _check_crop(config, multiple, args.generator)
-    dataset_args = dict(
+    dataset_args: dict[str, Any] = dict(
         direction=config.direction,
         layout=args.layout or "auto",
         preprocess=config.preprocess,
@@ -262,8 +259,8 @@ def run_train(args: argparse.Namespace) -> int:
     output_dir = Path(config.output_dir)
     if trainer.context.is_main and not args.resume:
         output_dir.mkdir(parents=True, exist_ok=True)
-        remembered = {key: getattr(args, key) for key in _REMEMBERED}
-        (output_dir / RUN_ARGS_NAME).write_text(json.dumps(remembered, indent=2) + "\n")
+        run_args = {key: getattr(args, key) for key in _REMEMBERED}
+        (output_dir / RUN_ARGS_NAME).write_text(json.dumps(run_args, indent=2) + "\n")
     try:
         final = trainer.fit(resume_from="latest" if args.resume else None)
     finally:

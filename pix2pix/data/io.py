@@ -15,6 +15,7 @@ import struct
 import warnings
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -247,6 +248,8 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray) -> Path:
         )
     # Pillow infers L / LA / RGB / RGBA from the shape of a uint8 array.
     image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-    options = {"quality": _JPEG_QUALITY} if suffix in (".jpg", ".jpeg", ".webp") else {}
+    options: dict[str, Any] = (
+        {"quality": _JPEG_QUALITY} if suffix in (".jpg", ".jpeg", ".webp") else {}
+    )
     image.save(path, **options)
     return path

@@ -202,8 +202,8 @@ class PairedImageDataset(Dataset):
                 f"Unpaired images: {'; '.join(parts)}. Pairs are matched by file name without "
                 "extension; add the missing partners or remove the extra files."
             )
-        stems = sorted(a_stems, key=natural_sort_key)
-        return [(a_stems[stem], b_stems[stem]) for stem in stems]
+        names = sorted(a_stems, key=natural_sort_key)
+        return [(a_stems[stem], b_stems[stem]) for stem in names]
 
     # ----------------------------------------------------------------------------- access
 

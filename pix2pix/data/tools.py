@@ -7,9 +7,10 @@ skipped and why, instead of stopping at the first bad file.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +85,7 @@ def _check_overwrite(outputs: Iterable[Path], overwrite: bool) -> None:
 
 
 def _run_parallel(
-    jobs: list[tuple[str, Callable[[], str | None]]],
+    jobs: Sequence[tuple[str, Callable[[], str | None]]],
     report: ToolReport,
     *,
     workers: int | None,
@@ -227,7 +228,7 @@ def combine_folders(
         write_image(out_path, np.concatenate([a, b], axis=1))
         return None
 
-    jobs = [(str(a), lambda a=a, b=b, out=out: combine(a, b, out)) for a, b, out in pairs]
+    jobs = [(str(a), functools.partial(combine, a, b, out)) for a, b, out in pairs]
     _run_parallel(jobs, report, workers=workers, progress=progress, description="combine")
     return report
 
@@ -292,6 +293,6 @@ def split_folder(
         write_image(output_dir / "B" / name, image[:, half : 2 * half])
         return None
 
-    jobs = [(str(path), lambda p=path, n=name: split(p, n)) for path, name in zip(files, names)]
+    jobs = [(str(path), functools.partial(split, path, name)) for path, name in zip(files, names)]
     _run_parallel(jobs, report, workers=workers, progress=progress, description="split")
     return report

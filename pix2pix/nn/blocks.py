@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, cast
+
 import torch
 from torch import nn
 
@@ -62,7 +64,8 @@ class ConvBlock(nn.Module):
             stride=stride,
             padding=padding,
             bias=use_bias,
-            padding_mode=padding_mode,
+            # any str is accepted here, as before; Conv2d itself rejects unknown modes
+            padding_mode=cast(Literal["zeros", "reflect", "replicate", "circular"], padding_mode),
         )
         self.norm = get_norm_layer(norm, out_channels)
         self.act = get_activation(activation)

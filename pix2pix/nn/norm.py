@@ -65,7 +65,7 @@ def get_norm_layer(
     """
     check_norm(norm)
     if num_features is None:
-        return lambda channels: get_norm_layer(norm, channels)  # type: ignore[return-value]
+        return lambda channels: get_norm_layer(norm, channels)
     if norm == "batch":
         return nn.BatchNorm2d(num_features, affine=True, track_running_stats=True)
     if norm == "instance":

@@ -27,6 +27,8 @@ class ExponentialMovingAverage(nn.Module):
         True
     """
 
+    num_updates: torch.Tensor  # a registered buffer
+
     def __init__(self, model: nn.Module, decay: float) -> None:
         super().__init__()
         if not 0.0 < decay < 1.0:
@@ -38,7 +40,7 @@ class ExponentialMovingAverage(nn.Module):
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """Move the average towards ``model``'s current weights; copy its buffers."""
-        averaged = list(self.module.parameters())
+        averaged: list[torch.Tensor] = list(self.module.parameters())
         live = [p.detach() for p in model.parameters()]
         if len(averaged) != len(live):
             raise ValueError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -39,7 +39,9 @@ class ResumableSampler(DistributedSampler):
         shuffle: bool = True,
         seed: int = 0,
     ) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed)
+        # DistributedSampler only takes len() of the data, which a plain sequence has too
+        data = cast(Dataset, dataset)
+        super().__init__(data, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed)
         self.start_index = 0
 
     def set_start_index(self, index: int) -> None:

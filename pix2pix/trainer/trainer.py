@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -168,7 +168,8 @@ class Trainer:
             raise ValueError("precision='bf16' is not supported by this GPU; use 'fp16'.")
         memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
         for module in (self.generator, self.discriminator):
-            module.to(device=device, memory_format=memory_format).train()
+            # Module.to takes memory_format= with device= at run time; torch's overloads omit it
+            module.to(device=device, memory_format=memory_format).train()  # type: ignore[call-overload]
         if cfg.ema_decay is not None:
             self.ema = ExponentialMovingAverage(self.generator, cfg.ema_decay).to(device)
         if self.context.is_distributed and cfg.sync_batchnorm:
@@ -190,9 +191,12 @@ class Trainer:
         self.d_frozen: nn.Module = self.discriminator
         if cfg.compile:
             unwrapped = self.d_train is self.discriminator
-            self.g_train = torch.compile(self.g_train)
-            self.d_train = torch.compile(self.d_train)
-            self.d_frozen = self.d_train if unwrapped else torch.compile(self.discriminator)
+            # torch.compile of a Module returns a Module (OptimizedModule); its stubs say Callable
+            self.g_train = cast(nn.Module, torch.compile(self.g_train))
+            self.d_train = cast(nn.Module, torch.compile(self.d_train))
+            self.d_frozen = (
+                self.d_train if unwrapped else cast(nn.Module, torch.compile(self.discriminator))
+            )
         self._is_setup = True
 
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
@@ -456,7 +460,7 @@ class Trainer:
         self.setup()
         seed_everything(cfg.seed + self.context.rank)
         resumed = resume_from is not None
-        if resumed:
+        if resume_from is not None:
             self.load_checkpoint(ckpt.resolve_checkpoint(resume_from, cfg.output_dir))
         output_dir = Path(cfg.output_dir)
         if self.context.is_main:
