@@ -8,14 +8,22 @@ import pix2pix
 
 EXPECTED = {
     "pix2pix": {
+        "Callback",
+        "PairedImageDataset",
         "PatchGANDiscriminator",
         "PixelDiscriminator",
         "ResNetGenerator",
+        "SyntheticPairs",
+        "Trainer",
+        "TrainerConfig",
         "Translator",
         "UNetGenerator",
         "__version__",
         "load_pretrained",
     },
+    "pix2pix.trainer": {"Trainer", "TrainerConfig", "Callback", "NonFiniteLossError", "frozen"},
+    "pix2pix.export": {"export_onnx", "export_torchscript", "export_model"},
+    "pix2pix.hub": {"download_pretrained", "push_to_hub"},
     "pix2pix.nn": {"ConvBlock", "UpBlock", "ResidualBlock", "get_norm_layer", "init_weights"},
     "pix2pix.models": {
         "UNetGenerator",

@@ -19,11 +19,24 @@ from pix2pix.version import __version__
 SUBCOMMAND_MODULES = ("translate", "evaluate", "train", "demo", "export", "combine", "split")
 
 
+_EXAMPLES = """examples:
+  pix2pix demo                                   train on built-in data, show the result
+  pix2pix train --data facades/train --direction BtoA --output runs/facades
+  pix2pix train --resume runs/facades            continue bit-exactly
+  pix2pix translate --model runs/facades/final photos/ --output results/
+  pix2pix evaluate --model runs/facades/final --data facades/test --direction BtoA
+  pix2pix export --model runs/facades/final --output facades.onnx --dynamic-size
+
+'pix2pix COMMAND --help' describes each command."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``pix2pix`` argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="pix2pix",
         description="Paired image-to-image translation with conditional GANs (pix2pix).",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pix2pix {__version__}")
     parser.add_argument(
