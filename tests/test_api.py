@@ -56,3 +56,4 @@ def test_public_callables_have_docstrings(module_name):
         obj = getattr(module, name)
         if callable(obj):
             assert obj.__doc__ and obj.__doc__.strip(), f"{module_name}.{name} has no docstring"
+            assert ">>>" in obj.__doc__, f"{module_name}.{name} has no example in its docstring"

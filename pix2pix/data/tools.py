@@ -41,6 +41,11 @@ class ToolReport:
         output: The output folder.
         written: How many inputs (pairs for combine, files for split) were written.
         skipped: The inputs that were not, with the reason for each.
+
+    Example:
+        >>> report = combine_folders("photos", "labels", "aligned")  # doctest: +SKIP
+        >>> print(report.summary())  # doctest: +SKIP
+        wrote 400 to aligned; skipped 0
     """
 
     output: Path

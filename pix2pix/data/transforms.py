@@ -170,6 +170,11 @@ class JitterParams:
         resize: ``(height, width)`` to resize to first, or ``None`` to keep the size.
         crop: ``(top, left, height, width)`` of the crop after resizing, or ``None``.
         flip: Whether to mirror left-right last.
+
+    Example:
+        >>> params = JitterParams(resize=(286, 286), crop=(10, 20, 256, 256), flip=True)
+        >>> params.flip
+        True
     """
 
     resize: tuple[int, int] | None

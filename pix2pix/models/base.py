@@ -38,6 +38,15 @@ class ModelMixin(nn.Module):
 
     Subclasses call :meth:`register_config` in their constructor with their arguments; every
     subclass is registered by class name so a saved folder can be loaded generically.
+
+    Example:
+        >>> class Tiny(ModelMixin):
+        ...     def __init__(self, channels: int = 3):
+        ...         super().__init__()
+        ...         self.register_config(channels=channels)
+        ...         self.conv = nn.Conv2d(channels, channels, 1)
+        >>> Tiny(4).config
+        {'channels': 4}
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

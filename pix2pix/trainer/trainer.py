@@ -55,7 +55,15 @@ _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class NonFiniteLossError(RuntimeError, FloatingPointError):
-    """A loss became NaN or infinite; training stopped without writing a checkpoint."""
+    """A loss became NaN or infinite; training stopped without writing a checkpoint.
+
+    Example:
+        >>> try:  # doctest: +SKIP
+        ...     trainer.fit()
+        ... except NonFiniteLossError as error:
+        ...     print(error.step, error.name)
+        1234 G_L1
+    """
 
     def __init__(self, step: int, name: str, value: float, last_checkpoint: Path | None) -> None:
         where = (
