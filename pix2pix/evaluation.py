@@ -345,35 +345,35 @@ def _test_dataset(
     out_channels = int(
         getattr(translator.generator, "out_channels", inference.get("out_channels", 3))
     )
-    common = dict(
-        direction=direction,
-        train=False,
-        flip=False,
-        in_channels=translator.in_channels,
-        out_channels=out_channels,
-    )
     crop_size = inference.get("crop_size")
     if crop_size:
-        preprocess = inference.get("preprocess", "resize_and_crop")
-        dataset = PairedImageDataset(
-            data,
-            preprocess=preprocess,
-            load_size=max(int(inference.get("load_size", crop_size)), int(crop_size)),
-            crop_size=int(crop_size),
-            size_multiple=translator.size_multiple,
-            **common,
-        )
+        preprocess = str(inference.get("preprocess", "resize_and_crop"))
+        load_size = max(int(inference.get("load_size", crop_size)), int(crop_size))
+        size_multiple = translator.size_multiple
         rule = (
             f"test transform of preprocess={preprocess!r} at the model's training "
             f"crop_size={crop_size} (from its saved inference settings)"
         )
     else:
-        dataset = PairedImageDataset(data, preprocess="none", size_multiple=1, **common)
+        # preprocess="none" with a multiple of 1 keeps every image's own size
+        preprocess, load_size, crop_size, size_multiple = "none", 1, 1, 1
         rule = (
             "native size: no crop_size saved with the model, so each image keeps its size and "
             f"the generator runs on a reflect-padded copy (to a multiple of "
             f"{translator.size_multiple}) cropped back, as the Translator does"
         )
+    dataset = PairedImageDataset(
+        data,
+        direction=direction,
+        preprocess=preprocess,
+        load_size=load_size,
+        crop_size=int(crop_size),
+        size_multiple=size_multiple,
+        train=False,
+        flip=False,
+        in_channels=translator.in_channels,
+        out_channels=out_channels,
+    )
     return dataset, rule
 
 
@@ -502,7 +502,7 @@ def _evaluate(
             )
         direction = own or direction
         resolution = "as the given dataset returns the images"
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)  # type: ignore[arg-type]
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     values: dict[str, list[float]] = {"l1": [], "psnr": [], "ssim": []}
     names: list[str] = []
     gallery: list[GalleryRow] = []
