@@ -120,3 +120,32 @@ def test_help_lists_translate(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "translate" in capsys.readouterr().out
+
+
+def test_translate_fast_options_run_and_stay_close(tmp_path, model_dir):
+    src = write(tmp_path / "x.png", (64, 32))
+    assert (
+        main(["translate", "--model", str(model_dir), str(src), "--output", str(tmp_path / "a")])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "translate",
+                "--model",
+                str(model_dir),
+                str(src),
+                "--dtype",
+                "bf16",
+                "--tile",
+                "32",
+                "--output",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
+    a = np.asarray(Image.open(tmp_path / "a" / "x.png")).astype(int)
+    b = np.asarray(Image.open(tmp_path / "b" / "x.png")).astype(int)
+    assert a.shape == b.shape == (32, 64, 3)
+    assert np.abs(a - b).mean() < 8  # bf16 and tiling change the result only slightly

@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, help="folder for the translated PNGs")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1 ...")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the generator (slow first image, faster for many same-sized ones)",
+    )
     parser.add_argument("--tile", type=int, default=None, help="translate in tiles of this size")
     parser.add_argument("--tile-overlap", type=int, default=32)
     parser.add_argument(
@@ -89,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     from pix2pix.translator import Translator
 
     files = collect_images(args.inputs)
-    translator = Translator.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    translator = Translator.from_pretrained(
+        args.model, device=args.device, dtype=args.dtype, compile=args.compile
+    )
     direction = args.direction or translator.direction or "AtoB"
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
