@@ -229,3 +229,5 @@ def test_public_names_stay():
         "write_gallery",
     }
     assert expected <= set(module.__all__)
+    for name in module.__all__:
+        assert ">>>" in (getattr(module, name).__doc__ or ""), f"{name} has no example"

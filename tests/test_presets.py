@@ -119,3 +119,5 @@ def test_presets_train_and_export(tmp_path, name):
 
 def test_public_names_stay():
     assert {"PRESETS", "ABLATIONS", "IMPROVED_PRESET", "build_preset"} <= set(presets.__all__)
+    for name in ("build_preset", "preset_names"):
+        assert ">>>" in getattr(presets, name).__doc__, name
