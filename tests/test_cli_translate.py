@@ -139,6 +139,8 @@ def test_translate_fast_options_run_and_stay_close(tmp_path, model_dir):
                 "bf16",
                 "--tile",
                 "32",
+                "--tile-overlap",
+                "8",
                 "--output",
                 str(tmp_path / "b"),
             ]
