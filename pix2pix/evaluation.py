@@ -489,13 +489,15 @@ def _evaluate(
         data_name = str(data)
     else:
         dataset, data_name = data, type(data).__name__
-        own = getattr(data, "direction", None)
+        # a Subset (a held-out split) describes itself through the dataset it wraps
+        described = getattr(data, "dataset", data)
+        own = getattr(described, "direction", None)
         if direction is not None and own is not None and own != direction:
             raise ValueError(
                 f"direction={direction!r} differs from the dataset's direction={own!r}; leave "
                 "direction=None for a dataset, or build the dataset with the direction wanted."
             )
-        if getattr(data, "train", False):
+        if getattr(described, "train", False):
             raise ValueError(
                 "The dataset jitters its images (train=True); evaluate on one built with "
                 "train=False so the numbers are repeatable."

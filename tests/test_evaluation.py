@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
+from torch.utils.data import Subset
 
 from pix2pix.data import PairedImageDataset, SyntheticPairs
 from pix2pix.evaluation import (
@@ -204,6 +205,8 @@ def test_errors_name_the_problem(tmp_path, synthetic, saved):
     jittering = PairedImageDataset(synthetic, direction="BtoA", load_size=36, crop_size=32)
     with pytest.raises(ValueError, match="train=False"):
         evaluate(saved, jittering)
+    with pytest.raises(ValueError, match="train=False"):
+        evaluate(saved, Subset(jittering, [0, 1]))
     steady = PairedImageDataset(synthetic, direction="BtoA", crop_size=32, train=False)
     with pytest.raises(ValueError, match="differs from the dataset"):
         evaluate(saved, steady, direction="AtoB")
