@@ -1,62 +1,34 @@
-"""Evaluate a trained generator on a paired test set: L1, PSNR, SSIM, a gallery, and FID.
+"""Score a generator on a paired test set: mean L1, PSNR and SSIM, a gallery, and FID.
 
-:func:`evaluate` translates every source image of a test folder (or dataset), compares each
-output with its target using :mod:`pix2pix.metrics` (images in [-1, 1], so L1 is in those units
-and PSNR/SSIM use ``data_range=2``), and returns per-metric means and standard deviations. With
-``output_dir`` it also writes ``metrics.json`` and a gallery (:func:`write_gallery`) of the first
-pairs: ``gallery.png``, one row per pair of source | output | target, and ``gallery.html``.
-
-Two modes, and every result says which one it used:
-
-* ``"deterministic"`` (default): eval mode, no dropout, running batch-norm statistics. The same
-  model gives the same numbers on every run and for every ``batch_size``.
-* ``"stochastic"`` (``stochastic=True``): the paper's test mode, dropout on and batch-norm
-  statistics from the test batch itself (section 3.1 and 3.3). Batch ``i`` uses dropout seed
-  ``seed + i``; keep ``batch_size=1`` as the paper does, since batch statistics depend on it.
-
-FID needs Inception-v3 weights and LPIPS a network and package this library does not ship or
-download; neither is computed unless it can be (see :func:`evaluate`'s ``fid_weights``). The
-result says so in ``fid_note`` / ``lpips_note`` rather than leaving the key out.
+See :mod:`pix2pix.evaluation` for the two evaluation modes.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from pix2pix import metrics
 from pix2pix.data.paired import DIRECTIONS, PairedImageDataset
+from pix2pix.evaluation.fid import InceptionFeatures, fid_entries, find_inception_weights
+from pix2pix.evaluation.gallery import GalleryRow, write_gallery
 from pix2pix.models.base import ModelMixin
-from pix2pix.trainer.reporting import to_display
 from pix2pix.translator import Translator
 
-__all__ = [
-    "GalleryRow",
-    "evaluate",
-    "find_inception_weights",
-    "frechet_distance",
-    "json_ready",
-    "write_gallery",
-]
+__all__ = ["evaluate", "json_ready"]
 
 METRICS_NAME = "metrics.json"
 GALLERY_PNG = "gallery.png"
 GALLERY_HTML = "gallery.html"
-#: File name pattern of torchvision's Inception-v3 weights in the torch hub cache.
-INCEPTION_WEIGHTS_GLOB = "inception_v3_google-*.pth"
 LPIPS_NOTE = (
     "not computed: LPIPS needs the lpips package and its AlexNet/VGG weights, which pix2pix "
     "neither depends on nor downloads."
@@ -82,224 +54,6 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-# ================================================================================ gallery
-@dataclass
-class GalleryRow:
-    """One row of a gallery: images side by side, with a name and a caption under them.
-
-    Attributes:
-        name: What the row shows (a file name); written before the caption.
-        images: ``[C, H, W]`` tensors in [-1, 1], one per column (sizes may differ).
-        caption: Extra text, e.g. the row's metrics.
-
-    Example:
-        >>> row = GalleryRow("1.jpg", [torch.zeros(3, 8, 8)] * 3, "L1 0.10")
-    """
-
-    name: str
-    images: Sequence[torch.Tensor]
-    caption: str = ""
-
-
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow built without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
-
-
-def _fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, font: Any) -> str:
-    """``text`` cut (with an ellipsis) to fit ``width`` pixels."""
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "...", font=font) > width:
-        text = text[:-1]
-    return text + "..."
-
-
-def _tile(image: torch.Tensor) -> Image.Image:
-    array = to_display(image.unsqueeze(0))[0].mul(255).round().byte().permute(1, 2, 0).numpy()
-    return Image.fromarray(array, mode="RGB")
-
-
-def write_gallery(
-    rows: Sequence[GalleryRow],
-    path_png: str | os.PathLike[str],
-    path_html: str | os.PathLike[str] | None = None,
-    *,
-    columns: Sequence[str] = ("source", "output", "target"),
-    title: str = "pix2pix gallery",
-    notes: Sequence[str] = (),
-) -> dict[str, Path]:
-    """Write a PNG grid of ``rows`` with column labels and captions, and an HTML page for it.
-
-    Each cell is as large as the largest image; smaller images sit at its top-left corner.
-    Gray images show as gray, extra channels (alpha) are not shown. The HTML page is
-    self-contained apart from the PNG, which it references by a relative path; it lists each
-    row's name and caption and the ``notes`` (e.g. the evaluation mode).
-
-    Args:
-        rows: The rows, each with one image per entry of ``columns``.
-        path_png: Where to write the grid.
-        path_html: Where to write the page (``None``: no page).
-        columns: The column labels.
-        title: Title of the page.
-        notes: Lines shown on the page above the grid.
-
-    Returns:
-        ``{"png": path}``, plus ``"html"`` when a page was written.
-
-    Raises:
-        ValueError: If there are no rows or a row's image count differs from ``columns``.
-
-    Example:
-        >>> x = torch.zeros(3, 16, 16)
-        >>> write_gallery([GalleryRow("a", [x, x, x])], "/tmp/g.png")  # doctest: +SKIP
-        {'png': PosixPath('/tmp/g.png')}
-    """
-    if not rows:
-        raise ValueError("write_gallery needs at least one row; got none.")
-    for row in rows:
-        if len(row.images) != len(columns):
-            raise ValueError(
-                f"Gallery row {row.name!r} has {len(row.images)} image(s) but there are "
-                f"{len(columns)} columns {tuple(columns)}; give one image per column."
-            )
-    tiles = [[_tile(image) for image in row.images] for row in rows]
-    cell_w = max(tile.width for row in tiles for tile in row)
-    cell_h = max(tile.height for row in tiles for tile in row)
-    pad, header, caption_h = 2, 14, 13
-    width = len(columns) * (cell_w + pad) + pad
-    row_h = cell_h + caption_h + pad
-    canvas = Image.new("RGB", (width, header + len(rows) * row_h + pad), "white")
-    draw = ImageDraw.Draw(canvas)
-    font = _font(11)
-    for j, label in enumerate(columns):
-        x = pad + j * (cell_w + pad)
-        draw.text((x + 2, 1), _fit_text(draw, label, cell_w - 4, font), fill="black", font=font)
-    for i, (row, row_tiles) in enumerate(zip(rows, tiles)):
-        y = header + i * row_h
-        for j, tile in enumerate(row_tiles):
-            canvas.paste(tile, (pad + j * (cell_w + pad), y))
-        text = f"{row.name}  {row.caption}".strip()
-        draw.text(
-            (pad + 2, y + cell_h), _fit_text(draw, text, width - 8, font), fill="black", font=font
-        )
-    path_png = Path(path_png)
-    path_png.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path_png)
-    written = {"png": path_png}
-    if path_html is not None:
-        path_html = Path(path_html)
-        path_html.parent.mkdir(parents=True, exist_ok=True)
-        source = os.path.relpath(path_png, path_html.parent)
-        items = "\n".join(
-            f"<tr><td>{i}</td><td>{html.escape(row.name)}</td><td>{html.escape(row.caption)}"
-            "</td></tr>"
-            for i, row in enumerate(rows)
-        )
-        paragraphs = "\n".join(f"<p>{html.escape(line)}</p>" for line in notes)
-        path_html.write_text(
-            "<!doctype html>\n<html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title>\n<style>body{{font-family:sans-serif}}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-            "</style></head>\n<body>\n"
-            f"<h1>{html.escape(title)}</h1>\n{paragraphs}\n"
-            f"<p>Columns: {html.escape(' | '.join(columns))}</p>\n"
-            f"<img src='{html.escape(source)}' alt='{html.escape(title)}'>\n"
-            f"<table><tr><th>row</th><th>name</th><th>caption</th></tr>\n{items}\n</table>\n"
-            "</body></html>\n"
-        )
-        written["html"] = path_html
-    return written
-
-
-# ================================================================================ FID
-def find_inception_weights(path: str | os.PathLike[str] | None = None) -> Path | None:
-    """The Inception-v3 weights to use for FID: ``path``, else torchvision's in the hub cache.
-
-    Nothing is downloaded. Without ``path`` this looks for ``inception_v3_google-*.pth`` in
-    ``torch.hub.get_dir()/checkpoints`` (where ``torchvision.models.inception_v3(weights=...)``
-    stores them) and returns ``None`` when there is none.
-
-    Raises:
-        FileNotFoundError: If ``path`` is given but does not exist.
-
-    Example:
-        >>> find_inception_weights()  # doctest: +SKIP
-        PosixPath('/root/.cache/torch/hub/checkpoints/inception_v3_google-0cc3c7bd.pth')
-    """
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"Inception weights not found: {path}. Pass the torchvision inception_v3 state "
-                "dict file (inception_v3_google-*.pth), or leave fid_weights unset to skip FID."
-            )
-        return path
-    matches = sorted((Path(torch.hub.get_dir()) / "checkpoints").glob(INCEPTION_WEIGHTS_GLOB))
-    return matches[0] if matches else None
-
-
-class _InceptionFeatures(nn.Module):
-    """torchvision's Inception-v3 up to its 2048-d average pool (the features FID uses)."""
-
-    def __init__(self, weights: Path) -> None:
-        super().__init__()
-        from torchvision.models import inception_v3
-
-        net = inception_v3(weights=None, aux_logits=True, init_weights=False)
-        try:
-            net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        except (RuntimeError, OSError, ValueError) as error:
-            raise ValueError(
-                f"{weights} does not hold torchvision inception_v3 weights: {error}"
-            ) from None
-        net.fc = nn.Identity()
-        self.net = net.eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        images = to_display(images).to(next(self.net.parameters()).device)
-        # the Google weights expect [-1, 1] at 299 px (what transform_input=True produces)
-        images = F.interpolate(images, size=(299, 299), mode="bilinear", align_corners=False)
-        return self.net(images * 2 - 1).double()
-
-
-def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to two ``[N, D]`` feature sets (FID's formula).
-
-    ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^(1/2))``, with unbiased covariances,
-    computed in float64 by eigendecomposition (no SciPy).
-
-    Raises:
-        ValueError: If the feature sets have other shapes or fewer than two rows.
-
-    Example:
-        >>> a = torch.randn(50, 4, dtype=torch.float64)
-        >>> round(frechet_distance(a, a + 1.0), 6)  # same covariance: |shift|^2 = 4
-        4.0
-    """
-    for name, features in (("features_a", features_a), ("features_b", features_b)):
-        if features.dim() != 2 or features.shape[0] < 2:
-            raise ValueError(
-                f"{name} must be [N, D] with N >= 2; got shape {tuple(features.shape)}."
-            )
-    if features_a.shape[1] != features_b.shape[1]:
-        raise ValueError(f"Feature sizes differ: {features_a.shape[1]} and {features_b.shape[1]}.")
-    a, b = features_a.double(), features_b.double()
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
-    # tr((S_a S_b)^(1/2)) = tr((S_a^(1/2) S_b S_a^(1/2))^(1/2)); the latter is symmetric PSD
-    values, vectors = torch.linalg.eigh(cov_a)
-    root_a = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
-    middle = root_a @ cov_b @ root_a
-    trace_root = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
-    distance = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_root
-    return float(distance)
-
-
-# ================================================================================ evaluate
 def _as_translator(
     model: Translator | nn.Module | str | os.PathLike[str],
     device: str | torch.device | None,
@@ -508,7 +262,7 @@ def _evaluate(
     values: dict[str, list[float]] = {"l1": [], "psnr": [], "ssim": []}
     names: list[str] = []
     gallery: list[GalleryRow] = []
-    inception = _InceptionFeatures(inception_weights) if inception_weights else None
+    inception = InceptionFeatures(inception_weights) if inception_weights else None
     features: dict[str, list[torch.Tensor]] = {"output": [], "target": []}
     for index, batch in enumerate(loader):
         source, target = batch["source"].float(), batch["target"].float()
@@ -567,7 +321,7 @@ def _evaluate(
             continue
         result[key] = float(tensor.mean())
         result[f"{key}_std"] = float(tensor.std()) if len(series) > 1 else 0.0
-    result.update(_fid_entries(features, inception_weights, len(names)))
+    result.update(fid_entries(features, inception_weights, len(names)))
     result["lpips"], result["lpips_note"] = None, LPIPS_NOTE
     result["per_image"] = [
         {"name": n, "l1": a, "psnr": b, "ssim": None if math.isnan(c) else c}
@@ -595,29 +349,3 @@ def _evaluate(
         result["files"]["metrics"] = str(output_dir / METRICS_NAME)
         (output_dir / METRICS_NAME).write_text(json.dumps(json_ready(result), indent=2) + "\n")
     return result
-
-
-def _fid_entries(
-    features: dict[str, list[torch.Tensor]], weights: Path | None, count: int
-) -> dict[str, Any]:
-    if weights is None:
-        where = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_GLOB
-        return {
-            "fid": None,
-            "fid_note": (
-                f"not computed: needs Inception-v3 weights, not found at {where}; pass "
-                "fid_weights=PATH (CLI: --fid-weights PATH) with torchvision's inception_v3 "
-                "state dict. Nothing is downloaded."
-            ),
-        }
-    if count < 2:
-        return {"fid": None, "fid_note": "not computed: FID needs at least two pairs."}
-    value = frechet_distance(torch.cat(features["output"]), torch.cat(features["target"]))
-    return {
-        "fid": value,
-        "fid_note": (
-            f"outputs vs targets, torchvision Inception-v3 pool features from {weights}, "
-            f"{count} images at 299 px. Not comparable with published FIDs (which use the "
-            "TensorFlow Inception graph and tens of thousands of images)."
-        ),
-    }

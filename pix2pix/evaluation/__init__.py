@@ -1,0 +1,33 @@
+"""Evaluate a trained generator on a paired test set: L1, PSNR, SSIM, a gallery, and FID.
+
+:func:`evaluate` translates every source image of a test folder (or dataset), compares each
+output with its target using :mod:`pix2pix.metrics` (images in [-1, 1], so L1 is in those units
+and PSNR/SSIM use ``data_range=2``), and returns per-metric means and standard deviations. With
+``output_dir`` it also writes ``metrics.json`` and a gallery (:func:`write_gallery`) of the first
+pairs: ``gallery.png``, one row per pair of source | output | target, and ``gallery.html``.
+
+Two modes, and every result says which one it used:
+
+* ``"deterministic"`` (default): eval mode, no dropout, running batch-norm statistics. The same
+  model gives the same numbers on every run and for every ``batch_size``.
+* ``"stochastic"`` (``stochastic=True``): the paper's test mode, dropout on and batch-norm
+  statistics from the test batch itself (section 3.1 and 3.3). Batch ``i`` uses dropout seed
+  ``seed + i``; keep ``batch_size=1`` as the paper does, since batch statistics depend on it.
+
+FID needs Inception-v3 weights and LPIPS a network and package this library does not ship or
+download; neither is computed unless it can be (see :func:`evaluate`'s ``fid_weights``). The
+result says so in ``fid_note`` / ``lpips_note`` rather than leaving the key out.
+"""
+
+from pix2pix.evaluation.fid import find_inception_weights, frechet_distance
+from pix2pix.evaluation.gallery import GalleryRow, write_gallery
+from pix2pix.evaluation.score import evaluate, json_ready
+
+__all__ = [
+    "GalleryRow",
+    "evaluate",
+    "find_inception_weights",
+    "frechet_distance",
+    "json_ready",
+    "write_gallery",
+]
