@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pix2pix import hub
-from pix2pix.conversion import from_model_output, is_single_image, to_model_input
+from pix2pix.conversion import ImageSpec, from_model_output, is_single_image, to_model_input
 from pix2pix.models.base import (
     ModelMixin,
     load_pretrained,
@@ -218,6 +218,7 @@ class Translator:
         tile_overlap: int = 32,
         stochastic: bool = False,
         seed: int | None = None,
+        batch_size: int = 1,
     ) -> Any:
         """Translate one image or a list of images.
 
@@ -229,6 +230,10 @@ class Translator:
             stochastic: Reproduce the paper's test-time behaviour: dropout on and batch
                 statistics in the norm layers (the model's stored statistics are untouched).
             seed: Seed for the stochastic mode's dropout (``None`` draws from the global RNG).
+            batch_size: For a list: run up to this many consecutive images of the same size
+                and channel count through the network at once (faster, more memory). Results
+                match one-by-one translation up to float rounding. Ignored with ``tile`` and in
+                the stochastic mode, whose batch statistics would mix the images.
 
         Returns:
             The translation(s), of the same kind as ``x``.
@@ -244,7 +249,11 @@ class Translator:
             >>> t.translate(np.zeros((300, 200, 3), dtype=np.uint8)).shape
             (300, 200, 3)
         """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} must be an integer >= 1.")
         if not is_single_image(x):
+            if batch_size > 1 and tile is None and not stochastic:
+                return self._translate_batched(list(x), batch_size)
             return [
                 self.translate(
                     item, tile=tile, tile_overlap=tile_overlap, stochastic=stochastic, seed=seed
@@ -258,6 +267,40 @@ class Translator:
         return from_model_output(output, spec)
 
     __call__ = translate
+
+    def _translate_batched(self, items: list[Any], batch_size: int) -> list[Any]:
+        # Consecutive runs only, so memory holds at most one batch of inputs (a folder of
+        # same-sized images batches fully) and results keep the input order.
+        results: list[Any] = []
+        pending: list[tuple[torch.Tensor, ImageSpec]] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            output = self._run(
+                torch.cat([b for b, _ in pending]),
+                tile=None,
+                tile_overlap=0,
+                stochastic=False,
+                seed=None,
+            )
+            sizes = [b.shape[0] for b, _ in pending]
+            for rows, (_, spec) in zip(output.split(sizes), pending):
+                results.append(from_model_output(rows, spec))
+            pending.clear()
+
+        for item in items:
+            batch, spec = to_model_input(item, self.in_channels)
+            if batch.shape[0] != 1:  # an NxCxHxW tensor is already a batch: run it as it is
+                flush()
+                pending.append((batch, spec))
+                flush()
+                continue
+            if pending and (batch.shape != pending[0][0].shape or len(pending) == batch_size):
+                flush()
+            pending.append((batch, spec))
+        flush()
+        return results
 
     @torch.inference_mode()
     def _run(

@@ -151,3 +151,32 @@ def test_translate_fast_options_run_and_stay_close(tmp_path, model_dir):
     b = np.asarray(Image.open(tmp_path / "b" / "x.png")).astype(int)
     assert a.shape == b.shape == (32, 64, 3)
     assert np.abs(a - b).mean() < 8  # bf16 and tiling change the result only slightly
+
+
+def test_translate_batch_size_writes_the_same_images(tmp_path, model_dir):
+    for i, size in enumerate([(32, 32), (32, 32), (48, 32), (32, 32), (32, 32)]):
+        write(tmp_path / "in" / f"{i}.png", size)
+    outputs = {}
+    for batch_size in (1, 2):
+        out = tmp_path / f"out{batch_size}"
+        args = ["translate", "--model", str(model_dir), str(tmp_path / "in"), "--output", str(out)]
+        assert main([*args, "--batch-size", str(batch_size)]) == 0
+        outputs[batch_size] = {p.name: np.asarray(Image.open(p), dtype=int) for p in out.iterdir()}
+    assert sorted(outputs[2]) == [f"{i}.png" for i in range(5)]
+    for name, image in outputs[1].items():
+        assert np.abs(image - outputs[2][name]).max() <= 1, name
+    assert (
+        main(
+            [
+                "translate",
+                "--model",
+                str(model_dir),
+                str(tmp_path / "in"),
+                "--output",
+                str(tmp_path / "x"),
+                "--batch-size",
+                "0",
+            ]
+        )
+        != 0
+    )

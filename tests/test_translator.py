@@ -225,3 +225,63 @@ def test_compile_matches_eager(unet):
     eager = Translator(unet, device="cpu")(x)
     compiled = Translator(unet, device="cpu", compile=True)
     assert torch.allclose(compiled(x), eager, atol=1e-4)
+
+
+class BatchRecorder(Pointwise):
+    """A pointwise generator that records the batch size of every forward call."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def forward(self, x):
+        self.sizes.append(x.shape[0])
+        return super().forward(x)
+
+
+def test_lists_are_batched_by_consecutive_size_and_match_one_by_one():
+    torch.manual_seed(0)
+    model = BatchRecorder()
+    t = Translator(model, device="cpu")
+    rng = np.random.default_rng(0)
+    small = [rng.integers(0, 256, (20, 24, 3), dtype=np.uint8) for _ in range(5)]
+    gray = Image.fromarray(rng.integers(0, 256, (20, 24), dtype=np.uint8), "L")
+    big = rng.integers(0, 256, (40, 24, 3), dtype=np.uint8)
+    stack = torch.rand(2, 3, 20, 24) * 2 - 1
+    items = [*small[:3], gray, big, stack, *small[3:]]
+    batched = t.translate(items, batch_size=3)
+    # runs: 3 small | gray (same size, new batch as the first is full) | big | the NxCxHxW
+    # tensor on its own | the last two small ones
+    assert model.sizes == [3, 1, 1, 2, 2]
+    model.sizes.clear()
+    one_by_one = t.translate(items)
+    assert model.sizes == [1] * 5 + [2] + [1] * 2
+    assert len(batched) == len(items)
+    for got, want in zip(batched, one_by_one):
+        assert type(got) is type(want)
+        a, b = (
+            np.asarray(v, dtype=np.float64) if not torch.is_tensor(v) else v for v in (got, want)
+        )
+        if torch.is_tensor(a):
+            assert torch.allclose(a, b, atol=1e-6)
+        else:
+            assert a.shape == b.shape and np.abs(a - b).max() <= 1
+
+
+def test_batching_is_ignored_where_it_would_change_results(translator):
+    model = BatchRecorder()
+    t = Translator(model, device="cpu")
+    items = [torch.rand(3, 16, 16) * 2 - 1 for _ in range(3)]
+    t.translate(items, batch_size=4, stochastic=True, seed=0)
+    t.translate(items, batch_size=4, tile=16, tile_overlap=0)
+    assert model.sizes == [1] * 6
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="batch_size"):
+            translator.translate(items, batch_size=bad)
+
+
+def test_batched_unet_matches_one_by_one(translator):
+    items = [torch.rand(3, 32, 32) * 2 - 1 for _ in range(4)]
+    batched = translator.translate(items, batch_size=4)
+    for got, x in zip(batched, items):
+        assert torch.allclose(got, translator.translate(x), atol=1e-5)
