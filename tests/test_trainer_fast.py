@@ -7,7 +7,7 @@ import torch
 
 from pix2pix import PatchGANDiscriminator, UNetGenerator
 from pix2pix.trainer import Trainer, TrainerConfig
-from pix2pix.trainer.trainer import _adam
+from pix2pix.trainer.optim import build_adam
 
 
 def pair(seed=0, size=64):
@@ -47,7 +47,7 @@ def test_fused_adam_matches_the_loop_within_float_rounding():
     params = [torch.nn.Parameter(torch.randn(64, 32)) for _ in range(3)]
     twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
     config = TrainerConfig()
-    loop, fused = _adam(params, config, fused=False), _adam(twins, config, fused=True)
+    loop, fused = build_adam(params, config, fused=False), build_adam(twins, config, fused=True)
     for _ in range(5):
         for p, q in zip(params, twins):
             grad = torch.randn_like(p)

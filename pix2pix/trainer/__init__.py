@@ -3,7 +3,9 @@
 from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.config import TrainerConfig
 from pix2pix.trainer.ema import ExponentialMovingAverage
-from pix2pix.trainer.trainer import NonFiniteLossError, Trainer, frozen
+from pix2pix.trainer.errors import NonFiniteLossError
+from pix2pix.trainer.modes import frozen
+from pix2pix.trainer.trainer import Trainer
 
 __all__ = [
     "Callback",

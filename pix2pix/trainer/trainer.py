@@ -42,7 +42,10 @@ from pix2pix.trainer.distributed import (
     setup_distributed,
 )
 from pix2pix.trainer.ema import ExponentialMovingAverage
+from pix2pix.trainer.errors import NonFiniteLossError
 from pix2pix.trainer.loader import batches_per_epoch, check_dataset, epoch_loader
+from pix2pix.trainer.modes import eval_mode, frozen
+from pix2pix.trainer.optim import build_adam
 from pix2pix.trainer.reporting import LossBuffer, Reporter, sample_grid
 from pix2pix.trainer.rng import capture_rng_state, preserved_rng, seed_everything
 from pix2pix.trainer.schedulers import build_scheduler
@@ -52,30 +55,6 @@ logger = logging.getLogger(__name__)
 
 FINAL_DIR = "final"
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class NonFiniteLossError(RuntimeError, FloatingPointError):
-    """A loss became NaN or infinite; training stopped without writing a checkpoint.
-
-    Example:
-        >>> try:  # doctest: +SKIP
-        ...     trainer.fit()
-        ... except NonFiniteLossError as error:
-        ...     print(error.step, error.name)
-        1234 G_L1
-    """
-
-    def __init__(self, step: int, name: str, value: float, last_checkpoint: Path | None) -> None:
-        where = (
-            f"the last good checkpoint is {last_checkpoint}"
-            if last_checkpoint
-            else "no checkpoint was written yet"
-        )
-        super().__init__(
-            f"Loss {name} is {value} at step {step}; training stopped ({where}). Try a lower "
-            "lr, precision='fp32', or check the data for NaNs."
-        )
-        self.step, self.name, self.value = step, name, value
 
 
 class Trainer:
@@ -225,8 +204,8 @@ class Trainer:
         cfg = self.config
         fused = cfg.precision != "fp32" or cfg.compile
         return (
-            _adam(self.generator.parameters(), cfg, fused=fused),
-            _adam(self.discriminator.parameters(), cfg, fused=fused),
+            build_adam(self.generator.parameters(), cfg, fused=fused),
+            build_adam(self.discriminator.parameters(), cfg, fused=fused),
         )
 
     def configure_schedulers(
@@ -764,60 +743,3 @@ class Trainer:
             self.logger.info("Exported the generator to %s", path)
         barrier(self.context)
         return path
-
-
-# ==================================================================== helpers
-def _adam(params: Iterable[nn.Parameter], config: TrainerConfig, *, fused: bool) -> Optimizer:
-    """Adam with the config's lr and betas; fused where the device supports it."""
-    params = list(params)
-    betas = (config.beta1, config.beta2)
-    if fused:
-        try:
-            return torch.optim.Adam(params, lr=config.lr, betas=betas, fused=True)
-        except (RuntimeError, TypeError):  # older torch: fused Adam is CUDA-only
-            return torch.optim.Adam(params, lr=config.lr, betas=betas, foreach=True)
-    return torch.optim.Adam(params, lr=config.lr, betas=betas)
-
-
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[nn.Module]:
-    """Turn off ``requires_grad`` on ``module``'s parameters, restoring each flag after.
-
-    The generator step runs inside it, so no gradients are computed for the discriminator.
-
-    Example:
-        >>> d = nn.Linear(2, 1)
-        >>> with frozen(d):
-        ...     d.weight.requires_grad
-        False
-        >>> d.weight.requires_grad
-        True
-    """
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Put ``module`` in eval mode (running BN statistics, no dropout), restoring the mode after.
-
-    Example:
-        >>> g = nn.Dropout(0.5)
-        >>> with eval_mode(g):
-        ...     g.training
-        False
-        >>> g.training
-        True
-    """
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)

@@ -1,0 +1,31 @@
+"""Errors the training loop raises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["NonFiniteLossError"]
+
+
+class NonFiniteLossError(RuntimeError, FloatingPointError):
+    """A loss became NaN or infinite; training stopped without writing a checkpoint.
+
+    Example:
+        >>> try:  # doctest: +SKIP
+        ...     trainer.fit()
+        ... except NonFiniteLossError as error:
+        ...     print(error.step, error.name)
+        1234 G_L1
+    """
+
+    def __init__(self, step: int, name: str, value: float, last_checkpoint: Path | None) -> None:
+        where = (
+            f"the last good checkpoint is {last_checkpoint}"
+            if last_checkpoint
+            else "no checkpoint was written yet"
+        )
+        super().__init__(
+            f"Loss {name} is {value} at step {step}; training stopped ({where}). Try a lower "
+            "lr, precision='fp32', or check the data for NaNs."
+        )
+        self.step, self.name, self.value = step, name, value

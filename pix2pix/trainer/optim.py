@@ -1,0 +1,25 @@
+"""The optimisers of the training loop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+
+from pix2pix.trainer.config import TrainerConfig
+
+__all__ = ["build_adam"]
+
+
+def build_adam(params: Iterable[nn.Parameter], config: TrainerConfig, *, fused: bool) -> Optimizer:
+    """Adam with the config's lr and betas; fused where the device supports it."""
+    params = list(params)
+    betas = (config.beta1, config.beta2)
+    if fused:
+        try:
+            return torch.optim.Adam(params, lr=config.lr, betas=betas, fused=True)
+        except (RuntimeError, TypeError):  # older torch: fused Adam is CUDA-only
+            return torch.optim.Adam(params, lr=config.lr, betas=betas, foreach=True)
+    return torch.optim.Adam(params, lr=config.lr, betas=betas)
