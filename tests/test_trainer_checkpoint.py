@@ -20,6 +20,7 @@ def resume_config(tmp_path, name, **changes):
         epochs_decay=1,
         output_dir=str(tmp_path / name),
         ema_decay=0.9,
+        ema_warmup=True,  # resuming must restore the count the warm-up reads
         val_every=2,
         sample_every=3,
         num_samples=2,

@@ -54,6 +54,8 @@ def test_partial_json_takes_defaults_and_ints_are_fine_floats(tmp_path):
         ({"lr_policy": "plateau"}, r"lr_policy='plateau' .*'linear', 'step', 'cosine'"),
         ({"precision": "fp8"}, r"precision='fp8' .*'fp32', 'bf16', 'fp16'"),
         ({"ema_decay": 0.0}, r"ema_decay=0.0 .*\(0, 1\)"),
+        ({"lr_d": 0.0}, r"lr_d=0.0 .*positive"),
+        ({"ema_warmup": "yes"}, "ema_warmup"),
         ({"max_steps": 0}, r"max_steps=0 .*>= 1"),
         ({"max_steps": True}, r"max_steps=True has the wrong type"),
         ({"device": "gpu0"}, r"device='gpu0' .*'auto', 'cpu', 'cuda'"),

@@ -47,7 +47,10 @@ def test_fused_adam_matches_the_loop_within_float_rounding():
     params = [torch.nn.Parameter(torch.randn(64, 32)) for _ in range(3)]
     twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
     config = TrainerConfig()
-    loop, fused = build_adam(params, config, fused=False), build_adam(twins, config, fused=True)
+    loop, fused = (
+        build_adam(params, config, lr=config.lr, fused=False),
+        build_adam(twins, config, lr=config.lr, fused=True),
+    )
     for _ in range(5):
         for p, q in zip(params, twins):
             grad = torch.randn_like(p)

@@ -214,3 +214,39 @@ def test_wgangp_adds_the_gradient_penalty(tmp_path):
     losses = trainer.training_step(batch)
     assert set(losses) == {"D_fake", "D_real", "D_GP", "G_GAN", "G_L1"}
     assert float(losses["D_GP"]) > 0
+
+
+def test_ema_warmup_ramps_the_decay_and_survives_reloading():
+    live = torch.nn.Linear(3, 3)
+    ema = ExponentialMovingAverage(live, 0.75, warmup=True)
+    start = ema.module.weight.clone()
+    with torch.no_grad():
+        live.weight.add_(1.0)
+    assert ema.current_decay() == pytest.approx(0.1)  # (1 + 0) / (10 + 0)
+    ema.update(live)
+    torch.testing.assert_close(ema.module.weight, 0.1 * start + 0.9 * live.weight)
+    decays = [ema.current_decay()]
+    for _ in range(30):
+        ema.update(live)
+        decays.append(ema.current_decay())
+    assert decays[0] == pytest.approx(2 / 11) and decays == sorted(decays)
+    assert decays[-1] == 0.75  # capped once (1 + n) / (10 + n) passes it (n >= 26)
+    # the count the warm-up reads comes back with the state dict and on resume
+    fresh = ExponentialMovingAverage(live, 0.99, warmup=True)
+    fresh.load_state_dict(ema.state_dict())
+    assert fresh.current_decay() == pytest.approx(32 / 41)
+    fresh.set_num_updates(5)
+    assert fresh.current_decay() == pytest.approx(6 / 15) and int(fresh.num_updates) == 5
+    assert ExponentialMovingAverage(live, 0.9).current_decay() == 0.9  # no warm-up by default
+
+
+def test_lr_d_sets_the_discriminator_learning_rate(tmp_path):
+    g, d = tiny_models()
+    trainer = Trainer(g, d, tiny_config(tmp_path, lr=1e-4, lr_d=4e-4), make_data(2))
+    trainer.setup()
+    assert trainer.optimizer_g.param_groups[0]["lr"] == 1e-4
+    assert trainer.optimizer_d.param_groups[0]["lr"] == 4e-4
+    g, d = tiny_models()
+    same = Trainer(g, d, tiny_config(tmp_path / "same", lr=3e-4), make_data(2))
+    same.setup()
+    assert same.optimizer_d.param_groups[0]["lr"] == 3e-4

@@ -59,7 +59,8 @@ class TrainerConfig:
     shuffle: bool = True  # reshuffle every epoch (False = the reference's --serial_batches)
     drop_last: bool = False  # drop the last incomplete batch of every epoch
     # -- optimisation --
-    lr: float = 2e-4  # initial Adam learning rate of both networks
+    lr: float = 2e-4  # initial Adam learning rate of the generator (and D unless lr_d)
+    lr_d: float | None = None  # discriminator learning rate; None = lr (TTUR: e.g. 2 x lr)
     beta1: float = 0.5  # Adam beta1 (momentum term)
     beta2: float = 0.999  # Adam beta2
     lambda_l1: float = 100.0  # weight of the L1 term in the generator loss (paper eq. 4)
@@ -72,6 +73,7 @@ class TrainerConfig:
     channels_last: bool = False  # use the channels-last memory format for models and batches
     compile: bool = False  # wrap both networks in torch.compile
     ema_decay: float | None = None  # decay of an EMA of the generator weights (None = no EMA)
+    ema_warmup: bool = False  # EMA decay ramps up as min(decay, (1 + n) / (10 + n))
     sync_batchnorm: bool = False  # multi-GPU: convert batch norm to SyncBatchNorm
     num_workers: int = 0  # DataLoader worker processes (0 loads in the main process)
     seed: int = 0  # seeds torch, numpy and random at the start of fit, and the data order
@@ -116,6 +118,11 @@ class TrainerConfig:
         _check_range("batch_size", self.batch_size, 1)
         if not self.lr > 0:
             raise ValueError(f"lr={self.lr!r} is not allowed; use a positive learning rate.")
+        if self.lr_d is not None and not self.lr_d > 0:
+            raise ValueError(
+                f"lr_d={self.lr_d!r} is not allowed; use a positive learning rate, or None for "
+                "the generator's lr."
+            )
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:

@@ -13,13 +13,15 @@ from pix2pix.trainer.config import TrainerConfig
 __all__ = ["build_adam"]
 
 
-def build_adam(params: Iterable[nn.Parameter], config: TrainerConfig, *, fused: bool) -> Optimizer:
-    """Adam with the config's lr and betas; fused where the device supports it."""
+def build_adam(
+    params: Iterable[nn.Parameter], config: TrainerConfig, *, lr: float, fused: bool
+) -> Optimizer:
+    """Adam with learning rate ``lr`` and the config's betas; fused where the device allows."""
     params = list(params)
     betas = (config.beta1, config.beta2)
     if fused:
         try:
-            return torch.optim.Adam(params, lr=config.lr, betas=betas, fused=True)
+            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
         except (RuntimeError, TypeError):  # older torch: fused Adam is CUDA-only
-            return torch.optim.Adam(params, lr=config.lr, betas=betas, foreach=True)
-    return torch.optim.Adam(params, lr=config.lr, betas=betas)
+            return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+    return torch.optim.Adam(params, lr=lr, betas=betas)

@@ -83,7 +83,7 @@ def restore_checkpoint(trainer: Trainer, path: Path) -> None:
     if trainer.ema is not None:
         if (path / "ema").is_dir():
             load_model(trainer.ema.module, path / "ema")
-            trainer.ema.num_updates.fill_(state.get("ema_num_updates") or 0)
+            trainer.ema.set_num_updates(state.get("ema_num_updates") or 0)
         else:
             trainer.logger.warning("%s has no EMA weights; the EMA restarts from G.", path)
             trainer.ema.module.load_state_dict(trainer.generator.state_dict())

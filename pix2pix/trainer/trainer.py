@@ -158,7 +158,9 @@ class Trainer:
             # Module.to takes memory_format= with device= at run time; torch's overloads omit it
             module.to(device=device, memory_format=memory_format).train()  # type: ignore[call-overload]
         if cfg.ema_decay is not None:
-            self.ema = ExponentialMovingAverage(self.generator, cfg.ema_decay).to(device)
+            self.ema = ExponentialMovingAverage(
+                self.generator, cfg.ema_decay, warmup=cfg.ema_warmup
+            ).to(device)
         if self.context.is_distributed and cfg.sync_batchnorm:
             self.generator = nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
             self.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
@@ -204,8 +206,8 @@ class Trainer:
         cfg = self.config
         fused = cfg.precision != "fp32" or cfg.compile
         return (
-            build_adam(self.generator.parameters(), cfg, fused=fused),
-            build_adam(self.discriminator.parameters(), cfg, fused=fused),
+            build_adam(self.generator.parameters(), cfg, lr=cfg.lr, fused=fused),
+            build_adam(self.discriminator.parameters(), cfg, lr=cfg.lr_d or cfg.lr, fused=fused),
         )
 
     def configure_schedulers(
