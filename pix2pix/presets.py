@@ -12,8 +12,9 @@ size. The architecture follows the size the way the paper does: a U-Net with a 1
   moving average of the generator's weights (Yazıcı et al. 2019), both of which need no change
   to the models or the trainer. Whether it beats ``"paper"`` on facades is what
   ``benchmarks/quality.py`` measures; see ``docs/src/results.md`` for what has been run.
-* :data:`ABLATIONS` hold one change each from ``"paper"`` (``"lsgan"``, ``"ema"`` and
-  ``"hinge-sn"``: hinge loss with a spectrally normalised discriminator, Miyato et al. 2018), so
+* :data:`ABLATIONS` hold one change each from ``"paper"`` (``"lsgan"``, ``"ema"``,
+  ``"hinge-sn"``: hinge loss with a spectrally normalised discriminator, Miyato et al. 2018,
+  and ``"ttur"``: separate learning rates for G and D, Heusel et al. 2017), so
   the ablation table can say which part of a candidate helps.
 
 Example:
@@ -106,6 +107,12 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         "ablation",
         discriminator={"spectral_norm": True},
         trainer={"gan_mode": "hinge"},
+    ),
+    "ttur": _variant(
+        "Ablation: the paper with the two time-scale update rule: generator lr 1e-4, "
+        "discriminator lr 4e-4 (Heusel et al. 2017; the split SAGAN and SPADE use).",
+        "ablation",
+        trainer={"lr": 1e-4, "lr_d": 4e-4},
     ),
 }
 

@@ -55,9 +55,11 @@ def test_ablations_change_one_thing_each():
         }
         assert changes, name
         assert preset["status"] == "ablation"
-    assert preset_names() == ("paper", "lsgan-ema", "lsgan", "ema", "hinge-sn")
+    assert preset_names() == ("paper", "lsgan-ema", "lsgan", "ema", "hinge-sn", "ttur")
     _, discriminator, config = build_preset("hinge-sn", size=32, **TINY)
     assert discriminator.config["spectral_norm"] and config.gan_mode == "hinge"
+    _, _, config = build_preset("ttur", size=32, **TINY)
+    assert (config.lr, config.lr_d) == (1e-4, 4e-4)
 
 
 def test_presets_are_plain_data():
