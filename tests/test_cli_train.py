@@ -124,3 +124,31 @@ def test_demo_learns(tmp_path):
     results = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert results["trained"]["L1"] < 0.5 * results["untrained"]["L1"]
     assert results["trained"]["SSIM"] > 0.5
+
+
+def test_preset_sets_trainer_fields_and_discriminator_options_under_flags(dataset, tmp_path):
+    run = tmp_path / "sn"
+    code = main(
+        ["train", "--data", str(dataset / "train"), "--output", str(run), "--max-steps", "1",
+         "--preset", "hinge-sn", "--lr", "3e-4", *TINY]
+    )  # fmt: skip
+    assert code == 0
+    saved = TrainerConfig.load(run / "trainer_config.json")
+    assert (saved.gan_mode, saved.lr, saved.ema_decay) == ("hinge", 3e-4, None)  # flag wins
+    latest = ckpt.list_checkpoints(run)[-1]
+    assert json.loads((latest / "discriminator" / "config.json").read_text())["spectral_norm"]
+
+    args = build_parser().parse_args(["train", "--preset", "lsgan-ema", "--gan-mode", "vanilla"])
+    from pix2pix.cli.train import config_from_args
+
+    config = config_from_args(args)
+    assert (config.gan_mode, config.ema_decay) == ("vanilla", 0.995)
+
+
+def test_preset_errors_are_one_line(dataset, tmp_path, capsys):
+    (tmp_path / "cfg.json").write_text(json.dumps(dataclasses.asdict(TrainerConfig())))
+    base = ["train", "--data", str(dataset / "train"), "--output", str(tmp_path / "x"), *TINY]
+    assert main([*base, "--preset", "ttur", "--config", str(tmp_path / "cfg.json")]) != 0
+    assert "--preset ttur and --config" in capsys.readouterr().err
+    assert main([*base, "--preset", "hinge-sn", "--discriminator", "pixel"]) != 0
+    assert "pixel discriminator does not support" in capsys.readouterr().err

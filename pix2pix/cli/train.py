@@ -1,9 +1,9 @@
 """``pix2pix train``: train on a paired dataset folder, with a flag for every TrainerConfig field.
 
-Settings are layered: TrainerConfig defaults, then ``--config FILE`` (JSON), then the flags given
-on the command line. ``--resume runs/NAME`` continues the run in that folder from its newest
-checkpoint with the same data and models (flags given again override, e.g. a longer schedule).
-"""
+Settings are layered: TrainerConfig defaults, then ``--preset NAME`` or ``--config FILE``
+(JSON), then the flags given on the command line. ``--resume runs/NAME`` continues the run in
+that folder from its newest checkpoint with the same data and models (flags given again
+override, e.g. a longer schedule)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from pix2pix.models import PatchGANDiscriminator, PixelDiscriminator, ResNetGenerator, UNetGenerator
 from pix2pix.models.base import CONFIG_NAME, ModelMixin, build_from_config, read_config
+from pix2pix.presets import ABLATIONS, PRESETS, preset_names
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.config import FIELD_CHOICES
@@ -30,6 +31,7 @@ RUN_ARGS_NAME = "train_args.json"
 _FLAG_NAMES = {"output_dir": ("--output", "--output-dir")}
 # data and model arguments remembered in the run folder for --resume
 _REMEMBERED = ("data", "val_data", "layout", "flip")
+PRESET_TABLE = {**PRESETS, **ABLATIONS}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -94,6 +96,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="generator dropout (default 0.5 for U-Net, 0 for ResNet)",
     )
     run = parser.add_argument_group("run")
+    run.add_argument(
+        "--preset",
+        choices=preset_names(),
+        default=None,
+        help="a named recipe (pix2pix.presets): its trainer settings and discriminator options; "
+        "flags given here override them (default: the paper's settings)",
+    )
     run.add_argument("--config", help="TrainerConfig JSON; flags given here override it")
     run.add_argument(
         "--resume", metavar="RUN", help="continue the run in this folder from its newest checkpoint"
@@ -137,8 +146,19 @@ def _parser(kind: type, optional: bool) -> Any:
 
 
 def config_from_args(args: argparse.Namespace, base: TrainerConfig | None = None) -> TrainerConfig:
-    """Layer ``--config`` and the given flags over ``base`` (default: TrainerConfig())."""
+    """Layer ``--preset`` or ``--config``, then the given flags, over ``base``.
+
+    ``base`` defaults to ``TrainerConfig()``; a preset changes only the fields it names.
+    """
     config = base or TrainerConfig()
+    preset = getattr(args, "preset", None)
+    if preset and getattr(args, "config", None):
+        raise ValueError(
+            f"--preset {preset} and --config {args.config} both set the trainer settings; use "
+            "one (flags override either)."
+        )
+    if preset:
+        config = config.replace(**PRESET_TABLE[preset]["trainer"])
     if getattr(args, "config", None):
         config = TrainerConfig.load(args.config)
     given = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
@@ -172,11 +192,22 @@ def build_generator(args: argparse.Namespace, in_channels: int, out_channels: in
 def build_discriminator(args: argparse.Namespace, in_channels: int) -> ModelMixin:
     """The discriminator named by ``--discriminator`` (it sees source and target channels)."""
     norm = args.norm or ("instance" if args.generator.startswith("resnet") else "batch")
+    preset = getattr(args, "preset", None)
+    spectral_norm = bool(preset and PRESET_TABLE[preset]["discriminator"].get("spectral_norm"))
     if args.discriminator == "pixel":
+        if spectral_norm:
+            raise ValueError(
+                f"--preset {preset} puts spectral norm on the discriminator, which the pixel "
+                "discriminator does not support; use --discriminator basic or n_layers."
+            )
         return PixelDiscriminator(in_channels, base_channels=args.disc_channels, norm=norm)
     n_layers = 3 if args.discriminator == "basic" else args.n_layers_d
     return PatchGANDiscriminator(
-        in_channels, base_channels=args.disc_channels, n_layers=n_layers, norm=norm
+        in_channels,
+        base_channels=args.disc_channels,
+        n_layers=n_layers,
+        norm=norm,
+        spectral_norm=spectral_norm,
     )
 
 
