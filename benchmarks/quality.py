@@ -1,4 +1,4 @@
-"""Side-by-side quality protocol: the reference algorithm, our paper preset and candidates.
+"""Side-by-side quality protocol: the reference algorithm, our presets and the ablations.
 
 Every row trains for the same number of steps on the same batches and is scored on the same
 test pairs by :func:`pix2pix.evaluation.evaluate`:
@@ -28,7 +28,7 @@ Usage::
     # reduced CPU protocol (facades labels -> photo, unet_128 at 128 px, load 143 -> crop 128)
     python benchmarks/quality.py --data ../shared/datasets/facades --size 128 \\
         --epochs 2 --epochs-decay 2 --seeds 0 1 --rows reference paper lsgan-ema
-    # ablation rows: add lsgan ema hinge-sn to --rows
+    # ablation rows: add lsgan ema hinge-sn ttur to --rows
     # full protocol (the paper's setting; for a GPU)
     python benchmarks/quality.py --data ../shared/datasets/facades --size 256 \\
         --epochs 100 --epochs-decay 100 --seeds 0 1 --rows reference paper lsgan-ema
