@@ -38,7 +38,7 @@ from torch import nn
 from pix2pix.models import PatchGANDiscriminator, UNetGenerator
 from pix2pix.trainer.config import TrainerConfig
 
-__all__ = ["ABLATIONS", "IMPROVED_PRESET", "PRESETS", "build_preset", "preset_names"]
+__all__ = ["ABLATIONS", "IMPROVED_PRESET", "PRESETS", "build_preset", "get_preset", "preset_names"]
 
 #: The paper's recipe (section 4 and the appendix; the reference implementation's defaults).
 _PAPER: dict[str, Any] = {
@@ -129,7 +129,19 @@ def preset_names() -> tuple[str, ...]:
     return (*PRESETS, *ABLATIONS)
 
 
-def _lookup(name: str) -> dict[str, Any]:
+def get_preset(name: str) -> dict[str, Any]:
+    """The plain-data recipe named ``name`` (the stored dict itself: do not modify it).
+
+    It holds ``description``, ``status`` and the ``generator``, ``discriminator`` and
+    ``trainer`` arguments the recipe sets.
+
+    Raises:
+        ValueError: For a name that is not in :data:`PRESETS` or :data:`ABLATIONS`.
+
+    Example:
+        >>> get_preset("lsgan-ema")["trainer"]["gan_mode"]
+        'lsgan'
+    """
     if name in PRESETS:
         return PRESETS[name]
     if name in ABLATIONS:
@@ -179,7 +191,7 @@ def build_preset(
         >>> config.gan_mode, config.ema_decay, g.config["base_channels"]
         ('lsgan', 0.995, 8)
     """
-    preset = _lookup(name)
+    preset = get_preset(name)
     if isinstance(size, bool) or not isinstance(size, int) or size < 32 or size & (size - 1):
         raise ValueError(
             f"size={size!r} must be a power of two >= 32 (the U-Net halves the image down to "

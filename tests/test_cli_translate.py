@@ -153,7 +153,7 @@ def test_translate_fast_options_run_and_stay_close(tmp_path, model_dir):
     assert np.abs(a - b).mean() < 8  # bf16 and tiling change the result only slightly
 
 
-def test_translate_batch_size_writes_the_same_images(tmp_path, model_dir):
+def test_translate_batch_size_writes_the_same_images(tmp_path, model_dir, capsys):
     for i, size in enumerate([(32, 32), (32, 32), (48, 32), (32, 32), (32, 32)]):
         write(tmp_path / "in" / f"{i}.png", size)
     outputs = {}
@@ -180,3 +180,5 @@ def test_translate_batch_size_writes_the_same_images(tmp_path, model_dir):
         )
         != 0
     )
+    assert "--batch-size 0 must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before anything was loaded or written

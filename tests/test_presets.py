@@ -5,7 +5,14 @@ import torch
 
 import pix2pix.presets as presets
 from pix2pix.models import PatchGANDiscriminator, UNetGenerator
-from pix2pix.presets import ABLATIONS, IMPROVED_PRESET, PRESETS, build_preset, preset_names
+from pix2pix.presets import (
+    ABLATIONS,
+    IMPROVED_PRESET,
+    PRESETS,
+    build_preset,
+    get_preset,
+    preset_names,
+)
 from pix2pix.trainer import Trainer, TrainerConfig
 
 TINY = {"generator": {"base_channels": 4}, "discriminator": {"base_channels": 4}}
@@ -60,6 +67,9 @@ def test_ablations_change_one_thing_each():
     assert discriminator.config["spectral_norm"] and config.gan_mode == "hinge"
     _, _, config = build_preset("ttur", size=32, **TINY)
     assert (config.lr, config.lr_d) == (1e-4, 4e-4)
+    assert get_preset("ttur") is ABLATIONS["ttur"] and get_preset("paper") is PRESETS["paper"]
+    with pytest.raises(ValueError, match="Unknown preset 'nope'"):
+        get_preset("nope")
 
 
 def test_presets_are_plain_data():

@@ -56,6 +56,7 @@ def test_partial_json_takes_defaults_and_ints_are_fine_floats(tmp_path):
         ({"ema_decay": 0.0}, r"ema_decay=0.0 .*\(0, 1\)"),
         ({"lr_d": 0.0}, r"lr_d=0.0 .*positive"),
         ({"ema_warmup": "yes"}, "ema_warmup"),
+        ({"ema_warmup": True}, "ema_warmup=True has no effect without an EMA"),
         ({"max_steps": 0}, r"max_steps=0 .*>= 1"),
         ({"max_steps": True}, r"max_steps=True has the wrong type"),
         ({"device": "gpu0"}, r"device='gpu0' .*'auto', 'cpu', 'cuda'"),

@@ -17,7 +17,7 @@ from typing import Any
 
 from pix2pix.models import PatchGANDiscriminator, PixelDiscriminator, ResNetGenerator, UNetGenerator
 from pix2pix.models.base import CONFIG_NAME, ModelMixin, build_from_config, read_config
-from pix2pix.presets import ABLATIONS, PRESETS, preset_names
+from pix2pix.presets import get_preset, preset_names
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.config import FIELD_CHOICES
@@ -31,7 +31,6 @@ RUN_ARGS_NAME = "train_args.json"
 _FLAG_NAMES = {"output_dir": ("--output", "--output-dir")}
 # data and model arguments remembered in the run folder for --resume
 _REMEMBERED = ("data", "val_data", "layout", "flip")
-PRESET_TABLE = {**PRESETS, **ABLATIONS}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -158,7 +157,7 @@ def config_from_args(args: argparse.Namespace, base: TrainerConfig | None = None
             "one (flags override either)."
         )
     if preset:
-        config = config.replace(**PRESET_TABLE[preset]["trainer"])
+        config = config.replace(**get_preset(preset)["trainer"])
     if getattr(args, "config", None):
         config = TrainerConfig.load(args.config)
     given = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
@@ -193,7 +192,7 @@ def build_discriminator(args: argparse.Namespace, in_channels: int) -> ModelMixi
     """The discriminator named by ``--discriminator`` (it sees source and target channels)."""
     norm = args.norm or ("instance" if args.generator.startswith("resnet") else "batch")
     preset = getattr(args, "preset", None)
-    spectral_norm = bool(preset and PRESET_TABLE[preset]["discriminator"].get("spectral_norm"))
+    spectral_norm = bool(preset and get_preset(preset)["discriminator"].get("spectral_norm"))
     if args.discriminator == "pixel":
         if spectral_norm:
             raise ValueError(

@@ -113,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     """Translate every input and write PNGs; returns the exit code."""
     from pix2pix.translator import Translator
 
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size} must be at least 1.")
     files = collect_images(args.inputs)
     translator = Translator.from_pretrained(
         args.model, device=args.device, dtype=args.dtype, compile=args.compile
@@ -120,8 +122,6 @@ def run(args: argparse.Namespace) -> int:
     direction = args.direction or translator.direction or "AtoB"
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size {args.batch_size} must be at least 1.")
     names = _output_names(files)
     progress = tqdm(total=len(files), desc="translate", unit="img")
     for start in range(0, len(files), args.batch_size):

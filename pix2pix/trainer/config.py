@@ -138,6 +138,11 @@ class TrainerConfig:
                 f"ema_decay={self.ema_decay!r} is not allowed; use a value in (0, 1) such as "
                 "0.999, or None to turn the EMA off."
             )
+        if self.ema_warmup and self.ema_decay is None:
+            raise ValueError(
+                "ema_warmup=True has no effect without an EMA; set ema_decay (e.g. 0.999) or "
+                "leave ema_warmup False."
+            )
         _check_range("num_workers", self.num_workers, 0)
         _check_range("seed", self.seed, 0)
         _check_device(self.device)
