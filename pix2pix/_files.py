@@ -1,0 +1,104 @@
+"""Atomic file and folder writes: the one home for every writer in the package.
+
+A file is written under a temporary name in its own folder and renamed into place, so a crash
+or a full disk never leaves a half-written file under the final name. Files get the permissions
+a plain ``open()`` would give them (``0o666`` less the process umask), not ``mkstemp``'s
+``0o600``: a serving process or a colleague must be able to read a saved model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["atomic_directory", "atomic_write", "atomic_write_text", "fsync_directory"]
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; restore it at once (single-threaded at import)
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def atomic_write(final_path: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
+    """Call ``write(tmp_path)`` to fill a temporary file, then rename it to ``final_path``.
+
+    If ``write`` fails (including a full disk) the temporary file is removed, the error is
+    re-raised and ``final_path`` keeps its previous content.
+
+    Args:
+        final_path: Where the file ends up; its folder must exist.
+        write: Writes the whole file at the path it is given.
+
+    Returns:
+        ``final_path`` as a ``Path``.
+    """
+    final = Path(final_path)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return final
+
+
+def atomic_write_text(final_path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``final_path`` atomically; see :func:`atomic_write`."""
+    return atomic_write(final_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def atomic_directory(folder: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` to fill a temporary folder, then rename it to ``folder``.
+
+    If ``write`` fails the temporary folder is removed and the error re-raised; ``folder`` and
+    its siblings are never touched. If ``folder`` already exists it is replaced, and at every
+    instant one complete copy exists on disk (the old one moves aside before the new one moves
+    in). Leftovers of a killed write are named ``.NAME.tmp-PID`` and ``.NAME.old-PID``.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_directory(tmp)
+    if folder.exists():
+        trash = folder.parent / f".{folder.name}.old-{os.getpid()}"
+        os.rename(folder, trash)
+        os.rename(tmp, folder)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.rename(tmp, folder)
+    fsync_directory(folder.parent)
+    return folder
+
+
+def fsync_directory(folder: str | os.PathLike[str]) -> None:
+    """Make renames in ``folder`` durable; a no-op where a folder cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
