@@ -53,8 +53,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from pix2pix._device import resolve_device
 from pix2pix.data import PairedImageDataset
 from pix2pix.evaluation import GalleryRow, evaluate, json_ready, write_gallery
+from pix2pix.inference.translator import Translator
 from pix2pix.models import load_pretrained
 from pix2pix.models.convert import convert_reference_state_dict, load_reference_checkpoint
 from pix2pix.presets import IMPROVED_PRESET, build_preset, preset_names
@@ -62,7 +64,6 @@ from pix2pix.trainer import Trainer
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.loader import epoch_loader
 from pix2pix.trainer.rng import seed_everything
-from pix2pix.translator import Translator, resolve_device
 
 from common import RESULTS, machine
 from reference import RefPix2Pix, build_reference

@@ -1,6 +1,7 @@
 """pix2pix: paired image-to-image translation with conditional GANs for PyTorch."""
 
 from pix2pix.data import PairedImageDataset, SyntheticPairs
+from pix2pix.inference.translator import Translator
 from pix2pix.models import (
     PatchGANDiscriminator,
     PixelDiscriminator,
@@ -9,7 +10,6 @@ from pix2pix.models import (
     load_pretrained,
 )
 from pix2pix.trainer import Callback, Trainer, TrainerConfig
-from pix2pix.translator import Translator
 from pix2pix.version import __version__
 
 __all__ = [

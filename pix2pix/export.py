@@ -272,7 +272,7 @@ def _load_generator(model_or_path: Any) -> tuple[nn.Module, dict[str, Any]]:
 
     A copy, so exporting neither changes the caller's module's mode nor moves it.
     """
-    from pix2pix.translator import Translator
+    from pix2pix.inference.translator import Translator
 
     if isinstance(model_or_path, Translator):
         module, inference = model_or_path.generator, model_or_path.inference

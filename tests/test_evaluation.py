@@ -17,8 +17,8 @@ from pix2pix.evaluation import (
     json_ready,
     write_gallery,
 )
+from pix2pix.inference.translator import Translator
 from pix2pix.models import UNetGenerator
-from pix2pix.translator import Translator
 
 
 def write_pairs(folder, a, b, count=3):

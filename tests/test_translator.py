@@ -7,8 +7,8 @@ from PIL import Image
 from torch import nn
 
 from pix2pix import Translator
+from pix2pix.inference.tiling import pad_to_multiple
 from pix2pix.models import PatchGANDiscriminator, UNetGenerator
-from pix2pix.tiling import pad_to_multiple
 
 from reference_nets import RefNLayerD, RefUnet, randomize
 

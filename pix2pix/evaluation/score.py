@@ -21,8 +21,8 @@ from pix2pix import metrics
 from pix2pix.data.paired import DIRECTIONS, PairedImageDataset
 from pix2pix.evaluation.fid import InceptionFeatures, fid_entries, find_inception_weights
 from pix2pix.evaluation.gallery import GalleryRow, write_gallery
+from pix2pix.inference.translator import Translator
 from pix2pix.models.base import ModelMixin
-from pix2pix.translator import Translator
 
 __all__ = ["evaluate", "json_ready"]
 

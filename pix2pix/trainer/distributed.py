@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from pix2pix._device import resolve_device
+
 _CPU = torch.device("cpu")
 
 
@@ -42,25 +44,6 @@ class DistributedContext:
 def env_world_size() -> int:
     """``WORLD_SIZE`` from the environment (1 when not launched by torchrun)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """Turn a config device string into a ``torch.device``.
-
-    ``"auto"`` is ``cuda:<local_rank>`` when CUDA is available, else the CPU.
-
-    Example:
-        >>> resolve_device("cpu")
-        device(type='cpu')
-    """
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
-        return torch.device("cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and resolved.index is None:
-        resolved = torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
-    return resolved
 
 
 def setup_distributed(device: str = "auto") -> DistributedContext:

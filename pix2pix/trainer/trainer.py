@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pix2pix import metrics
+from pix2pix._device import autocast_dtype
 from pix2pix.losses.adversarial import gan_loss, gradient_penalty
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.callbacks import Callback
@@ -54,7 +55,6 @@ from pix2pix.trainer.state import restore_checkpoint, save_model, trainer_state,
 logger = logging.getLogger(__name__)
 
 FINAL_DIR = "final"
-_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Trainer:
@@ -227,7 +227,7 @@ class Trainer:
     # ================================================================ one update
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """The autocast context for ``config.precision`` (a no-op for fp32)."""
-        dtype = _DTYPES[self.config.precision]
+        dtype = autocast_dtype(self.config.precision)
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
     def backward(self, loss: torch.Tensor) -> None:
