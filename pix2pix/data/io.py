@@ -118,15 +118,29 @@ def pil_to_array(image: Image.Image) -> np.ndarray:
 
 
 def _is_16bit_colour_png(path: Path) -> bool:
-    """Whether ``path`` is a PNG that Pillow would reduce to 8 bits (reads 26 header bytes)."""
+    """Whether ``path`` is a PNG that Pillow would reduce to 8 bits (reads 26 header bytes).
+
+    Raises:
+        PIL.Image.DecompressionBombError: If it is one and its header declares more pixels than
+            Pillow's limit, which torchvision's decoder does not check.
+    """
     with open(path, "rb") as file:
         header = file.read(26)
-    return (
+    if not (
         len(header) == 26
         and header.startswith(_PNG_SIGNATURE)
         and header[24] == 16
         and header[25] in _PNG_COLOUR_TYPES_PILLOW_TRUNCATES
-    )
+    ):
+        return False
+    width, height = struct.unpack(">II", header[16:24])
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > 2 * limit:
+        raise Image.DecompressionBombError(  # Pillow's own wording
+            f"Image size ({width * height} pixels) exceeds limit of {2 * limit} pixels, could "
+            "be decompression bomb DOS attack."
+        )
+    return True
 
 
 def _decode_16bit_png(path: Path) -> np.ndarray | None:
@@ -155,7 +169,9 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        ValueError: If the file cannot be decoded, naming it.
+        ValueError: If the file cannot be decoded, naming it; also for an image with more
+            pixels than Pillow's decompression-bomb limit (``2 * PIL.Image.MAX_IMAGE_PIXELS``),
+            16-bit colour PNGs included.
 
     Example:
         >>> read_image("photo.png").shape  # doctest: +SKIP
@@ -177,6 +193,12 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image)
             return pil_to_array(image)
+    except Image.DecompressionBombError as error:  # not an OSError: it would escape "skip"
+        raise ValueError(
+            f"Could not read image {path}: {error} If you trust the file, raise "
+            "PIL.Image.MAX_IMAGE_PIXELS (None turns the check off) before reading it, or "
+            "downscale the image."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, RuntimeError) as error:
         raise ValueError(
             f"Could not read image {path}: {error}. The file is corrupt or not an image."
