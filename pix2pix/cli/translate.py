@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
-from pix2pix.conversion import array_to_pil
-from pix2pix.data.io import is_image_file, read_image
+from pix2pix.data.io import is_image_file, read_image, write_image
 
 logger = logging.getLogger(__name__)
+
+BIT_DEPTH_CHOICES = ("input", "8", "16")
+_MAX_EXISTING_IN_ERRORS = 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "translate",
         help="translate images with a trained model",
         description="Translate image files (or every image in the given folders) and write one "
-        "PNG per input, named by the input's stem, to --output.",
+        "PNG per input, named by the input's stem, to --output. A 16-bit input gives a 16-bit "
+        "PNG. Existing outputs are not replaced without --overwrite.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     parser.add_argument(
@@ -30,6 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "or a reference latest_net_G.pth",
     )
     parser.add_argument("--output", required=True, help="folder for the translated PNGs")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument(
+        "--bit-depth",
+        choices=BIT_DEPTH_CHOICES,
+        default="input",
+        help="bits per channel of the PNGs: input (default: 16-bit inputs give 16-bit PNGs, "
+        "others 8-bit), 8 or 16",
+    )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1 ...")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument(
@@ -99,9 +112,54 @@ def _output_names(files: list[Path]) -> dict[Path, str]:
     return names
 
 
-def _source_half(path: Path, direction: str):
-    import numpy as np
+def _output_paths(files: list[Path], output: Path, overwrite: bool) -> dict[Path, Path]:
+    """Each input's output file, after refusing outputs that exist (without ``overwrite``).
 
+    Raises:
+        NotADirectoryError: If ``output`` is a file.
+        FileExistsError: If an output exists and ``overwrite`` is false, or an output would
+            replace one of the inputs.
+    """
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(
+            f"--output {output} is a file; pass a folder for the translated PNGs."
+        )
+    targets = {path: output / f"{name}.png" for path, name in _output_names(files).items()}
+    inputs = {path.resolve() for path in files}
+    for path, target in targets.items():
+        if target.resolve() in inputs:
+            raise FileExistsError(
+                f"Translating {path} would write {target}, one of the inputs; choose an "
+                "--output folder that does not hold the inputs."
+            )
+    if not overwrite:
+        _refuse_existing(targets.values())
+    return targets
+
+
+def _refuse_existing(outputs: Iterable[Path]) -> None:
+    # the same wording as pix2pix split / combine
+    existing = [str(path) for path in outputs if path.exists()]
+    if existing:
+        shown = ", ".join(existing[:_MAX_EXISTING_IN_ERRORS])
+        hidden = len(existing) - _MAX_EXISTING_IN_ERRORS
+        more = f" and {hidden} more" if hidden > 0 else ""
+        raise FileExistsError(
+            f"{len(existing)} output file(s) already exist ({shown}{more}); pass --overwrite to "
+            "replace them, or choose an empty output folder."
+        )
+
+
+def _with_bit_depth(array: np.ndarray, bit_depth: str) -> np.ndarray:
+    """``array`` (uint8 or uint16) at ``bit_depth`` bits: ``"input"`` keeps it."""
+    if bit_depth == "8" and array.dtype == np.uint16:
+        return ((array.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if bit_depth == "16" and array.dtype == np.uint8:
+        return array.astype(np.uint16) * 257
+    return array
+
+
+def _source_half(path: Path, direction: str) -> np.ndarray:
     array = read_image(path)
     half = array.shape[1] // 2
     if half == 0:
@@ -110,23 +168,28 @@ def _source_half(path: Path, direction: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Translate every input and write PNGs; returns the exit code."""
-    from pix2pix.translator import Translator
+    """Translate every input and write PNGs; returns the exit code.
+
+    Inputs go to the model as arrays, so the outputs keep their bit depth (16-bit gray and
+    colour included) and are written by :func:`~pix2pix.data.io.write_image`.
+    """
+    from pix2pix.inference import Translator
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size} must be at least 1.")
     files = collect_images(args.inputs)
+    output = Path(args.output)
+    # refused before the model loads, which can take seconds
+    targets = _output_paths(files, output, args.overwrite)
     translator = Translator.from_pretrained(
         args.model, device=args.device, dtype=args.dtype, compile=args.compile
     )
     direction = args.direction or translator.direction or "AtoB"
-    output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    names = _output_names(files)
     progress = tqdm(total=len(files), desc="translate", unit="img")
     for start in range(0, len(files), args.batch_size):
         chunk = files[start : start + args.batch_size]
-        sources = [_source_half(p, direction) if args.aligned else p for p in chunk]
+        sources = [_source_half(p, direction) if args.aligned else read_image(p) for p in chunk]
         results = translator.translate(
             sources,
             tile=args.tile,
@@ -136,9 +199,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
         )
         for path, result in zip(chunk, results):
-            if not hasattr(result, "save"):
-                result = array_to_pil(result if result.ndim == 3 else result[:, :, None])
-            result.save(output / f"{names[path]}.png")
+            write_image(targets[path], _with_bit_depth(result, args.bit_depth))
         progress.update(len(chunk))
     progress.close()
     logger.info("wrote %d image(s) to %s", len(files), output)

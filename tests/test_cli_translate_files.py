@@ -1,0 +1,112 @@
+"""pix2pix translate and the files it writes: no silent overwrite, the input's bit depth kept."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pix2pix.cli import main
+from pix2pix.data import read_image, write_image
+from pix2pix.models import UNetGenerator
+
+
+def make_model(path, channels=3):
+    torch.manual_seed(0)
+    UNetGenerator(channels, channels, base_channels=4, num_downs=5).save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    return make_model(tmp_path / "model")
+
+
+def noise(height, width, channels, dtype, seed=0):
+    high = 65536 if dtype == np.uint16 else 256
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, high, (height, width, channels)).astype(dtype)
+
+
+def save(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_image(path, array)
+
+
+def translate(model, *argv):
+    return main(["translate", "--model", str(model), *map(str, argv)])
+
+
+def png_bit_depth(path):
+    return path.read_bytes()[24]  # IHDR bit depth
+
+
+def test_existing_outputs_are_refused_before_the_model_loads(tmp_path, model_dir, capsys):
+    for name in ("a", "b", "c", "d"):
+        save(tmp_path / "in" / f"{name}.png", noise(32, 32, 3, np.uint8))
+    out = tmp_path / "out"
+    assert translate(model_dir, tmp_path / "in", "--output", out) == 0
+    before = (out / "a.png").read_bytes()
+    (out / "a.png").write_bytes(b"keep me")
+    capsys.readouterr()
+    # a model path that does not exist: the refusal must come first, before any loading
+    code = translate(tmp_path / "no-model", tmp_path / "in", "--output", out)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err == (
+        f"pix2pix translate: error: 4 output file(s) already exist ({out / 'a.png'}, "
+        f"{out / 'b.png'}, {out / 'c.png'} and 1 more); pass --overwrite to replace them, or "
+        "choose an empty output folder.\n"
+    )
+    assert (out / "a.png").read_bytes() == b"keep me"
+    assert translate(model_dir, tmp_path / "in", "--output", out, "--overwrite") == 0
+    assert (out / "a.png").read_bytes() == before
+
+
+def test_output_that_is_a_file_or_an_input_is_refused(tmp_path, model_dir, capsys):
+    src = save(tmp_path / "x.png", noise(32, 32, 3, np.uint8))
+    (tmp_path / "file").write_text("")
+    assert translate(model_dir, src, "--output", tmp_path / "file") == 2
+    assert "--output " + str(tmp_path / "file") + " is a file" in capsys.readouterr().err
+    assert translate(model_dir, src, "--output", tmp_path, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert f"would write {src}, one of the inputs" in err
+    assert read_image(src).shape == (32, 32, 3)  # untouched
+
+
+@pytest.mark.parametrize("aligned", [False, True], ids=["plain", "aligned"])
+def test_16bit_rgb_input_gives_a_16bit_png(tmp_path, model_dir, aligned):
+    width = 64 if aligned else 32
+    src = save(tmp_path / "deep.png", noise(32, width, 3, np.uint16))
+    out = tmp_path / "out"
+    extra = ["--aligned"] if aligned else []
+    assert translate(model_dir, src, "--output", out, *extra) == 0
+    result = read_image(out / "deep.png")
+    assert result.dtype == np.uint16 and result.shape == (32, 32, 3)
+    assert png_bit_depth(out / "deep.png") == 16
+    assert len(np.unique(result)) > 256  # really 16-bit values, not 8-bit ones times 257
+    assert translate(model_dir, src, "--output", tmp_path / "o8", "--bit-depth", "8", *extra) == 0
+    eight = read_image(tmp_path / "o8" / "deep.png")
+    assert eight.dtype == np.uint8
+    assert np.abs(eight.astype(int) * 257 - result.astype(int)).max() <= 128 + 257
+
+
+def test_16bit_gray_with_a_one_channel_model(tmp_path, capsys):
+    model = make_model(tmp_path / "gray-model", channels=1)
+    src = save(tmp_path / "gray.png", noise(32, 48, 1, np.uint16))
+    assert translate(model, src, "--output", tmp_path / "out") == 0, capsys.readouterr().err
+    with Image.open(tmp_path / "out" / "gray.png") as image:
+        assert image.mode == "I;16" and image.size == (48, 32)
+    assert read_image(tmp_path / "out" / "gray.png").dtype == np.uint16
+
+
+def test_8bit_inputs_stay_8bit_and_keep_alpha(tmp_path, model_dir):
+    save(tmp_path / "in" / "rgba.png", noise(32, 32, 4, np.uint8))
+    save(tmp_path / "in" / "gray.png", noise(32, 32, 1, np.uint8))
+    assert translate(model_dir, tmp_path / "in", "--output", tmp_path / "out") == 0
+    rgba = read_image(tmp_path / "out" / "rgba.png")
+    assert rgba.dtype == np.uint8 and rgba.shape == (32, 32, 4)
+    np.testing.assert_array_equal(rgba[:, :, 3], noise(32, 32, 4, np.uint8)[:, :, 3])
+    assert read_image(tmp_path / "out" / "gray.png").shape == (32, 32, 3)  # the model's RGB
+    out16 = tmp_path / "o16"
+    assert translate(model_dir, tmp_path / "in", "--output", out16, "--bit-depth", 16) == 0
+    assert png_bit_depth(tmp_path / "o16" / "rgba.png") == 16
