@@ -1,0 +1,58 @@
+"""Official pretrained models, one line away, and the downloader behind them and the datasets.
+
+``resolve_model(name_or_path)`` turns a local path, a registry name (``"facades_label2photo"``)
+or a Hugging Face Hub id into a local folder; :func:`list_pretrained` names the registry
+entries. Downloads go to :func:`cache_dir` (``$PIX2PIX_HOME``, ``$XDG_CACHE_HOME/pix2pix`` or
+``~/.cache/pix2pix``); ``PIX2PIX_OFFLINE=1`` uses only the cache; ``PIX2PIX_DOWNLOAD_URL`` points
+at a mirror.
+
+Example:
+    >>> from pix2pix.pretrained import list_pretrained
+    >>> "facades_label2photo" in list_pretrained()
+    True
+"""
+
+from pix2pix.pretrained.archive import UnsafeArchiveError, safe_extract
+from pix2pix.pretrained.cache import base_url, cache_dir, cyclegan_base_url, is_offline
+from pix2pix.pretrained.download import (
+    DiskSpaceError,
+    DownloadError,
+    HTTPStatusError,
+    IntegrityError,
+    NetworkError,
+    OfflineError,
+    fetch,
+)
+from pix2pix.pretrained.registry import PaletteClass, PretrainedEntry
+from pix2pix.pretrained.resolve import (
+    get_pretrained,
+    is_cached,
+    list_pretrained,
+    register_pretrained,
+    resolve_model,
+    unregister_pretrained,
+)
+
+__all__ = [
+    "DiskSpaceError",
+    "DownloadError",
+    "HTTPStatusError",
+    "IntegrityError",
+    "NetworkError",
+    "OfflineError",
+    "PaletteClass",
+    "PretrainedEntry",
+    "UnsafeArchiveError",
+    "base_url",
+    "cache_dir",
+    "cyclegan_base_url",
+    "fetch",
+    "get_pretrained",
+    "is_cached",
+    "is_offline",
+    "list_pretrained",
+    "register_pretrained",
+    "resolve_model",
+    "safe_extract",
+    "unregister_pretrained",
+]
