@@ -26,7 +26,8 @@ CARD_NAME = "README.md"
 
 # ---- files of a run folder (Trainer.fit)
 TRAINER_CONFIG_NAME = "trainer_config.json"
-TRAIN_ARGS_NAME = "train_args.json"
+RUN_CONFIG_NAME = "run_config.json"  # the CLI's complete record: data, models, trainer
+TRAIN_ARGS_NAME = "train_args.json"  # its predecessor (data arguments only), still read
 TRAINER_STATE_NAME = "trainer_state.pt"
 CHECKPOINTS_DIR = "checkpoints"
 FINAL_DIR = "final"

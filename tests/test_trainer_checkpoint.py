@@ -5,7 +5,7 @@ import signal
 
 import pytest
 import torch
-from test_trainer import assert_same_state, make_data, tiny_config, tiny_models
+from helpers import assert_same_state, make_data, tiny_config, tiny_models
 
 from pix2pix.models import load_pretrained
 from pix2pix.trainer import Callback, NonFiniteLossError, Trainer
@@ -90,7 +90,7 @@ def test_resume_after_a_callback_exception_is_bit_exact(tmp_path, uninterrupted)
 def test_resume_would_differ_without_restoring_rng(tmp_path, uninterrupted, monkeypatch):
     # guards the test above against passing vacuously: dropout masks depend on the RNG
     run(tmp_path, "norng", max_steps=4)
-    monkeypatch.setattr("pix2pix.trainer.state.restore_rng_state", lambda state: None)
+    monkeypatch.setattr("pix2pix.trainer.checkpoint.contents.restore_rng_state", lambda state: None)
     resumed = run(tmp_path, "norng", resume_from="latest")
     sa, sb = resumed.generator.state_dict(), uninterrupted.generator.state_dict()
     assert any(not torch.equal(sa[k], sb[k]) for k in sa)

@@ -1,9 +1,13 @@
 """``pix2pix train``: train on a paired dataset folder, with a flag for every TrainerConfig field.
 
 Settings are layered: TrainerConfig defaults, then ``--preset NAME`` or ``--config FILE``
-(JSON), then the flags given on the command line. ``--resume runs/NAME`` continues the run in
-that folder from its newest checkpoint with the same data and models (flags given again
-override, e.g. a longer schedule)."""
+(a TrainerConfig JSON, or a run's ``run_config.json``, which also defines the models and the
+data settings), then the flags given on the command line. Every run writes ``run_config.json``,
+the complete record: ``pix2pix train --config RUN/run_config.json --data DIR --output NEW``
+trains the same models with the same settings. ``--resume RUN`` continues a run from its newest
+checkpoint (or ``--resume RUN/checkpoints/step-N`` from that one) with the same data and models;
+flags given again may change only what does not change a step (a longer schedule, logging,
+workers); any other difference is refused, listing each field with both values."""
 
 from __future__ import annotations
 
@@ -15,22 +19,44 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from pix2pix._files import atomic_write_text
+from pix2pix.constants import (
+    CHECKPOINTS_DIR,
+    CONFIG_NAME,
+    RUN_CONFIG_NAME,
+    TRAIN_ARGS_NAME,
+    TRAINER_CONFIG_NAME,
+    TRAINER_STATE_NAME,
+)
 from pix2pix.models import PatchGANDiscriminator, PixelDiscriminator, ResNetGenerator, UNetGenerator
-from pix2pix.models.base import CONFIG_NAME, ModelMixin, build_from_config, read_config
+from pix2pix.models.base import ModelMixin, build_from_config, read_config
 from pix2pix.presets import get_preset, preset_names
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
-from pix2pix.trainer.config import FIELD_CHOICES
+from pix2pix.trainer.config import FIELD_CHOICES, RESUME_SAFE_FIELDS
 from pix2pix.trainer.distributed import cleanup_distributed
 from pix2pix.trainer.rng import seed_everything
 
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
-RUN_ARGS_NAME = "train_args.json"
+RUN_CONFIG_FORMAT = 1
 # config fields whose flag is spelled differently (the rest are --field-name)
 _FLAG_NAMES = {"output_dir": ("--output", "--output-dir")}
-# data and model arguments remembered in the run folder for --resume
+# data arguments remembered in the run folder for --resume
 _REMEMBERED = ("data", "val_data", "layout", "flip")
+# model flags (all default to None, so the CLI knows which ones the user gave)
+_MODEL_FLAGS = (
+    "generator",
+    "num_downs",
+    "base_channels",
+    "discriminator",
+    "disc_channels",
+    "n_layers_d",
+    "norm",
+    "dropout",
+    "in_channels",
+    "out_channels",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument(
         "--generator",
         choices=GENERATORS,
-        default="unet_256",
+        default=None,
         help="generator architecture (default unet_256)",
     )
     model.add_argument(
@@ -73,15 +99,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="U-Net down-samplings, overriding the architecture's (8 or 7)",
     )
-    model.add_argument("--base-channels", type=int, default=64, help="generator width (ngf)")
+    model.add_argument("--base-channels", type=int, default=None, help="generator width (64)")
     model.add_argument(
         "--discriminator",
         choices=DISCRIMINATORS,
-        default="basic",
+        default=None,
         help="basic = 70x70 PatchGAN; n_layers uses --n-layers-d; pixel = 1x1",
     )
-    model.add_argument("--disc-channels", type=int, default=64, help="discriminator width (ndf)")
-    model.add_argument("--n-layers-d", type=int, default=3, help="PatchGAN layers for n_layers")
+    model.add_argument(
+        "--disc-channels", type=int, default=None, help="discriminator width (ndf, 64)"
+    )
+    model.add_argument(
+        "--n-layers-d", type=int, default=None, help="PatchGAN layers for n_layers (3)"
+    )
     model.add_argument(
         "--norm",
         choices=["batch", "instance", "none"],
@@ -102,9 +132,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a named recipe (pix2pix.presets): its trainer settings and discriminator options; "
         "flags given here override them (default: the paper's settings)",
     )
-    run.add_argument("--config", help="TrainerConfig JSON; flags given here override it")
     run.add_argument(
-        "--resume", metavar="RUN", help="continue the run in this folder from its newest checkpoint"
+        "--config",
+        help="a TrainerConfig JSON, or a run's run_config.json (models and data settings too); "
+        "flags given here override it",
+    )
+    run.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue the run in this folder from its newest checkpoint, or from the "
+        "checkpoint folder given (RUN/checkpoints/step-N)",
     )
     config = parser.add_argument_group("trainer settings (TrainerConfig fields)")
     add_config_flags(config)
@@ -159,13 +196,21 @@ def config_from_args(args: argparse.Namespace, base: TrainerConfig | None = None
     if preset:
         config = config.replace(**get_preset(preset)["trainer"])
     if getattr(args, "config", None):
-        config = TrainerConfig.load(args.config)
+        record = _read_json(Path(args.config))
+        if "trainer" in record:  # a run_config.json
+            try:
+                config = TrainerConfig.from_dict(record["trainer"])
+            except ValueError as error:
+                raise ValueError(f"{args.config}: {error}") from None
+        else:
+            config = TrainerConfig.load(args.config)
     given = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
     return config.replace(**given) if given else config
 
 
 def build_generator(args: argparse.Namespace, in_channels: int, out_channels: int) -> ModelMixin:
     """The generator named by ``--generator`` with the width, norm and dropout flags."""
+    args = _with_model_defaults(args)
     if args.generator.startswith("unet"):
         num_downs = args.num_downs or (8 if args.generator == "unet_256" else 7)
         return UNetGenerator(
@@ -190,6 +235,7 @@ def build_generator(args: argparse.Namespace, in_channels: int, out_channels: in
 
 def build_discriminator(args: argparse.Namespace, in_channels: int) -> ModelMixin:
     """The discriminator named by ``--discriminator`` (it sees source and target channels)."""
+    args = _with_model_defaults(args)
     norm = args.norm or ("instance" if args.generator.startswith("resnet") else "batch")
     preset = getattr(args, "preset", None)
     spectral_norm = bool(preset and get_preset(preset)["discriminator"].get("spectral_norm"))
@@ -210,72 +256,212 @@ def build_discriminator(args: argparse.Namespace, in_channels: int) -> ModelMixi
     )
 
 
-def _check_crop(config: TrainerConfig, multiple: int, generator: str) -> None:
-    if "crop" in config.preprocess and config.crop_size % multiple:
+def _with_model_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    filled = argparse.Namespace(**vars(args))
+    defaults: dict[str, Any] = {"generator": "unet_256", "base_channels": 64}
+    defaults.update(discriminator="basic", disc_channels=64, n_layers_d=3)
+    for key, value in defaults.items():
+        if getattr(filled, key, None) is None:
+            setattr(filled, key, value)
+    return filled
+
+
+def _check_crop(crop_size: int, preprocess: str, multiple: int, generator: str) -> None:
+    if "crop" in preprocess and crop_size % multiple:
         raise ValueError(
-            f"crop_size={config.crop_size} is not a multiple of {multiple}, which {generator} "
-            f"needs; pass --crop-size {max(multiple, config.crop_size // multiple * multiple)} "
+            f"crop_size={crop_size} is not a multiple of {multiple}, which {generator} "
+            f"needs; pass --crop-size {max(multiple, crop_size // multiple * multiple)} "
             "or choose another --generator / --num-downs."
         )
 
 
-def _models_from_checkpoint(run_dir: Path) -> tuple[ModelMixin, ModelMixin]:
-    folder = ckpt.resolve_checkpoint("latest", run_dir)
-    generator = build_from_config(read_config(folder / "generator" / CONFIG_NAME))
-    discriminator = build_from_config(read_config(folder / "discriminator" / CONFIG_NAME))
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``, with errors that name the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist.")
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); restore it, or delete it and pass the "
+            "settings as flags."
+        ) from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"{path} must hold a JSON object, not {type(value).__name__}; restore it, or delete "
+            "it and pass the settings as flags."
+        )
+    return value
+
+
+def _run_and_checkpoint(resume: str) -> tuple[Path, Path]:
+    """``(run folder, checkpoint folder)`` for ``--resume`` (a run or one of its checkpoints)."""
+    path = Path(resume)
+    if (path / TRAINER_STATE_NAME).is_file() and path.parent.name == CHECKPOINTS_DIR:
+        return path.parent.parent, path
+    if not path.is_dir():
+        raise FileNotFoundError(f"--resume {path}: no such run folder.")
+    return path, ckpt.resolve_checkpoint("latest", path)
+
+
+def _saved_models(checkpoint: Path) -> tuple[ModelMixin, ModelMixin]:
+    generator = build_from_config(read_config(checkpoint / "generator" / CONFIG_NAME))
+    discriminator = build_from_config(read_config(checkpoint / "discriminator" / CONFIG_NAME))
     return generator, discriminator
+
+
+def _model_flag_changes(
+    args: argparse.Namespace, generator: ModelMixin, discriminator: ModelMixin
+) -> list[str]:
+    """The model flags given on a resume that differ from the checkpoint's models."""
+    g, d = generator.config, discriminator.config
+    g_type = type(generator).__name__
+    if g_type == "UNetGenerator":
+        g_name = {8: "unet_256", 7: "unet_128"}.get(g.get("num_downs", 0), "unet (custom)")
+    else:
+        g_name = {9: "resnet_9blocks", 6: "resnet_6blocks"}.get(g.get("n_blocks", 0), "resnet")
+    if type(discriminator).__name__ == "PixelDiscriminator":
+        d_name = "pixel"
+    else:
+        d_name = "basic" if d.get("n_layers") == 3 else "n_layers"
+    saved = {
+        "generator": g_name,
+        "num_downs": g.get("num_downs"),
+        "base_channels": g.get("base_channels"),
+        "discriminator": d_name,
+        "disc_channels": d.get("base_channels"),
+        "n_layers_d": d.get("n_layers"),
+        "norm": g.get("norm"),
+        "dropout": g.get("dropout"),
+        "in_channels": g.get("in_channels"),
+        "out_channels": g.get("out_channels"),
+    }
+    changes = []
+    for key in _MODEL_FLAGS:
+        given = getattr(args, key, None)
+        if given is not None and given != saved[key]:
+            flag = "--" + key.replace("_", "-")
+            changes.append(f"{flag}: {saved[key]!r} -> {given!r}")
+    return changes
+
+
+def _resume_settings(args: argparse.Namespace, run_dir: Path, checkpoint: Path) -> TrainerConfig:
+    """The saved config of a run, with the flags given on this command checked against it."""
+    record_path = run_dir / RUN_CONFIG_NAME
+    state_copy = checkpoint / RUN_CONFIG_NAME
+    record: dict[str, Any] = {}
+    for candidate in (record_path, state_copy):
+        if candidate.is_file():
+            try:
+                record = _read_json(candidate)
+            except ValueError as error:
+                print(f"pix2pix train: warning: {error}; using the copy in the checkpoint.")
+                continue
+            break
+    if record:
+        saved_trainer = record.get("trainer", {})
+        saved_data = record.get("data", {})
+    else:  # a run written before run_config.json existed
+        legacy = run_dir / TRAINER_CONFIG_NAME
+        saved_trainer = _read_json(legacy) if legacy.is_file() else {}
+        old_args = run_dir / TRAIN_ARGS_NAME
+        saved_data = _read_json(old_args) if old_args.is_file() else {}
+    for key, value in saved_data.items():
+        if key in _REMEMBERED and getattr(args, key, None) is None:
+            setattr(args, key, value)
+    given = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
+    base = TrainerConfig.from_dict(saved_trainer)
+    refused = {
+        key: (getattr(base, key), value)
+        for key, value in given.items()
+        if key not in RESUME_SAFE_FIELDS and getattr(base, key) != value
+    }
+    model_changes = _model_flag_changes(args, *_saved_models(checkpoint))
+    if refused or model_changes or args.preset or args.config:
+        listed = [
+            f"--{k.replace('_', '-')}: {old!r} -> {new!r}" for k, (old, new) in refused.items()
+        ]
+        listed += model_changes
+        if args.preset or args.config:
+            listed.append("--preset/--config: a resumed run keeps its own settings")
+        raise ValueError(
+            f"--resume {args.resume}: these differ from the run's checkpoint: "
+            f"{'; '.join(listed)}. A resumed run keeps its models and the settings that change "
+            f"a step; only {', '.join(RESUME_SAFE_FIELDS)} may change. Drop those flags, or "
+            f"start a new run: pix2pix train --config {run_dir / RUN_CONFIG_NAME} --output NEW."
+        )
+    return base.replace(**given) if given else base
+
+
+def _flag_change(key: str, old: Any, new: Any) -> str:
+    return f"--{key.replace('_', '-')}: {old!r} -> {new!r}"
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Build data, models and trainer from ``args``; train; return the exit code."""
     from pix2pix.data import PairedImageDataset  # the data stack is only needed here
 
-    base = None
+    checkpoint = None
+    record: dict[str, Any] = {}
     if args.resume:
-        run_dir = Path(args.resume)
-        if not run_dir.is_dir():
-            raise FileNotFoundError(f"--resume {run_dir}: no such run folder.")
-        saved_config = run_dir / ckpt.CONFIG_NAME
-        base = TrainerConfig.load(saved_config) if saved_config.is_file() else None
-        remembered = run_dir / RUN_ARGS_NAME
-        if remembered.is_file():
-            for key, value in json.loads(remembered.read_text()).items():
-                if getattr(args, key, None) is None:
-                    setattr(args, key, value)
+        run_dir, checkpoint = _run_and_checkpoint(args.resume)
         if getattr(args, "cfg_output_dir", str(run_dir)) != str(run_dir):
             raise ValueError(
                 f"--output {args.cfg_output_dir} differs from --resume {run_dir}; a resumed run "
                 "continues in its own folder (drop --output)."
             )
         args.cfg_output_dir = str(run_dir)
-    elif not hasattr(args, "cfg_output_dir") and not args.config:
-        raise ValueError("pass --output runs/NAME (the run folder) or --resume runs/NAME.")
-    config = config_from_args(args, base)
+        config = _resume_settings(args, run_dir, checkpoint)
+    else:
+        if not hasattr(args, "cfg_output_dir") and not args.config:
+            raise ValueError("pass --output runs/NAME (the run folder) or --resume runs/NAME.")
+        if args.config:
+            record = _read_json(Path(args.config))
+            if "trainer" not in record:
+                record = {}
+        config = config_from_args(args, None)
     if not args.data:
         raise ValueError("pass --data DIR, the training folder (e.g. facades/train).")
 
     # seeded before the models are built, so their initial weights are reproducible too
     seed_everything(config.seed)
-    if args.resume:
-        generator, discriminator = _models_from_checkpoint(Path(args.resume))
+    if checkpoint is not None:
+        generator, discriminator = _saved_models(checkpoint)
+    elif record:
+        given = [f"--{k.replace('_', '-')}" for k in _MODEL_FLAGS if getattr(args, k) is not None]
+        if given:
+            raise ValueError(
+                f"--config {args.config} defines the models; drop {', '.join(given)} (or edit "
+                "the generator/discriminator sections of the file)."
+            )
+        try:
+            generator = build_from_config(record["generator"])
+            discriminator = build_from_config(record["discriminator"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"{args.config}: its generator/discriminator sections are not model configs "
+                f"({error})."
+            ) from None
+        for key, value in record.get("data", {}).items():
+            if key in ("layout", "flip") and getattr(args, key, None) is None:
+                setattr(args, key, value)
     else:
-        generator = build_generator(args, args.in_channels or 3, args.out_channels or 3)
-        discriminator = build_discriminator(
-            args, (args.in_channels or 3) + (args.out_channels or 3)
-        )
+        in_channels, out_channels = args.in_channels or 3, args.out_channels or 3
+        generator = build_generator(args, in_channels, out_channels)
+        discriminator = build_discriminator(args, in_channels + out_channels)
     in_channels = generator.config["in_channels"]
     out_channels = generator.config["out_channels"]
     multiple = int(getattr(generator, "size_multiple", 4))
-    _check_crop(config, multiple, args.generator)
+    data_settings = _data_settings(config)
+    _check_crop(
+        data_settings["crop_size"], data_settings["preprocess"], multiple, type(generator).__name__
+    )
     dataset_args: dict[str, Any] = dict(
-        direction=config.direction,
         layout=args.layout or "auto",
-        preprocess=config.preprocess,
-        load_size=config.load_size,
-        crop_size=config.crop_size,
         in_channels=in_channels,
         out_channels=out_channels,
         size_multiple=multiple,
+        **data_settings,
     )
     train_data = PairedImageDataset(args.data, flip=args.flip is not False, **dataset_args)
     val_data = None
@@ -287,12 +473,23 @@ def run_train(args: argparse.Namespace) -> int:
         "Training on %d pairs from %s -> %s", len(train_data), args.data, config.output_dir
     )
     output_dir = Path(config.output_dir)
-    if trainer.context.is_main and not args.resume:
+    if trainer.context.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
-        run_args = {key: getattr(args, key) for key in _REMEMBERED}
-        (output_dir / RUN_ARGS_NAME).write_text(json.dumps(run_args, indent=2) + "\n")
+        run_record = {
+            "format": RUN_CONFIG_FORMAT,
+            "data": {
+                **{key: getattr(args, key) for key in _REMEMBERED},
+                **data_settings,
+                "in_channels": in_channels,
+                "out_channels": out_channels,
+            },
+            "generator": {"model_type": type(generator).__name__, **generator.config},
+            "discriminator": {"model_type": type(discriminator).__name__, **discriminator.config},
+            "trainer": config.to_dict(),
+        }
+        atomic_write_text(output_dir / RUN_CONFIG_NAME, json.dumps(run_record, indent=2) + "\n")
     try:
-        final = trainer.fit(resume_from="latest" if args.resume else None)
+        final = trainer.fit(resume_from=str(checkpoint) if checkpoint is not None else None)
     finally:
         cleanup_distributed()
     if trainer.interrupted:
@@ -302,3 +499,10 @@ def run_train(args: argparse.Namespace) -> int:
         return 130
     trainer.logger.info("Done. Translate with: pix2pix translate IN --model %s --output OUT", final)
     return 0
+
+
+def _data_settings(config: TrainerConfig) -> dict[str, Any]:
+    """The dataset's resizing and direction: the flags (kept in the config) or the defaults."""
+    defaults: dict[str, Any] = {"direction": "AtoB", "preprocess": "resize_and_crop"}
+    defaults.update(load_size=286, crop_size=256)
+    return {key: getattr(config, key) or value for key, value in defaults.items()}

@@ -11,16 +11,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pix2pix._checks import check_choice, check_positive_int
+from pix2pix.constants import DIRECTION_CHOICES, PREPROCESS_CHOICES
 from pix2pix.data.io import IMAGE_EXTENSIONS, list_images, natural_sort_key, read_image
 from pix2pix.data.transforms import (
-    PREPROCESS_CHOICES,
     PairTransform,
-    check_choice,
-    check_positive_int,
     convert_channels,
 )
 
-DIRECTIONS = ("AtoB", "BtoA")
 LAYOUTS = ("auto", "aligned", "folders")
 ON_ERROR_CHOICES = ("raise", "skip")
 _MAX_NAMES_IN_ERRORS = 5
@@ -108,7 +106,7 @@ class PairedImageDataset(Dataset):
         size_multiple: int = 256,
         on_error: str = "raise",
     ) -> None:
-        check_choice("direction", direction, DIRECTIONS)
+        check_choice("direction", direction, DIRECTION_CHOICES)
         check_choice("layout", layout, LAYOUTS)
         check_choice("preprocess", preprocess, PREPROCESS_CHOICES)
         check_choice("on_error", on_error, ON_ERROR_CHOICES)

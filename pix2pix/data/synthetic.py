@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pix2pix._checks import check_choice, check_positive_int
 from pix2pix.data.io import write_image
-from pix2pix.data.transforms import check_choice, check_positive_int, convert_channels, to_float
+from pix2pix.data.transforms import convert_channels, to_float
 
 SPLITS = ("train", "test")
 _SPLIT_STREAM = {"train": 0, "test": 1}

@@ -30,24 +30,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-PREPROCESS_CHOICES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+from pix2pix._checks import check_choice, check_positive_int
+from pix2pix.constants import LUMA_WEIGHTS, PREPROCESS_CHOICES
 
-# ITU-R BT.601 luma weights, the ones Pillow's convert("L") uses.
-_LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 _CHANNEL_NAMES = {1: "gray", 2: "gray + alpha", 3: "RGB", 4: "RGBA"}
-
-
-def check_choice(argument: str, value: object, choices: Sequence[object]) -> None:
-    """Raise ``ValueError`` naming ``argument`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{argument}={value!r} is not supported; choose one of {tuple(choices)}.")
-
-
-def check_positive_int(**values: int) -> None:
-    """Raise ``ValueError`` naming the first argument that is not a positive integer."""
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name}={value!r} must be a positive integer.")
 
 
 def max_value(image: torch.Tensor) -> float:
@@ -92,7 +78,7 @@ def convert_channels(
     if channels == 1 and have == 2:
         return image[:1]
     if channels == 1 and have in (3, 4):
-        weights = torch.tensor(_LUMA_WEIGHTS, dtype=torch.float32).view(3, 1, 1)
+        weights = torch.tensor(LUMA_WEIGHTS, dtype=torch.float32).view(3, 1, 1)
         luma = (image[:3].to(torch.float32) * weights).sum(dim=0, keepdim=True)
         return luma.round_().clamp_(0, max_value(image)).to(image.dtype)
     if channels == 3 and have in (1, 2):

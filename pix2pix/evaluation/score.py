@@ -18,7 +18,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from pix2pix import metrics
-from pix2pix.data.paired import DIRECTIONS, PairedImageDataset
+from pix2pix.constants import DIRECTION_CHOICES
+from pix2pix.data.paired import PairedImageDataset
 from pix2pix.evaluation.fid import InceptionFeatures, fid_entries, find_inception_weights
 from pix2pix.evaluation.gallery import GalleryRow, write_gallery
 from pix2pix.inference.translator import Translator
@@ -194,8 +195,10 @@ def evaluate(
         >>> result["mode"], round(result["l1"], 3), result["count"]  # doctest: +SKIP
         ('deterministic', 0.281, 106)
     """
-    if direction is not None and direction not in DIRECTIONS:
-        raise ValueError(f"direction={direction!r} is not supported; choose one of {DIRECTIONS}.")
+    if direction is not None and direction not in DIRECTION_CHOICES:
+        raise ValueError(
+            f"direction={direction!r} is not supported; choose one of {DIRECTION_CHOICES}."
+        )
     for name, value, low in (("batch_size", batch_size, 1), ("num_gallery", num_gallery, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name}={value!r} must be an integer >= {low}.")

@@ -11,12 +11,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-GAN_MODES = ("vanilla", "lsgan", "hinge", "wgangp")
+from pix2pix._deprecation import moved_names
+from pix2pix.constants import GAN_MODE_CHOICES, PENALTY_CHOICES
+
+# the old names of the choice tuples
+__getattr__ = moved_names(
+    "pix2pix.losses.adversarial",
+    {
+        "GAN_MODES": "pix2pix.constants:GAN_MODE_CHOICES",
+        "PENALTY_TYPES": "pix2pix.constants:PENALTY_CHOICES",
+    },
+)
+
 
 
 def _check_mode(mode: str) -> str:
-    if mode not in GAN_MODES:
-        raise ValueError(f"mode={mode!r} is not supported; choose one of {GAN_MODES}.")
+    if mode not in GAN_MODE_CHOICES:
+        raise ValueError(f"mode={mode!r} is not supported; choose one of {GAN_MODE_CHOICES}.")
     return mode
 
 
@@ -45,7 +56,7 @@ def gan_loss(
         prediction: Discriminator output of any shape, or a list of outputs (multi-scale
             discriminators), whose losses are averaged.
         target_is_real: Whether the prediction should be judged real.
-        mode: One of :data:`GAN_MODES`.
+        mode: One of :data:`GAN_MODE_CHOICES`.
         for_discriminator: Use the discriminator form (matters for ``"hinge"`` only).
         real_label: Target value for real samples (``"vanilla"`` and ``"lsgan"``).
         fake_label: Target value for fake samples (``"vanilla"`` and ``"lsgan"``).
@@ -130,7 +141,6 @@ class GANLoss(nn.Module):
         return f"mode={self.mode!r}"
 
 
-PENALTY_TYPES = ("mixed", "real", "fake")
 
 
 def gradient_penalty(
@@ -167,9 +177,9 @@ def gradient_penalty(
         >>> gradient_penalty(critic, torch.randn(2, 6, 8, 8), torch.randn(2, 6, 8, 8)).ndim
         0
     """
-    if penalty_type not in PENALTY_TYPES:
+    if penalty_type not in PENALTY_CHOICES:
         raise ValueError(
-            f"penalty_type={penalty_type!r} is not supported; choose one of {PENALTY_TYPES}."
+            f"penalty_type={penalty_type!r} is not supported; choose one of {PENALTY_CHOICES}."
         )
     if real.shape != fake.shape:
         raise ValueError(

@@ -21,20 +21,81 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pix2pix.data.transforms import PREPROCESS_CHOICES
-from pix2pix.losses.adversarial import GAN_MODES
+from pix2pix._checks import check_choice, check_finite
+from pix2pix._deprecation import moved_names
+from pix2pix._files import atomic_write_text
+from pix2pix.constants import (
+    DIRECTION_CHOICES,
+    GAN_MODE_CHOICES,
+    LR_POLICY_CHOICES,
+    PRECISION_CHOICES,
+    PREPROCESS_CHOICES,
+)
 
-LR_POLICIES = ("linear", "step", "cosine", "constant")
-PRECISIONS = ("fp32", "bf16", "fp16")
-DIRECTIONS = ("AtoB", "BtoA")
 # the fields whose values come from a fixed list (the CLI offers them as choices)
 FIELD_CHOICES: dict[str, tuple[str, ...]] = {
-    "gan_mode": GAN_MODES,
-    "lr_policy": LR_POLICIES,
-    "precision": PRECISIONS,
-    "direction": DIRECTIONS,
-    "preprocess": PREPROCESS_CHOICES,
+    "gan_mode": GAN_MODE_CHOICES,
+    "lr_policy": LR_POLICY_CHOICES,
+    "precision": PRECISION_CHOICES,
 }
+
+#: Fields that describe the data. The dataset owns these facts (``PairedImageDataset(direction=
+#: ..., preprocess=..., load_size=..., crop_size=...)``); a value given here is a statement the
+#: Trainer checks against the dataset before training (a mismatch is an error, never silently
+#: overridden) and the fallback for data that does not describe itself (a list of tensors).
+DATA_FIELDS = ("direction", "preprocess", "load_size", "crop_size")
+
+#: Fields a resumed run may change: they steer how long, where and how visibly it runs, not
+#: what one step computes. Any other difference from the checkpoint is refused on resume.
+RESUME_SAFE_FIELDS = (
+    "epochs",
+    "epochs_decay",
+    "max_steps",
+    "log_every",
+    "sample_every",
+    "num_samples",
+    "val_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "num_workers",
+    "progress_bar",
+    "tensorboard",
+    "output_dir",
+    "device",
+)
+
+
+def resume_differences(
+    saved: dict[str, Any], current: TrainerConfig
+) -> tuple[dict[str, tuple[Any, Any]], dict[str, tuple[Any, Any]]]:
+    """Compare a checkpoint's config with the one a resumed run was given.
+
+    Returns:
+        ``(allowed, refused)``: ``{field: (saved value, new value)}`` for the differing fields
+        of :data:`RESUME_SAFE_FIELDS` and for every other differing field. The data fields
+        (:data:`DATA_FIELDS`) are left out: they are checked against the dataset itself.
+    """
+    allowed: dict[str, tuple[Any, Any]] = {}
+    refused: dict[str, tuple[Any, Any]] = {}
+    defaults = TrainerConfig()
+    for f in dataclasses.fields(current):
+        if f.name in DATA_FIELDS:
+            continue
+        old = saved.get(f.name, getattr(defaults, f.name))
+        new = getattr(current, f.name)
+        if old != new:
+            (allowed if f.name in RESUME_SAFE_FIELDS else refused)[f.name] = (old, new)
+    return allowed, refused
+
+
+__getattr__ = moved_names(
+    "pix2pix.trainer.config",
+    {
+        "LR_POLICIES": "pix2pix.constants:LR_POLICY_CHOICES",
+        "PRECISIONS": "pix2pix.constants:PRECISION_CHOICES",
+        "DIRECTIONS": "pix2pix.constants:DIRECTION_CHOICES",
+    },
+)
 
 
 @dataclass
@@ -88,11 +149,11 @@ class TrainerConfig:
     keep_checkpoints: int = 3  # most recent checkpoints kept on disk (0 = keep all)
     tensorboard: bool = False  # also log to TensorBoard in output_dir/tensorboard
     progress_bar: bool = True  # show a tqdm progress bar (rank 0 only)
-    # -- data description, stored with the exported generator for the Translator --
-    direction: str = "AtoB"  # AtoB: left/A half is the input; BtoA: right/B half is the input
-    preprocess: str = "resize_and_crop"  # resizing used in training (resize_and_crop, crop, ...)
-    load_size: int = 286  # images are resized to this side before cropping (pixels)
-    crop_size: int = 256  # side of the training crops (pixels)
+    # -- data description (owned by the dataset; see DATA_FIELDS): None = take the dataset's --
+    direction: str | None = None  # AtoB: left/A half is the input; BtoA: right/B half is
+    preprocess: str | None = None  # resizing used in training (resize_and_crop, crop, ...)
+    load_size: int | None = None  # images are resized to this side before cropping (pixels)
+    crop_size: int | None = None  # side of the training crops (pixels)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -106,6 +167,8 @@ class TrainerConfig:
         """
         for f in dataclasses.fields(self):
             _check_type(f.name, getattr(self, f.name), _field_types()[f.name])
+            # inf/nan pass every range check below (nan compares false both ways)
+            check_finite(**{f.name: getattr(self, f.name)})
         _check_range("epochs", self.epochs, 0)
         _check_range("epochs_decay", self.epochs_decay, 0)
         if self.epochs + self.epochs_decay < 1:
@@ -129,10 +192,10 @@ class TrainerConfig:
                 raise ValueError(f"{name}={value!r} is not allowed; use a value in [0, 1).")
         _check_range("lambda_l1", self.lambda_l1, 0.0)
         _check_range("lambda_gp", self.lambda_gp, 0.0)
-        _check_choice("gan_mode", self.gan_mode, FIELD_CHOICES["gan_mode"])
-        _check_choice("lr_policy", self.lr_policy, FIELD_CHOICES["lr_policy"])
+        check_choice("gan_mode", self.gan_mode, FIELD_CHOICES["gan_mode"])
+        check_choice("lr_policy", self.lr_policy, FIELD_CHOICES["lr_policy"])
         _check_range("lr_decay_iters", self.lr_decay_iters, 1)
-        _check_choice("precision", self.precision, FIELD_CHOICES["precision"])
+        check_choice("precision", self.precision, FIELD_CHOICES["precision"])
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(
                 f"ema_decay={self.ema_decay!r} is not allowed; use a value in (0, 1) such as "
@@ -152,10 +215,13 @@ class TrainerConfig:
         for name in ("sample_every", "val_every", "checkpoint_every", "keep_checkpoints"):
             _check_range(name, getattr(self, name), 0)
         _check_range("num_samples", self.num_samples, 1)
-        _check_choice("direction", self.direction, FIELD_CHOICES["direction"])
-        _check_choice("preprocess", self.preprocess, FIELD_CHOICES["preprocess"])
-        _check_range("load_size", self.load_size, 1)
-        _check_range("crop_size", self.crop_size, 1)
+        if self.direction is not None:
+            check_choice("direction", self.direction, DIRECTION_CHOICES)
+        if self.preprocess is not None:
+            check_choice("preprocess", self.preprocess, PREPROCESS_CHOICES)
+        for name in ("load_size", "crop_size"):
+            if getattr(self, name) is not None:
+                _check_range(name, getattr(self, name), 1)
         return self
 
     @property
@@ -200,8 +266,7 @@ class TrainerConfig:
         """Write the config as indented JSON to ``path``; returns the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainerConfig:
@@ -232,11 +297,6 @@ class TrainerConfig:
 def _check_range(name: str, value: float, minimum: float) -> None:
     if value < minimum:
         raise ValueError(f"{name}={value!r} is not allowed; use a value >= {minimum}.")
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not allowed; choose one of {choices}.")
 
 
 def _check_device(device: str) -> None:

@@ -1,9 +1,12 @@
-"""The pix2pix training loop, with Lightning-style manual optimisation and plain-method hooks.
+"""The pix2pix training loop: losses apart from stepping, plain-method hooks.
 
 ``Trainer.fit`` reads top to bottom: fetch a batch, :meth:`Trainer.training_step`, log,
-sample, validate, checkpoint. Everything a research variant changes is an overridable method
-(:meth:`~Trainer.configure_optimizers`, :meth:`~Trainer.discriminator_step`,
-:meth:`~Trainer.generator_step`, ...) or a no-op hook mirrored by :class:`Callback`.
+sample, validate, checkpoint. A research variant overrides a loss
+(:meth:`~Trainer.generator_loss`, :meth:`~Trainer.discriminator_loss`: they return a loss and
+what to log, and never step), a whole step (:meth:`~Trainer.generator_step`,
+:meth:`~Trainer.discriminator_step`), :meth:`~Trainer.configure_optimizers`, or a no-op hook
+mirrored by :class:`Callback`. Freezing, zero_grad, autocast, gradient scaling, backward and the
+optimiser step live in one private helper, which also picks the right discriminator handle.
 """
 
 from __future__ import annotations
@@ -30,10 +33,22 @@ from tqdm.auto import tqdm
 
 from pix2pix import metrics
 from pix2pix._device import autocast_dtype
+from pix2pix.constants import FINAL_DIR, TRAINER_CONFIG_NAME
 from pix2pix.losses.adversarial import gan_loss, gradient_penalty
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.callbacks import Callback
-from pix2pix.trainer.config import TrainerConfig
+from pix2pix.trainer.checkpoint import (
+    restore_checkpoint,
+    save_model,
+    trainer_state,
+    write_checkpoint,
+)
+from pix2pix.trainer.config import (
+    DATA_FIELDS,
+    RESUME_SAFE_FIELDS,
+    TrainerConfig,
+    resume_differences,
+)
 from pix2pix.trainer.distributed import (
     DistributedContext,
     RankZeroLogger,
@@ -50,11 +65,10 @@ from pix2pix.trainer.optim import build_adam
 from pix2pix.trainer.reporting import LossBuffer, Reporter, sample_grid
 from pix2pix.trainer.rng import capture_rng_state, preserved_rng, seed_everything
 from pix2pix.trainer.schedulers import build_scheduler
-from pix2pix.trainer.state import restore_checkpoint, save_model, trainer_state, write_checkpoint
 
 logger = logging.getLogger(__name__)
 
-FINAL_DIR = "final"
+Logs = dict[str, torch.Tensor]
 
 
 class Trainer:
@@ -64,14 +78,17 @@ class Trainer:
     detached fake and on the real pair, its loss halved; then the generator, with the
     discriminator frozen, on ``GAN(D(source, fake), real) + lambda_l1 * L1(fake, target)``.
 
-    Attributes used by overrides and callbacks: ``config``, ``generator`` and
-    ``discriminator`` (the plain modules), ``g_train``/``d_train`` (the same modules as
-    training calls them: wrapped in DDP and/or ``torch.compile`` when those are on),
-    ``d_frozen`` (the discriminator without DDP, for the generator step), ``optimizer_g``,
-    ``optimizer_d``, ``scheduler_g``, ``scheduler_d``, ``scaler``, ``ema``, ``device``,
-    ``context`` (rank, world size), ``step`` (completed steps), ``epoch`` (0-based),
-    ``batch_in_epoch`` and ``should_stop`` (set it to end after the current step; with several
-    processes, after the next step that is a multiple of ``log_every``, when ranks agree).
+    To add a loss term, override :meth:`generator_loss` (or :meth:`discriminator_loss`): call
+    ``super()``, add the term, add a log entry. Inside a loss, run the networks with
+    :meth:`generate` and :meth:`discriminate`, which call them the way the current step needs
+    (wrapped in DDP and/or ``torch.compile`` when those are on; D without DDP while G learns).
+
+    Attributes used by overrides and callbacks (each is declared in ``__init__``): ``config``,
+    ``generator`` and ``discriminator`` (the plain modules), ``optimizer_g``, ``optimizer_d``,
+    ``scheduler_g``, ``scheduler_d``, ``scaler``, ``ema``, ``device``, ``context`` (rank,
+    world size), ``step`` (completed steps), ``epoch`` (0-based), ``batch_in_epoch`` and
+    ``should_stop`` (set it to end after the current step; with several processes, after the
+    next step that is a multiple of ``log_every``, when ranks agree).
 
     Args:
         generator: The generator, e.g. :class:`~pix2pix.UNetGenerator`.
@@ -119,12 +136,20 @@ class Trainer:
         self.batch_in_epoch = 0
         self.should_stop = False
         self.interrupted = False
-        self.optimizer_g: Optimizer | None = None
-        self.optimizer_d: Optimizer | None = None
-        self.scheduler_g: LRScheduler | None = None
-        self.scheduler_d: LRScheduler | None = None
-        self.scaler: torch.amp.GradScaler | None = None
-        self.ema: ExponentialMovingAverage | None = None
+        # built by setup() (None until then)
+        self.optimizer_g: Optimizer | None = None  # Adam on the generator
+        self.optimizer_d: Optimizer | None = None  # Adam on the discriminator
+        self.scheduler_g: LRScheduler | None = None  # per-epoch LR schedule of G (None: none)
+        self.scheduler_d: LRScheduler | None = None  # per-epoch LR schedule of D (None: none)
+        self.scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling (off otherwise)
+        self.ema: ExponentialMovingAverage | None = None  # EMA copy of G (ema_decay)
+        # The networks as training calls them. Losses reach them through generate() and
+        # discriminate(), which pick the handle the current update needs, so a subclass cannot
+        # run D through DDP while G learns (that forward would leave DDP waiting for gradients).
+        self._g_train: nn.Module = generator  # G, wrapped in DDP/compile when those are on
+        self._d_train: nn.Module = discriminator  # D for its own update (DDP/compile)
+        self._d_frozen: nn.Module = discriminator  # D without DDP, for the generator's update
+        self._d_active: nn.Module = discriminator  # the D handle of the update running now
         self.context = DistributedContext()
         self.device = torch.device("cpu")
         self.last_checkpoint: Path | None = None
@@ -169,24 +194,40 @@ class Trainer:
             self.optimizer_g, self.optimizer_d
         )
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-        self.g_train: nn.Module = self.generator
-        self.d_train: nn.Module = self.discriminator
+        self._g_train, self._d_train = self.generator, self.discriminator
         if self.context.is_distributed:
             ids = [device.index] if device.type == "cuda" else None
-            self.g_train = DistributedDataParallel(self.generator, device_ids=ids)
-            self.d_train = DistributedDataParallel(self.discriminator, device_ids=ids)
-        # The generator step runs D without DDP: D is frozen there, and a DDP forward whose
+            self._g_train = DistributedDataParallel(self.generator, device_ids=ids)
+            self._d_train = DistributedDataParallel(self.discriminator, device_ids=ids)
+        # The generator's update runs D without DDP: D is frozen there, and a DDP forward whose
         # backward yields no D gradients would leave DDP waiting for them.
-        self.d_frozen: nn.Module = self.discriminator
+        self._d_frozen = self.discriminator
         if cfg.compile:
-            unwrapped = self.d_train is self.discriminator
+            unwrapped = self._d_train is self.discriminator
             # torch.compile of a Module returns a Module (OptimizedModule); its stubs say Callable
-            self.g_train = cast(nn.Module, torch.compile(self.g_train))
-            self.d_train = cast(nn.Module, torch.compile(self.d_train))
-            self.d_frozen = (
-                self.d_train if unwrapped else cast(nn.Module, torch.compile(self.discriminator))
+            self._g_train = cast(nn.Module, torch.compile(self._g_train))
+            self._d_train = cast(nn.Module, torch.compile(self._d_train))
+            self._d_frozen = (
+                self._d_train if unwrapped else cast(nn.Module, torch.compile(self.discriminator))
             )
+        self._d_active = self._d_frozen
         self._is_setup = True
+
+    # the handles stay readable for code written against earlier versions
+    @property
+    def g_train(self) -> nn.Module:
+        """The generator as training calls it (prefer :meth:`generate`)."""
+        return self._g_train
+
+    @property
+    def d_train(self) -> nn.Module:
+        """The discriminator as its own update calls it (prefer :meth:`discriminate`)."""
+        return self._d_train
+
+    @property
+    def d_frozen(self) -> nn.Module:
+        """The discriminator as the generator's update calls it (prefer :meth:`discriminate`)."""
+        return self._d_frozen
 
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
         """Return ``(optimizer_g, optimizer_d)``: Adam(lr, betas=(beta1, beta2)) for each (paper).
@@ -232,13 +273,16 @@ class Trainer:
 
     def backward(self, loss: torch.Tensor) -> None:
         """``loss.backward()``, scaled by the GradScaler under fp16."""
-        assert self.scaler is not None
-        self.scaler.scale(loss).backward()
+        self._built(self.scaler, "scaler").scale(loss).backward()
 
     def optimizer_step(self, optimizer: Optimizer) -> None:
         """``optimizer.step()``, through the GradScaler under fp16 (skipped on inf gradients)."""
-        assert self.scaler is not None
-        self.scaler.step(optimizer)
+        self._built(self.scaler, "scaler").step(optimizer)
+
+    def _built(self, value: Any, name: str) -> Any:
+        if value is None:
+            raise RuntimeError(f"Trainer.{name} is built by setup(); call trainer.setup() first.")
+        return value
 
     def prepare_batch(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Move ``batch["source"]`` and ``batch["target"]`` (``[N, C, H, W]``) to the device."""
@@ -277,67 +321,117 @@ class Trainer:
         self.setup()
         source, target = self.prepare_batch(batch)
         with self.autocast():
-            fake = self.g_train(source)
+            fake = self.generate(source)
         losses = self.discriminator_step(source, target, fake)
         losses.update(self.generator_step(source, target, fake))
-        assert self.scaler is not None
-        if self.scaler.is_enabled():
-            self.scaler.update()  # once per iteration, after both optimizers stepped
+        scaler = self._built(self.scaler, "scaler")
+        if scaler.is_enabled():
+            scaler.update()  # once per iteration, after both optimizers stepped
         if self.ema is not None:
             self.ema.update(self.generator)
         return losses
 
-    def discriminator_step(
-        self, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        """Update D on ``(source, fake.detach())`` as fake and ``(source, target)`` as real.
+    # ---------------------------------------------------------------- the networks, for losses
+    def generate(self, source: torch.Tensor) -> torch.Tensor:
+        """G's output for ``source``, through the handle training uses (DDP/compile when on)."""
+        return self._g_train(source)
 
-        Returns ``{"D_fake", "D_real"}`` (and ``"D_GP"`` for wgangp) as detached tensors.
+    def discriminate(self, source: torch.Tensor, image: torch.Tensor) -> Any:
+        """D's prediction on the pair ``cat(source, image)``, through the right handle.
+
+        During D's update this is D as that update needs it (DDP/compile when on); during G's
+        update, the frozen D without DDP; elsewhere the plain D.
+        """
+        return self._d_active(torch.cat([source, image], dim=1))
+
+    # ---------------------------------------------------------------- losses (override these)
+    def discriminator_loss(
+        self, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, Logs]:
+        """D's loss on ``(source, fake)`` as fake and ``(source, target)`` as real.
+
+        ``fake`` arrives detached. Runs under autocast; returns ``(loss, logs)``: the loss to
+        minimise and the values to log (``D_fake``, ``D_real``, and ``D_GP`` for wgangp).
+        Override to change D's objective; stepping is done for you.
         """
         cfg = self.config
-        assert self.optimizer_d is not None
-        self.optimizer_d.zero_grad()
-        with self.autocast():
-            fake_pair = torch.cat([source, fake.detach()], dim=1)
-            real_pair = torch.cat([source, target], dim=1)
-            loss_fake = gan_loss(self.d_train(fake_pair), False, cfg.gan_mode)
-            loss_real = gan_loss(self.d_train(real_pair), True, cfg.gan_mode)
-            # paper section 3.3: halve D's objective to slow D relative to G
-            loss = (loss_fake + loss_real) * 0.5
-        losses = {"D_fake": loss_fake.detach(), "D_real": loss_real.detach()}
+        loss_fake = gan_loss(self.discriminate(source, fake), False, cfg.gan_mode)
+        loss_real = gan_loss(self.discriminate(source, target), True, cfg.gan_mode)
+        # paper section 3.3: halve D's objective to slow D relative to G
+        loss = (loss_fake + loss_real) * 0.5
+        logs = {"D_fake": loss_fake, "D_real": loss_real}
         if cfg.gan_mode == "wgangp":
-            # computed in fp32 on the plain module: a double backward through autocast or DDP
-            # is fragile, and the gradients still reach DDP's hooks on D's parameters
-            penalty = gradient_penalty(
-                self.discriminator, real_pair.float(), fake_pair.float(), weight=cfg.lambda_gp
-            )
+            # in fp32 on the plain module: a double backward through autocast or DDP is
+            # fragile, and the gradients still reach DDP's hooks on D's parameters
+            with torch.autocast(self.device.type, enabled=False):
+                real_pair = torch.cat([source, target], dim=1).float()
+                fake_pair = torch.cat([source, fake], dim=1).float()
+                penalty = gradient_penalty(
+                    self.discriminator, real_pair, fake_pair, weight=cfg.lambda_gp
+                )
             loss = loss + penalty
-            losses["D_GP"] = penalty.detach()
-        self.backward(loss)
-        self.optimizer_step(self.optimizer_d)
-        return losses
+            logs["D_GP"] = penalty
+        return loss, logs
+
+    def generator_loss(
+        self, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, Logs]:
+        """G's loss ``GAN(D(source, fake), real) + lambda_l1 * L1(fake, target)`` (eq. 4).
+
+        Runs under autocast with D frozen; returns ``(loss, logs)`` (``G_GAN``, ``G_L1``). To
+        add a term: ``loss, logs = super().generator_loss(source, target, fake)``, add it to
+        ``loss`` and put it in ``logs`` (see ``examples/custom_trainer.py``).
+        """
+        cfg = self.config
+        prediction = self.discriminate(source, fake)
+        loss_gan = gan_loss(prediction, True, cfg.gan_mode, for_discriminator=False)
+        loss_l1 = F.l1_loss(fake, target) * cfg.lambda_l1
+        return loss_gan + loss_l1, {"G_GAN": loss_gan, "G_L1": loss_l1}
+
+    # ---------------------------------------------------------------- whole updates
+    def discriminator_step(
+        self, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
+    ) -> Logs:
+        """Update D once on :meth:`discriminator_loss` (with ``fake`` detached).
+
+        Override only to change the whole update; returns the logs as detached tensors.
+        """
+        optimizer = self._built(self.optimizer_d, "optimizer_d")
+        return self._update(
+            optimizer, self._d_train, self.discriminator_loss, source, target, fake.detach()
+        )
 
     def generator_step(
         self, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        """Update G on ``GAN(D(source, fake), real) + lambda_l1 * L1(fake, target)`` (eq. 4).
+    ) -> Logs:
+        """Update G once on :meth:`generator_loss`, with D frozen (no D gradients computed).
 
-        D is frozen (``requires_grad_(False)``) meanwhile, so no D gradients are computed.
-        Override to add loss terms (see ``examples/custom_trainer.py``). Returns
-        ``{"G_GAN", "G_L1"}`` as detached tensors.
+        Override only to change the whole update; returns the logs as detached tensors.
         """
-        cfg = self.config
-        assert self.optimizer_g is not None
+        optimizer = self._built(self.optimizer_g, "optimizer_g")
         with frozen(self.discriminator):
-            self.optimizer_g.zero_grad()
+            return self._update(
+                optimizer, self._d_frozen, self.generator_loss, source, target, fake
+            )
+
+    def _update(
+        self,
+        optimizer: Optimizer,
+        discriminator: nn.Module,
+        loss_fn: Any,
+        *inputs: torch.Tensor,
+    ) -> Logs:
+        """zero_grad, the loss under autocast with ``discriminator`` as D, backward, step."""
+        optimizer.zero_grad()
+        previous, self._d_active = self._d_active, discriminator
+        try:
             with self.autocast():
-                prediction = self.d_frozen(torch.cat([source, fake], dim=1))
-                loss_gan = gan_loss(prediction, True, cfg.gan_mode, for_discriminator=False)
-                loss_l1 = F.l1_loss(fake, target) * cfg.lambda_l1
-                loss = loss_gan + loss_l1
-            self.backward(loss)
-            self.optimizer_step(self.optimizer_g)
-        return {"G_GAN": loss_gan.detach(), "G_L1": loss_l1.detach()}
+                loss, logs = loss_fn(*inputs)
+        finally:
+            self._d_active = previous
+        self.backward(loss)
+        self.optimizer_step(optimizer)
+        return {name: value.detach() for name, value in logs.items()}
 
     # ================================================================ validation
     def inference_generator(self) -> nn.Module:
@@ -446,16 +540,19 @@ class Trainer:
         check_dataset(self.train_data, "train_data")
         if self.val_data is not None:
             check_dataset(self.val_data, "val_data")
+        self.inference_metadata()  # a config that contradicts the dataset stops here
         self.setup()
         seed_everything(cfg.seed + self.context.rank)
         resumed = resume_from is not None
         if resume_from is not None:
-            self.load_checkpoint(ckpt.resolve_checkpoint(resume_from, cfg.output_dir))
+            path = ckpt.resolve_checkpoint(resume_from, cfg.output_dir)
+            self._check_resume_config(path)
+            self.load_checkpoint(path)
         output_dir = Path(cfg.output_dir)
         if self.context.is_main:
             output_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_stale_temporaries(output_dir)
-            cfg.save(output_dir / ckpt.CONFIG_NAME)
+            cfg.save(output_dir / TRAINER_CONFIG_NAME)
         self._reporter = Reporter(
             output_dir,
             tensorboard=cfg.tensorboard,
@@ -490,7 +587,7 @@ class Trainer:
                     str(self.last_checkpoint),
                 )
                 return None
-            final = self.export(output_dir / FINAL_DIR)
+            final = self.save_pretrained(output_dir / FINAL_DIR)
             self._call("on_train_end")
             return final
         finally:
@@ -640,8 +737,7 @@ class Trainer:
         self._log_clock = (now, self.step)
         images = (self.step - start_step) * self.config.batch_size * self.context.world_size
         record: dict[str, Any] = {**means, "img_per_s": images / max(now - start, 1e-9)}
-        assert self.optimizer_g is not None
-        record["lr"] = self.optimizer_g.param_groups[0]["lr"]
+        record["lr"] = self._built(self.optimizer_g, "optimizer_g").param_groups[0]["lr"]
         if self._reporter is not None:
             self._reporter.log_scalars(self.step, {"epoch": self.epoch, **record})
         if self._progress is not None:
@@ -707,41 +803,76 @@ class Trainer:
         self.last_checkpoint = Path(path)
         self.logger.info("Resumed from %s (step %d, epoch %d).", path, self.step, self.epoch)
 
+    def _check_resume_config(self, path: Path) -> None:
+        """Refuse a resume whose config changes what a step computes; log the allowed changes."""
+        saved = ckpt.load_state(path / ckpt.STATE_NAME).get("config", {})
+        allowed, refused = resume_differences(saved, self.config)
+        if refused:
+            listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in refused.items())
+            raise ValueError(
+                f"Cannot resume from {path} with changed settings ({listed}): they change what "
+                "the run computes. Resume with the checkpoint's settings, or start a new run "
+                f"(allowed on resume: {', '.join(RESUME_SAFE_FIELDS)})."
+            )
+        for key, (old, new) in allowed.items():
+            self.logger.info("Resuming with %s changed: %r -> %r.", key, old, new)
+
     # ================================================================ export
     def inference_metadata(self) -> dict[str, Any]:
         """Settings stored with the exported generator for :class:`~pix2pix.Translator`.
 
-        Each of ``direction``, ``preprocess``, ``load_size``, ``crop_size``, ``in_channels`` and
-        ``out_channels`` comes from the training dataset when it describes it (its ``config``
-        dict, then its attributes), else from the trainer config (channels: the generator's).
+        ``direction``, ``preprocess``, ``load_size`` and ``crop_size`` are facts of the data:
+        the training dataset owns them (its ``config`` dict, then its attributes). A value set
+        in the trainer config is used for data that does not describe itself, and must agree
+        with a dataset that does. Channels come from the generator.
+
+        Raises:
+            ValueError: If the trainer config and the dataset disagree on one of them.
         """
         cfg = self.config
         gen_config = getattr(self.generator, "config", {})
+        described = getattr(self.train_data, "config", None)
+        described = described if isinstance(described, dict) else {}
         meta: dict[str, Any] = {
-            "direction": cfg.direction,
-            "preprocess": cfg.preprocess,
-            "load_size": cfg.load_size,
-            "crop_size": cfg.crop_size,
             "in_channels": gen_config.get("in_channels"),
             "out_channels": gen_config.get("out_channels"),
         }
-        described = getattr(self.train_data, "config", None)
-        described = described if isinstance(described, dict) else {}
-        for key in meta:
+        for key in DATA_FIELDS:
+            stated = getattr(cfg, key)
             value = described.get(key, getattr(self.train_data, key, None))
-            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                meta[key] = value
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                value = None
+            if stated is not None and value is not None and stated != value:
+                raise ValueError(
+                    f"TrainerConfig.{key}={stated!r} but the training data has {key}={value!r}; "
+                    f"the dataset owns this setting: leave TrainerConfig.{key} as None or make "
+                    "them agree."
+                )
+            meta[key] = value if value is not None else stated
         return {k: v for k, v in meta.items() if v is not None}
 
-    def export(self, path: str | os.PathLike[str]) -> Path:
+    def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
         """Save the inference generator (EMA weights when on) with ``save_pretrained`` (rank 0).
 
+        The folder loads with :meth:`pix2pix.Translator.from_pretrained`; it holds
+        ``config.json`` (with :meth:`inference_metadata`), ``model.safetensors`` and a card.
+
         Example:
-            >>> trainer.export("runs/facades/final")  # doctest: +SKIP
+            >>> trainer.save_pretrained("runs/facades/final")  # doctest: +SKIP
         """
         path = Path(path)
         if self.context.is_main:
             save_model(self.inference_generator(), path, self.inference_metadata())
-            self.logger.info("Exported the generator to %s", path)
+            self.logger.info("Saved the generator to %s", path)
         barrier(self.context)
         return path
+
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        """Deprecated name of :meth:`save_pretrained` ("export" is ONNX/TorchScript here)."""
+        warnings.warn(
+            "Trainer.export() is now Trainer.save_pretrained(); pix2pix.export is for ONNX and "
+            "TorchScript.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.save_pretrained(path)

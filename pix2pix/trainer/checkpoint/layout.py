@@ -1,17 +1,6 @@
-"""Checkpoint folders: atomic writes, discovery of the latest one, pruning, safe loading.
+"""Where checkpoints live on disk: names, discovery of the latest, pruning, safe state I/O.
 
-A checkpoint is a folder ``output_dir/checkpoints/step-000200`` holding::
-
-    generator/            config.json + model.safetensors (save_pretrained)
-    discriminator/        the same
-    ema/                  the EMA generator, when the EMA is on
-    trainer_state.pt      optimizers, schedulers, scaler, counters, RNG states, callback state
-    trainer_config.json   the TrainerConfig of the run, for reference
-
-The folder is written under a temporary name and renamed into place, so a crash while saving
-leaves every earlier checkpoint untouched. ``trainer_state.pt`` holds only tensors and plain
-Python values and is read with ``torch.load(weights_only=True)``: loading a checkpoint never
-unpickles arbitrary objects.
+See :mod:`pix2pix.trainer.checkpoint` for what a checkpoint folder holds.
 """
 
 from __future__ import annotations
@@ -26,11 +15,12 @@ from typing import Any
 
 import torch
 
+from pix2pix._files import atomic_directory
+from pix2pix.constants import CHECKPOINTS_DIR, TRAINER_STATE_NAME
+
 logger = logging.getLogger(__name__)
 
-CHECKPOINTS_DIR = "checkpoints"
-STATE_NAME = "trainer_state.pt"
-CONFIG_NAME = "trainer_config.json"
+STATE_NAME = TRAINER_STATE_NAME
 _NAME = re.compile(r"^step-(\d+)$")
 
 
@@ -94,48 +84,12 @@ def resolve_checkpoint(
 
 
 def write_atomically(folder: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` to fill a temporary folder, then rename it to ``folder``.
+    """Fill a temporary folder with ``write(tmp)``, then rename it to ``folder``.
 
-    If ``write`` fails the temporary folder is removed and the error re-raised; ``folder`` and
-    its siblings are never touched. If ``folder`` already exists (a run resumed from an older
-    checkpoint reaches the same step again) the new one replaces it.
+    A crash while saving leaves every earlier checkpoint untouched; see
+    :func:`pix2pix._files.atomic_directory`.
     """
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        write(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _fsync_dir(tmp)
-    if folder.exists():
-        # the old copy moves aside first: at every instant one complete copy exists on disk
-        trash = folder.parent / f".{folder.name}.old-{os.getpid()}"
-        os.rename(folder, trash)
-        os.rename(tmp, folder)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(tmp, folder)
-    _fsync_dir(folder.parent)
-    return folder
-
-
-def _fsync_dir(folder: Path) -> None:
-    # make the rename durable; some filesystems (and Windows) cannot open a directory
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return atomic_directory(folder, write)
 
 
 def remove_stale_temporaries(output_dir: str | os.PathLike[str]) -> None:
