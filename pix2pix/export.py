@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pix2pix.models.base import _atomic_write
+from pix2pix._files import atomic_write
 from pix2pix.version import __version__
 
 __all__ = ["DEFAULT_OPSET", "EXPORT_FORMATS", "export_model", "export_onnx", "export_torchscript"]
@@ -367,5 +367,5 @@ def _name_axes(program: Any, dynamic_size: bool) -> None:
 def _atomic_save(output: Path, write: Callable[[str], Any]) -> Path:
     # same as save_pretrained: an interrupted export never leaves a truncated file under the name
     output.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(output, write)
+    atomic_write(output, write)
     return output

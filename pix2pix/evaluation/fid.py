@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pix2pix.trainer.reporting import to_display
+from pix2pix.inference.images import to_display
 
 __all__ = ["find_inception_weights", "frechet_distance"]
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from pix2pix.trainer.reporting import to_display
+from pix2pix.inference.images import to_display
 
 __all__ = ["GalleryRow", "write_gallery"]
 

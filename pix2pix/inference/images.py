@@ -24,9 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pix2pix.constants import LUMA_WEIGHTS
 from pix2pix.data.io import pil_to_array, read_image
-
-_LUMA = (0.299, 0.587, 0.114)
 
 
 @dataclass
@@ -72,7 +71,7 @@ def _match_channels(
     if have == 1 and channels == 3:
         return image.expand(-1, 3, -1, -1), alpha
     if have == 3 and channels == 1:
-        weights = torch.tensor(_LUMA, dtype=image.dtype).view(1, 3, 1, 1)
+        weights = torch.tensor(LUMA_WEIGHTS, dtype=image.dtype).view(1, 3, 1, 1)
         return (image * weights).sum(1, keepdim=True), alpha
     raise ValueError(
         f"{source}: the model expects {channels} input channel(s); got an image with "
@@ -169,3 +168,18 @@ def is_single_image(x: Any) -> bool:
 def as_path(x: Any) -> Path | None:
     """``x`` as a ``Path`` when it is a path, else ``None``."""
     return Path(x) if isinstance(x, (str, os.PathLike)) else None
+
+
+def to_display(images: torch.Tensor) -> torch.Tensor:
+    """Map ``[N, C, H, W]`` images in [-1, 1] to 3-channel [0, 1] for viewing.
+
+    One channel is repeated to gray RGB; two channels (gray + alpha) show the gray; four or
+    more show the first three.
+    """
+    images = images.detach().float().cpu()
+    channels = images.shape[1]
+    if channels < 3:
+        images = images[:, :1].repeat(1, 3, 1, 1)
+    elif channels > 3:
+        images = images[:, :3]
+    return ((images + 1.0) / 2.0).clamp(0.0, 1.0)

@@ -8,9 +8,10 @@ rebuilds the model from the two. The class to build is stored in the config, so
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,12 +22,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from pix2pix import hub
+from pix2pix._files import atomic_write, atomic_write_text
+from pix2pix.constants import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 from pix2pix.models.card import model_card
 from pix2pix.version import __version__
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-CARD_NAME = "README.md"
 
 _MODEL_CLASSES: dict[str, type[ModelMixin]] = {}
 
@@ -36,27 +35,39 @@ M = TypeVar("M", bound="ModelMixin")
 class ModelMixin(nn.Module):
     """Base class of every pix2pix network: ``.config``, ``save_pretrained``, ``from_pretrained``.
 
-    Subclasses call :meth:`register_config` in their constructor with their arguments; every
-    subclass is registered by class name so a saved folder can be loaded generically.
+    A subclass's constructor arguments are recorded as :attr:`config` from its signature
+    (diffusers' ``register_to_config`` idea), so a new argument cannot be forgotten: every
+    parameter, with its default when not given. Parameters named in ``config_omit_defaults``
+    are left out while they equal their default, so configs saved before such an option
+    existed keep their exact keys. Every subclass is registered by class name so a saved
+    folder can be loaded generically.
 
     Example:
         >>> class Tiny(ModelMixin):
-        ...     def __init__(self, channels: int = 3):
+        ...     def __init__(self, channels: int = 3, bias: bool = True):
         ...         super().__init__()
-        ...         self.register_config(channels=channels)
-        ...         self.conv = nn.Conv2d(channels, channels, 1)
+        ...         self.conv = nn.Conv2d(channels, channels, 1, bias=bias)
         >>> Tiny(4).config
-        {'channels': 4}
+        {'channels': 4, 'bias': True}
     """
+
+    #: Parameters recorded in :attr:`config` only when they differ from their default.
+    config_omit_defaults: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _MODEL_CLASSES[cls.__name__] = cls
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording_config(cls, cls.__dict__["__init__"])  # type: ignore[method-assign]
 
     def register_config(self, **kwargs: Any) -> None:
-        """Record the constructor arguments (they must be JSON-serialisable)."""
+        """Record ``kwargs`` as the config instead of the constructor's arguments.
+
+        Only for a subclass whose config must differ from its signature; values must be JSON.
+        """
         json.dumps(kwargs)  # fail at construction, not at save time
         self._config = dict(kwargs)
+        self._config_explicit = True
 
     @property
     def config(self) -> dict[str, Any]:
@@ -96,13 +107,12 @@ class ModelMixin(nn.Module):
         if inference:
             config["inference"] = dict(inference)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        _atomic_write(
+        atomic_write(
             folder / WEIGHTS_NAME, lambda path: save_file(state, path, metadata={"format": "pt"})
         )
-        text = json.dumps(config, indent=2, sort_keys=False) + "\n"
-        _atomic_write(folder / CONFIG_NAME, lambda path: Path(path).write_text(text))
+        atomic_write_text(folder / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
         card = model_card(config, num_parameters=sum(p.numel() for p in self.parameters()))
-        _atomic_write(folder / CARD_NAME, lambda path: Path(path).write_text(card))
+        atomic_write_text(folder / CARD_NAME, card)
         return folder
 
     def push_to_hub(
@@ -165,15 +175,37 @@ class ModelMixin(nn.Module):
         return build_from_config(config, weights_path, device=device)  # type: ignore[return-value]
 
 
-def _atomic_write(final_path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=final_path.parent, prefix=f".{final_path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, final_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def _recording_config(cls: type[ModelMixin], init: Any) -> Any:
+    """Wrap ``cls.__init__`` so that the arguments of the most derived class become its config."""
+    signature = inspect.signature(init)
+    if any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values()):
+        raise TypeError(f"{cls.__name__}.__init__ takes *args, which a config cannot record.")
+
+    @functools.wraps(init)
+    def __init__(self: ModelMixin, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if type(self) is not cls or getattr(self, "_config_explicit", False):
+            return  # a subclass records its own arguments; register_config() wins
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        config: dict[str, Any] = {}
+        for name, value in list(bound.arguments.items())[1:]:  # [0] is self
+            parameter = signature.parameters[name]
+            if parameter.kind is parameter.VAR_KEYWORD:
+                config.update(value)
+            elif not (name in cls.config_omit_defaults and value == parameter.default):
+                config[name] = value
+        try:
+            json.dumps(config)
+        except TypeError:
+            raise ValueError(
+                f"{cls.__name__}'s constructor arguments {config} are not all plain JSON values "
+                "(numbers, strings, lists, dicts), so they cannot be saved in config.json; pass "
+                "such arguments as names (e.g. norm='batch'), or call register_config()."
+            ) from None
+        self._config = config
+
+    return __init__
 
 
 def resolve_pretrained_files(path: str | os.PathLike[str]) -> tuple[Path, Path]:

@@ -38,23 +38,20 @@ def model_card(
             optionally, ``inference`` settings. ``inference["dataset"]``, ``["metrics"]`` (a
             mapping of name to value) and ``["license"]`` (a Hub license id, default
             ``unknown``) fill the training data, metrics and license when present.
-        num_parameters: The parameter count; computed from the config when omitted.
+        num_parameters: The parameter count (omitted from the card when ``None``).
         repo_id: The Hub repo the card is for, used in the usage snippet (default: a folder).
 
     Returns:
         The card text.
 
     Example:
-        >>> from pix2pix.models import UNetGenerator
-        >>> card = model_card({"model_type": "UNetGenerator", **UNetGenerator().config})
+        >>> card = model_card({"model_type": "UNetGenerator", "base_channels": 64})
         >>> card.splitlines()[1]
         'library_name: pix2pix'
     """
     model_type = str(config.get("model_type", "unknown model"))
     inference: Mapping[str, Any] = config.get("inference") or {}
     is_generator = "Discriminator" not in model_type
-    if num_parameters is None:
-        num_parameters = _count_parameters(config)
 
     lines = _front_matter(inference, is_generator)
     kind = "generator" if is_generator else "discriminator"
@@ -157,20 +154,6 @@ def _usage_section(repo_id: str | None, is_generator: bool) -> list[str]:
             f'discriminator = load_pretrained("{source}")',
         ]
     return ["## Usage", "", "```python", *code, "```", ""]
-
-
-def _count_parameters(config: Mapping[str, Any]) -> int | None:
-    """Build the model on the meta device (no memory, no init cost) to count its parameters."""
-    import torch
-
-    from pix2pix.models.base import build_from_config  # base writes cards: import on use
-
-    try:
-        with torch.device("meta"):
-            model = build_from_config(config)
-    except (KeyError, ValueError, TypeError):
-        return None  # a config this version cannot build: the card just omits the count
-    return sum(p.numel() for p in model.parameters())
 
 
 def _value(value: Any, *, code: bool = True) -> str:

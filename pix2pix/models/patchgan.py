@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pix2pix._checks import check_positive_int
 from pix2pix.models.base import ModelMixin
-from pix2pix.models.validation import check_positive
 from pix2pix.nn.blocks import ConvBlock
 from pix2pix.nn.init import init_weights
 from pix2pix.nn.norm import check_norm, conv_bias_for
@@ -52,6 +52,9 @@ class PatchGANDiscriminator(ModelMixin):
         (torch.Size([1, 1, 30, 30]), 70)
     """
 
+    # recorded only when on: configs saved before spectral norm existed keep their keys
+    config_omit_defaults = ("spectral_norm",)
+
     def __init__(
         self,
         in_channels: int = 6,
@@ -61,19 +64,10 @@ class PatchGANDiscriminator(ModelMixin):
         spectral_norm: bool = False,
     ) -> None:
         super().__init__()
-        check_positive(in_channels=in_channels, base_channels=base_channels, n_layers=n_layers)
+        check_positive_int(in_channels=in_channels, base_channels=base_channels, n_layers=n_layers)
         check_norm(norm)
         if not isinstance(spectral_norm, bool):
             raise ValueError(f"spectral_norm={spectral_norm!r} must be True or False.")
-        config: dict[str, object] = {
-            "in_channels": in_channels,
-            "base_channels": base_channels,
-            "n_layers": n_layers,
-            "norm": norm,
-        }
-        if spectral_norm:  # only when on: saved default configs keep their exact keys
-            config["spectral_norm"] = True
-        self.register_config(**config)
         self.in_channels = in_channels
         widths = [base_channels * min(2**i, 8) for i in range(n_layers + 1)]
         blocks = [ConvBlock(in_channels, widths[0], 4, 2, 1, norm="none", bias=True)]
@@ -122,9 +116,8 @@ class PixelDiscriminator(ModelMixin):
 
     def __init__(self, in_channels: int = 6, base_channels: int = 64, norm: str = "batch") -> None:
         super().__init__()
-        check_positive(in_channels=in_channels, base_channels=base_channels)
+        check_positive_int(in_channels=in_channels, base_channels=base_channels)
         check_norm(norm)
-        self.register_config(in_channels=in_channels, base_channels=base_channels, norm=norm)
         self.in_channels = in_channels
         self.blocks = nn.ModuleList(
             [

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pix2pix._checks import check_positive_int, check_probability
 from pix2pix.models.base import ModelMixin
-from pix2pix.models.validation import check_input, check_positive, check_probability
+from pix2pix.models.validation import check_input
 from pix2pix.nn.blocks import ConvBlock, ResidualBlock, UpBlock
 from pix2pix.nn.init import init_weights
 from pix2pix.nn.norm import check_norm
@@ -48,21 +49,13 @@ class ResNetGenerator(ModelMixin):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        check_positive(
+        check_positive_int(
             in_channels=in_channels, out_channels=out_channels, base_channels=base_channels
         )
         if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 0:
             raise ValueError(f"n_blocks={n_blocks!r} must be a non-negative integer.")
         check_norm(norm)
         check_probability("dropout", dropout)
-        self.register_config(
-            in_channels=in_channels,
-            out_channels=out_channels,
-            base_channels=base_channels,
-            n_blocks=n_blocks,
-            norm=norm,
-            dropout=dropout,
-        )
         self.in_channels = in_channels
         self.out_channels = out_channels
         c = base_channels

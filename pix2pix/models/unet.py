@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pix2pix._checks import check_positive_int, check_probability
 from pix2pix.models.base import ModelMixin
-from pix2pix.models.validation import check_input, check_positive, check_probability
+from pix2pix.models.validation import check_input
 from pix2pix.nn.blocks import ConvBlock, UpBlock
 from pix2pix.nn.init import init_weights
 from pix2pix.nn.norm import check_norm
@@ -57,7 +58,7 @@ class UNetGenerator(ModelMixin):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        check_positive(
+        check_positive_int(
             in_channels=in_channels,
             out_channels=out_channels,
             base_channels=base_channels,
@@ -65,14 +66,6 @@ class UNetGenerator(ModelMixin):
         )
         check_norm(norm)
         check_probability("dropout", dropout)
-        self.register_config(
-            in_channels=in_channels,
-            out_channels=out_channels,
-            base_channels=base_channels,
-            num_downs=num_downs,
-            norm=norm,
-            dropout=dropout,
-        )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_downs = num_downs

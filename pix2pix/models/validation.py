@@ -1,21 +1,8 @@
-"""Argument checks shared by the model constructors."""
+"""The input check shared by the models' forward passes (argument checks: ``pix2pix._checks``)."""
 
 from __future__ import annotations
 
 import torch
-
-
-def check_positive(**values: int) -> None:
-    """Raise ``ValueError`` naming the first argument that is not a positive integer."""
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name}={value!r} must be a positive integer.")
-
-
-def check_probability(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``0 <= value < 1``."""
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name}={value!r} must be a probability in [0, 1).")
 
 
 def check_input(x: torch.Tensor, channels: int, multiple: int, owner: str) -> None:

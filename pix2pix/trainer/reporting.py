@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torchvision.utils import make_grid, save_image
 
+from pix2pix.inference.images import to_display
+
 METRICS_NAME = "metrics.jsonl"
 SAMPLES_DIR = "samples"
 TENSORBOARD_DIR = "tensorboard"
@@ -29,21 +31,6 @@ def _summary_writer(log_dir: Path) -> Any:
             "pip install 'pix2pix[tensorboard]'"
         ) from error
     return SummaryWriter(log_dir=str(log_dir))
-
-
-def to_display(images: torch.Tensor) -> torch.Tensor:
-    """Map ``[N, C, H, W]`` images in [-1, 1] to 3-channel [0, 1] for viewing.
-
-    One channel is repeated to gray RGB; two channels (gray + alpha) show the gray; four or
-    more show the first three.
-    """
-    images = images.detach().float().cpu()
-    channels = images.shape[1]
-    if channels < 3:
-        images = images[:, :1].repeat(1, 3, 1, 1)
-    elif channels > 3:
-        images = images[:, :3]
-    return ((images + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
 def sample_grid(
