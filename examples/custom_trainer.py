@@ -1,10 +1,10 @@
 """Custom trainer: add a loss term to the generator step by subclassing ``Trainer``.
 
 The subclass below adds a total-variation penalty, ``lambda_tv * mean(|dx| + |dy|)`` of the
-generated image, to the paper's ``GAN + lambda_L1 * L1`` generator loss. ``generator_step`` is
-plain Lightning-style manual optimisation: freeze D, zero the gradients, compute the loss under
-autocast, ``self.backward(loss)``, ``self.optimizer_step(optimizer)``; the returned dict is
-what gets logged (``G_TV`` shows up in ``metrics.jsonl`` and the progress bar).
+generated image, to the paper's ``GAN + lambda_L1 * L1`` generator loss. It overrides only the
+loss: ``generator_loss`` returns ``(loss, logs)``, and the Trainer does the stepping (D frozen,
+zero_grad, autocast, backward, optimiser step). What is in ``logs`` gets logged (``G_TV`` shows
+up in ``metrics.jsonl`` and the progress bar).
 
 Run: ``python examples/custom_trainer.py [--steps 200] [--size 64] [--output DIR]``.
 """
@@ -15,12 +15,10 @@ import argparse
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from pix2pix import PatchGANDiscriminator, UNetGenerator
 from pix2pix.data import SyntheticPairs
-from pix2pix.losses import gan_loss
-from pix2pix.trainer import Trainer, TrainerConfig, frozen
+from pix2pix.trainer import Trainer, TrainerConfig
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
@@ -37,19 +35,10 @@ class TVTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.lambda_tv = lambda_tv
 
-    def generator_step(self, source, target, fake):
-        cfg = self.config
-        with frozen(self.discriminator):  # no gradients for D while G learns
-            self.optimizer_g.zero_grad()
-            with self.autocast():
-                prediction = self.d_frozen(torch.cat([source, fake], dim=1))
-                loss_gan = gan_loss(prediction, True, cfg.gan_mode, for_discriminator=False)
-                loss_l1 = F.l1_loss(fake, target) * cfg.lambda_l1
-                loss_tv = total_variation(fake) * self.lambda_tv
-                loss = loss_gan + loss_l1 + loss_tv
-            self.backward(loss)
-            self.optimizer_step(self.optimizer_g)
-        return {"G_GAN": loss_gan.detach(), "G_L1": loss_l1.detach(), "G_TV": loss_tv.detach()}
+    def generator_loss(self, source, target, fake):
+        loss, logs = super().generator_loss(source, target, fake)
+        logs["G_TV"] = total_variation(fake) * self.lambda_tv
+        return loss + logs["G_TV"], logs
 
 
 def main(argv: list[str] | None = None) -> Path:
