@@ -9,6 +9,7 @@ from pix2pix.models import (
     UNetGenerator,
     load_pretrained,
 )
+from pix2pix.pretrained import list_pretrained
 from pix2pix.trainer import Callback, Trainer, TrainerConfig
 from pix2pix.version import __version__
 
@@ -24,5 +25,6 @@ __all__ = [
     "Translator",
     "UNetGenerator",
     "__version__",
+    "list_pretrained",
     "load_pretrained",
 ]

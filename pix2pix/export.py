@@ -28,7 +28,7 @@ from torch import nn
 from pix2pix._files import atomic_write
 from pix2pix.version import __version__
 
-__all__ = ["DEFAULT_OPSET", "EXPORT_FORMATS", "export_model", "export_onnx", "export_torchscript"]
+__all__ = ["export_model", "export_onnx", "export_torchscript"]
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 

@@ -19,13 +19,7 @@ from typing import Any
 
 from pix2pix.version import __version__
 
-__all__ = [
-    "HUB_FILES",
-    "download_pretrained",
-    "looks_like_repo_id",
-    "push_to_hub",
-    "resolve_model_path",
-]
+__all__ = ["download_pretrained", "push_to_hub"]
 
 HUB_FILES = ("config.json", "model.safetensors", "README.md")
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 REDUCTIONS = ("mean", "sum", "none")
 
-__all__ = ["gaussian_window", "l1", "psnr", "ssim"]
+__all__ = ["l1", "psnr", "ssim"]
 
 
 def _prepare(prediction: torch.Tensor, target: torch.Tensor, name: str) -> tuple[torch.Tensor, ...]:

@@ -8,17 +8,15 @@ import pix2pix.data
 EXPECTED = {
     "IMAGE_EXTENSIONS",
     "PREPROCESS_CHOICES",
-    "JitterParams",
     "PairTransform",
     "PairedImageDataset",
     "SyntheticPairs",
     "ToolReport",
+    "check_data",
     "combine_folders",
-    "convert_channels",
-    "is_image_file",
+    "download_dataset",
     "list_images",
-    "natural_sort_key",
-    "pil_to_array",
+    "match_channels",
     "read_image",
     "render_pair",
     "split_folder",
@@ -27,7 +25,7 @@ EXPECTED = {
 
 
 def test_data_names_are_exported_and_documented():
-    assert set(pix2pix.data.__all__) >= EXPECTED
+    assert set(pix2pix.data.__all__) == EXPECTED
     for name in pix2pix.data.__all__:
         obj = getattr(pix2pix.data, name)
         if callable(obj):
@@ -40,22 +38,40 @@ def test_headline_datasets_are_top_level():
     assert {"PairedImageDataset", "SyntheticPairs"} <= set(pix2pix.__all__)
 
 
+def keyword_only_defaults(parameters):
+    kw = inspect.Parameter.KEYWORD_ONLY
+    return {name: p.default for name, p in parameters.items() if p.kind is kw}
+
+
 def test_constructor_contracts():
+    # only the root is positional; the options are keyword-only, so their order is free but
+    # their names and defaults (the paper's) are the contract
     paired = inspect.signature(pix2pix.PairedImageDataset).parameters
-    assert list(paired)[:11] == [
-        "root",
-        "direction",
-        "layout",
-        "preprocess",
-        "load_size",
-        "crop_size",
-        "flip",
-        "train",
-        "in_channels",
-        "out_channels",
-        "size_multiple",
-    ]
-    assert paired["direction"].default == "AtoB" and paired["load_size"].default == 286
+    positional = [name for name, p in paired.items() if p.kind is not p.KEYWORD_ONLY]
+    assert positional == ["root"] and paired["root"].default is inspect.Parameter.empty
+    assert (
+        keyword_only_defaults(paired).items()
+        >= {
+            "direction": "AtoB",
+            "layout": "auto",
+            "preprocess": "resize_and_crop",
+            "load_size": 286,
+            "crop_size": 256,
+            "flip": True,
+            "train": True,
+            "in_channels": 3,
+            "out_channels": 3,
+            "size_multiple": 256,
+        }.items()
+    )
+    # SyntheticPairs(length, size, seed, ...) may be called positionally: that order is pinned
     synthetic = inspect.signature(pix2pix.SyntheticPairs).parameters
-    assert list(synthetic)[:5] == ["length", "size", "seed", "in_channels", "out_channels"]
-    assert synthetic["length"].default == 400 and synthetic["size"].default == 128
+    positional = {n: p.default for n, p in synthetic.items() if p.kind is not p.KEYWORD_ONLY}
+    assert list(positional.items())[:5] == [
+        ("length", 400),
+        ("size", 128),
+        ("seed", 0),
+        ("in_channels", 3),
+        ("out_channels", 3),
+    ]
+    assert keyword_only_defaults(synthetic).items() >= {"split": "train"}.items()

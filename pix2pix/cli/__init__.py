@@ -16,14 +16,30 @@ from collections.abc import Sequence
 from pix2pix.version import __version__
 
 # Each name is a module in this package; order is the order shown in --help.
-SUBCOMMAND_MODULES = ("translate", "evaluate", "train", "demo", "export", "combine", "split")
+SUBCOMMAND_MODULES = (
+    "translate",
+    "evaluate",
+    "train",
+    "demo",
+    "serve",
+    "models",
+    "download",
+    "check_data",
+    "export",
+    "combine",
+    "split",
+)
 
 
 _EXAMPLES = """examples:
   pix2pix demo                                   train on built-in data, show the result
+  pix2pix download facades                       the standard dataset, ready to train on
+  pix2pix check-data facades/train               decode every pair, report every problem
   pix2pix train --data facades/train --direction BtoA --output runs/facades
   pix2pix train --resume runs/facades            continue bit-exactly
-  pix2pix translate --model runs/facades/final photos/ --output results/
+  pix2pix models                                 the official pretrained generators
+  pix2pix translate --model facades_label2photo labels/ --output results/
+  pix2pix serve --model runs/facades/final       draw in the browser, get the photo
   pix2pix evaluate --model runs/facades/final --data facades/test --direction BtoA
   pix2pix export --model runs/facades/final --output facades.onnx --dynamic-size
 
@@ -48,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(error: BaseException) -> str:
+    """The user's line of an error; a DataLoader worker's re-raise carries a whole traceback."""
+    text = str(error)
+    if text.startswith("Caught ") and "Original Traceback" in text:
+        last = text.strip().splitlines()[-1]
+        return last.split(": ", 1)[1] if ": " in last else last
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code.
 
@@ -66,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, RuntimeError) as e:
         if args.debug:
             raise
-        print(f"pix2pix {args.command}: error: {e}", file=sys.stderr)
+        print(f"pix2pix {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"pix2pix {args.command}: interrupted", file=sys.stderr)

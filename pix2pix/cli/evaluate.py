@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the files, print the metrics; returns the exit code."""
-    from pix2pix.evaluation import evaluate, json_ready
+    from pix2pix.evaluation import evaluate
+    from pix2pix.evaluation.score import json_ready
 
     result = evaluate(
         args.model,

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from pix2pix._checks import check_choice, check_positive_int
 from pix2pix.constants import DIRECTION_CHOICES
 from pix2pix.data.io import IMAGE_EXTENSIONS, list_images, natural_sort_key, read_image
-from pix2pix.data.transforms import PairTransform, convert_channels
+from pix2pix.data.transforms import PairTransform, match_channels
 
 __all__ = ["DataProblem", "DataReport", "check_data"]
 
@@ -200,7 +200,7 @@ class _Checker:
         if wanted is None:
             return None
         try:  # the dataset's own rule and message, on a 1x1 image of that channel count
-            convert_channels(
+            match_channels(
                 torch.zeros(channels, 1, 1, dtype=torch.uint8),
                 wanted,
                 name=path,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,10 @@ from pix2pix.constants import DIRECTION_CHOICES, PREPROCESS_CHOICES
 from pix2pix.data.io import IMAGE_EXTENSIONS, list_images, natural_sort_key, read_image
 from pix2pix.data.transforms import (
     PairTransform,
-    convert_channels,
+    match_channels,
 )
+
+logger = logging.getLogger(__name__)
 
 LAYOUTS = ("auto", "aligned", "folders")
 ON_ERROR_CHOICES = ("raise", "skip")
@@ -51,7 +53,7 @@ class PairedImageDataset(Dataset):
 
     ``direction="AtoB"`` makes A the source (the generator's input) and B the target;
     ``"BtoA"`` swaps them. ``source`` gets ``in_channels`` and ``target`` ``out_channels`` by
-    :func:`~pix2pix.data.transforms.convert_channels` (gray -> RGB replicates; RGB -> gray is the
+    :func:`~pix2pix.data.transforms.match_channels` (gray -> RGB replicates; RGB -> gray is the
     BT.601 luminance; alpha is dropped, not composited). 16-bit PNGs keep their full range.
     EXIF orientation is applied. Values are float32 in [-1, 1].
 
@@ -281,8 +283,8 @@ class PairedImageDataset(Dataset):
             a_name, b_name = str(a_path), str(b_path)
         if self.direction == "BtoA":
             a, b, a_name, b_name = b, a, b_name, a_name
-        source = convert_channels(a, self.in_channels, name=a_name, argument="in_channels")
-        target = convert_channels(b, self.out_channels, name=b_name, argument="out_channels")
+        source = match_channels(a, self.in_channels, name=a_name, argument="in_channels")
+        target = match_channels(b, self.out_channels, name=b_name, argument="out_channels")
         source, target = self.transform(source, target, name=a_name)
         return {"source": source, "target": target, "path": a_name}
 
@@ -302,5 +304,6 @@ class PairedImageDataset(Dataset):
                 if self.on_error == "raise":
                     raise
                 self._skipped += 1
-                warnings.warn(f"Skipping a pair: {error}", RuntimeWarning, stacklevel=2)
+                # logged, so a run's log says which file; the trainer counts skips in its metrics
+                logger.warning("Skipped an unusable pair (on_error='skip'): %s", error)
         raise RuntimeError(f"None of the {len(self)} pairs in {self.root} could be used.")

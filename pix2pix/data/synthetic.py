@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from pix2pix._checks import check_choice, check_positive_int
 from pix2pix.data.io import write_image
-from pix2pix.data.transforms import convert_channels, to_float
+from pix2pix.data.transforms import match_channels, to_float
 
 SPLITS = ("train", "test")
 _SPLIT_STREAM = {"train": 0, "test": 1}
@@ -310,10 +310,10 @@ class SyntheticPairs(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         labels, photo = self.pair(index)
-        source = convert_channels(
+        source = match_channels(
             torch.from_numpy(labels).permute(2, 0, 1), self.in_channels, argument="in_channels"
         )
-        target = convert_channels(
+        target = match_channels(
             torch.from_numpy(photo).permute(2, 0, 1), self.out_channels, argument="out_channels"
         )
         prefix = "synthetic/" if self.split == "train" else "synthetic/test/"

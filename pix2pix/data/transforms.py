@@ -31,7 +31,13 @@ import torch
 import torch.nn.functional as F
 
 from pix2pix._checks import check_choice, check_positive_int
+from pix2pix._deprecation import moved_names
 from pix2pix.constants import LUMA_WEIGHTS, PREPROCESS_CHOICES
+
+# "convert" names the reference-checkpoint import (pix2pix.models.convert) only
+__getattr__ = moved_names(
+    "pix2pix.data.transforms", {"convert_channels": "pix2pix.data.transforms:match_channels"}
+)
 
 _CHANNEL_NAMES = {1: "gray", 2: "gray + alpha", 3: "RGB", 4: "RGBA"}
 
@@ -45,7 +51,7 @@ def max_value(image: torch.Tensor) -> float:
     raise ValueError(f"Expected a uint8 or uint16 image tensor, got {image.dtype}.")
 
 
-def convert_channels(
+def match_channels(
     image: torch.Tensor, channels: int, *, name: str = "image", argument: str = "channels"
 ) -> torch.Tensor:
     """Give a ``[C, H, W]`` image ``channels`` channels.
@@ -69,7 +75,7 @@ def convert_channels(
         ValueError: If the conversion is impossible, naming the image and both counts.
 
     Example:
-        >>> convert_channels(torch.zeros(1, 4, 4, dtype=torch.uint8), 3).shape
+        >>> match_channels(torch.zeros(1, 4, 4, dtype=torch.uint8), 3).shape
         torch.Size([3, 4, 4])
     """
     have = image.shape[0]

@@ -19,15 +19,14 @@ download; neither is computed unless it can be (see :func:`evaluate`'s ``fid_wei
 result says so in ``fid_note`` / ``lpips_note`` rather than leaving the key out.
 """
 
-from pix2pix.evaluation.fid import find_inception_weights, frechet_distance
+from pix2pix._deprecation import moved_names
+from pix2pix.evaluation.fid import find_inception_weights
 from pix2pix.evaluation.gallery import GalleryRow, write_gallery
-from pix2pix.evaluation.score import evaluate, json_ready
+from pix2pix.evaluation.score import evaluate
 
-__all__ = [
-    "GalleryRow",
-    "evaluate",
-    "find_inception_weights",
-    "frechet_distance",
-    "json_ready",
-    "write_gallery",
-]
+__all__ = ["GalleryRow", "evaluate", "find_inception_weights", "write_gallery"]
+
+__getattr__ = moved_names(
+    "pix2pix.evaluation",
+    {"frechet_distance": "pix2pix.evaluation.fid", "json_ready": "pix2pix.evaluation.score"},
+)

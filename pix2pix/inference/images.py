@@ -152,7 +152,7 @@ def array_to_pil(array: np.ndarray) -> Image.Image:
     channels = array.shape[2]
     if array.dtype == np.uint16:
         if channels == 1:
-            return Image.fromarray(array[:, :, 0], mode="I;16")
+            return Image.fromarray(array[:, :, 0])  # uint16 2-D arrays are read as I;16
         array = (array // 257).astype(np.uint8)  # PIL has no 16-bit colour mode
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}.get(channels)
     if mode is None:

@@ -23,6 +23,7 @@ from pix2pix.models.base import (
     resolve_pretrained_files,
 )
 from pix2pix.models.convert import load_reference_checkpoint
+from pix2pix.pretrained.resolve import resolve_model
 
 
 @contextlib.contextmanager
@@ -127,11 +128,13 @@ class Translator:
         """Load a generator and build a translator for it.
 
         Args:
-            path: A folder written by ``save_pretrained``, a ``.safetensors`` file with its
-                ``config.json`` beside it, a reference ``latest_net_G.pth`` (converted on load,
-                read with ``torch.load(weights_only=True)``), or a Hugging Face Hub repo id
-                ``"owner/name"`` (a string with one slash that is no local path; needs
-                ``pip install "pix2pix[hub]"``, follows ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE``).
+            path: Resolved in this order: an existing local path (a folder written by
+                ``save_pretrained``, a ``.safetensors`` file with its ``config.json`` beside it,
+                or a reference ``latest_net_G.pth``, converted on load and read with
+                ``torch.load(weights_only=True)``); then a pretrained model name
+                (:func:`pix2pix.list_pretrained`, e.g. ``"facades_label2photo"``: downloaded
+                and converted once into the cache); then a Hugging Face Hub repo id
+                ``"owner/name"`` (needs ``pip install "pix2pix[hub]"``).
             device: See :class:`Translator`.
             dtype: See :class:`Translator`.
             compile: See :class:`Translator`.
@@ -141,7 +144,7 @@ class Translator:
             ValueError: If the file is damaged, unsafe, or holds a discriminator.
         """
         source = path
-        path = hub.resolve_model_path(path)
+        path = resolve_model(path)
         inference: dict[str, Any] = {}
         if path.suffix in (".pth", ".pt"):
             model: ModelMixin = load_reference_checkpoint(path)

@@ -24,7 +24,6 @@ __getattr__ = moved_names(
 )
 
 
-
 def _check_mode(mode: str) -> str:
     if mode not in GAN_MODE_CHOICES:
         raise ValueError(f"mode={mode!r} is not supported; choose one of {GAN_MODE_CHOICES}.")
@@ -139,8 +138,6 @@ class GANLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}"
-
-
 
 
 def gradient_penalty(

@@ -12,7 +12,7 @@ import functools
 import inspect
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -150,7 +150,8 @@ class ModelMixin(nn.Module):
         """Build a model from a folder written by :meth:`save_pretrained`, or from the Hub.
 
         Args:
-            path: The folder, or a ``.safetensors`` file with ``config.json`` beside it, or a
+            path: The folder, or a ``.safetensors`` file with ``config.json`` beside it, a
+                pretrained model name (:func:`pix2pix.list_pretrained`), or a
                 Hugging Face Hub repo id ``"owner/name"`` (a string with exactly one slash that
                 is no local path; needs ``pip install "pix2pix[hub]"``, uses the HF cache).
             device: Where to put the weights (default CPU).
@@ -164,7 +165,7 @@ class ModelMixin(nn.Module):
             ValueError: If the config names another class, or the weights are unreadable or do
                 not fit the config (missing/unexpected keys, wrong shapes).
         """
-        config_path, weights_path = resolve_pretrained_files(hub.resolve_model_path(path))
+        config_path, weights_path = resolve_pretrained_files(_path_resolver(path))
         config = read_config(config_path)
         model_type = config.get("model_type")
         if cls is not ModelMixin and model_type != cls.__name__:
@@ -173,6 +174,18 @@ class ModelMixin(nn.Module):
                 "load it with pix2pix.models.load_pretrained() or the matching class."
             )
         return build_from_config(config, weights_path, device=device)  # type: ignore[return-value]
+
+
+# How from_pretrained turns a name into a folder. The models sit below pix2pix.pretrained (which
+# converts official checkpoints by building models), so they never import it; it installs its
+# resolver here when imported (pix2pix/__init__ does), adding registry names to local paths
+# and Hub ids.
+_path_resolver: Callable[[str | os.PathLike[str]], Path] = hub.resolve_model_path
+
+
+def _set_path_resolver(resolver: Callable[[str | os.PathLike[str]], Path]) -> None:
+    global _path_resolver
+    _path_resolver = resolver
 
 
 def _recording_config(cls: type[ModelMixin], init: Any) -> Any:

@@ -12,6 +12,7 @@ Example:
     True
 """
 
+from pix2pix.models import base as _base
 from pix2pix.pretrained.archive import UnsafeArchiveError, safe_extract
 from pix2pix.pretrained.cache import base_url, cache_dir, cyclegan_base_url, is_offline
 from pix2pix.pretrained.download import (
@@ -56,3 +57,6 @@ __all__ = [
     "safe_extract",
     "unregister_pretrained",
 ]
+
+# let ModelMixin.from_pretrained / load_pretrained take registry names too (see models.base)
+_base._set_path_resolver(resolve_model)

@@ -738,6 +738,9 @@ class Trainer:
         images = (self.step - start_step) * self.config.batch_size * self.context.world_size
         record: dict[str, Any] = {**means, "img_per_s": images / max(now - start, 1e-9)}
         record["lr"] = self._built(self.optimizer_g, "optimizer_g").param_groups[0]["lr"]
+        skipped = getattr(self.train_data, "skipped", 0)
+        if isinstance(skipped, int) and skipped:  # PairedImageDataset(on_error="skip")
+            record["skipped_images"] = skipped
         if self._reporter is not None:
             self._reporter.log_scalars(self.step, {"epoch": self.epoch, **record})
         if self._progress is not None:
