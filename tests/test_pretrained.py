@@ -186,12 +186,18 @@ def test_a_registry_name_downloads_converts_once_and_loads_from_the_cache(tiny, 
 
 def test_translator_on_a_registry_model_has_its_direction_and_the_hand_converted_outputs(tiny):
     _, by_hand = tiny
-    translator = Translator.from_pretrained(resolve_model("tiny_facades", progress=False))
+    translator = Translator.from_pretrained("tiny_facades")  # the name itself, no flags
     assert translator.direction == "BtoA"
     expected = load_reference_checkpoint(by_hand).eval()
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(translator.translate(x), expected(x), atol=1e-5)
+
+
+def test_load_pretrained_takes_a_registry_name(tiny, server):
+    model = load_pretrained("tiny_facades")
+    assert isinstance(model, UNetGenerator) and model.config["base_channels"] == 4
+    assert server.count("/models-pytorch/tiny_facades.pth") == 1
 
 
 def test_offline_mode_needs_the_cache_and_then_works_without_requests(tiny, server, monkeypatch):

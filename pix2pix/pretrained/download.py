@@ -317,6 +317,8 @@ def _download_with_retries(
             _ShortRead,
         ) as error:
             last = error
+            if isinstance(getattr(error, "reason", None), socket.gaierror) and attempt:
+                break  # a name that did not resolve twice will not resolve on a third try
     if isinstance(last, urllib.error.HTTPError):
         raise HTTPStatusError(
             f"Downloading {what} failed: {url} answered HTTP {last.code} {last.reason} "
@@ -335,7 +337,7 @@ def _download_with_retries(
         kind = "the connection kept dropping"
     kept = f" The partial file {partial} is kept and resumes next time." if partial.exists() else ""
     raise NetworkError(
-        f"Downloading {what} failed after {RETRIES + 1} attempts: {kind} ({reason}). URL: {url}. "
+        f"Downloading {what} failed after {attempt + 1} attempts: {kind} ({reason}). URL: {url}. "
         f"{_manual_hint(url, destination)}{kept}",
         url=url,
     )
