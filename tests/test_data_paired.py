@@ -262,21 +262,23 @@ def test_corrupt_file_raises_naming_it(tmp_path):
         data[1]
 
 
-def test_corrupt_file_can_be_skipped_and_counted(tmp_path):
+def test_corrupt_file_can_be_skipped_and_counted(tmp_path, caplog):
     _aligned(tmp_path, count=3)
     (tmp_path / "1.png").write_bytes(b"garbage")
     data = PairedImageDataset(tmp_path, load_size=32, crop_size=32, on_error="skip")
-    with pytest.warns(RuntimeWarning, match=r"1\.png"):
+    with caplog.at_level("WARNING", logger="pix2pix.data.paired"):
         item = data[1]
+    assert "1.png" in caplog.text and "Skipped" in caplog.text  # logged, so a run's log shows it
     assert item["path"] == str(tmp_path / "2.png")  # the next usable pair
     assert data.skipped == 1
 
 
-def test_all_files_unusable_with_skip(tmp_path):
+def test_all_files_unusable_with_skip(tmp_path, caplog):
     (tmp_path / "0.png").write_bytes(b"garbage")
     data = PairedImageDataset(tmp_path, on_error="skip")
-    with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match="None of the 1 pairs"):
+    with caplog.at_level("WARNING"), pytest.raises(RuntimeError, match="None of the 1 pairs"):
         data[0]
+    assert "0.png" in caplog.text
 
 
 def test_folders_size_mismatch_names_both_files_and_sizes(tmp_path):

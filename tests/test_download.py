@@ -12,7 +12,6 @@ import os
 import tarfile
 
 import pytest
-from http_server import LocalServer
 from PIL import Image
 
 from pix2pix.data import PairedImageDataset
@@ -35,6 +34,8 @@ from pix2pix.pretrained.download import (
     OfflineError,
     fetch,
 )
+
+from http_server import LocalServer
 
 
 @pytest.fixture
@@ -414,6 +415,10 @@ def test_open_standard_dataset_is_the_download_true_path(server, tmp_path, monke
     assert item["source"].shape == (3, 8, 8)
     with pytest.raises(ValueError, match="no split 'nope'"):
         open_standard_dataset(PairedImageDataset, "facades", tmp_path, split="nope")
+    assert server.count("/datasets/facades.tar.gz") == 1
+    # the classmethod users call: the same path, and complete data is not fetched again
+    train = PairedImageDataset.download("facades", tmp_path, load_size=8, crop_size=8)
+    assert train.direction == "BtoA" and len(train) == 2
     assert server.count("/datasets/facades.tar.gz") == 1
 
 

@@ -15,11 +15,9 @@ from pix2pix.presets import (
 )
 from pix2pix.trainer import Trainer, TrainerConfig
 
+from helpers import count
+
 TINY = {"generator": {"base_channels": 4}, "discriminator": {"base_channels": 4}}
-
-
-def count(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize(("size", "num_downs", "load_size"), [(256, 8, 286), (128, 7, 143)])
@@ -33,7 +31,8 @@ def test_paper_is_exactly_the_defaults(size, num_downs, load_size):
     # every trainer field is TrainerConfig's default (the paper's) but the jitter sizes
     defaults = TrainerConfig().to_dict()
     changed = {k for k, v in config.to_dict().items() if defaults[k] != v}
-    assert changed <= {"load_size", "crop_size"}
+    assert changed <= {"load_size", "crop_size", "preprocess"}
+    assert config.preprocess in (None, "resize_and_crop")
     assert (config.load_size, config.crop_size) == (load_size, size)
     assert (config.lr, config.beta1, config.beta2) == (2e-4, 0.5, 0.999)
     assert (config.gan_mode, config.lambda_l1, config.batch_size) == ("vanilla", 100.0, 1)
@@ -73,7 +72,20 @@ def test_ablations_change_one_thing_each():
 
 
 def test_presets_are_plain_data():
-    json.dumps({**PRESETS, **ABLATIONS})
+    # JSON types only (no tuples, no objects), so a preset round-trips through a config file
+    def plain(value):
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        if isinstance(value, list):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(value, (str, bool, int, float))
+
+    everything = {**PRESETS, **ABLATIONS}
+    assert len(everything) == len(PRESETS) + len(ABLATIONS)  # no name in both tables
+    for name, preset in everything.items():
+        assert plain(preset), name
+        assert json.loads(json.dumps(preset)) == preset, name
+        assert {"generator", "discriminator", "trainer", "status"} <= set(preset), name
 
 
 def test_overrides():

@@ -96,3 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pix2pix {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pix2pix models | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0

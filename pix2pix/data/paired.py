@@ -243,6 +243,34 @@ class PairedImageDataset(Dataset):
         """The file of each item: the aligned file, or the A file for ``"folders"``."""
         return [str(a) for a, _ in self.pairs]
 
+    @classmethod
+    def download(
+        cls,
+        name: str,
+        root: str | os.PathLike[str] = ".",
+        *,
+        split: str = "train",
+        direction: str | None = None,
+        progress: bool = True,
+        **kwargs: Any,
+    ) -> PairedImageDataset:
+        """Download a standard dataset if needed and open its ``split``.
+
+        ``ROOT/NAME/SPLIT`` is opened once :func:`pix2pix.data.download_dataset` has made it
+        complete (nothing is downloaded when it already is). ``direction`` defaults to the
+        dataset's usual task (facades: labels -> photo, ``"BtoA"``).
+
+        Example:
+            >>> train = PairedImageDataset.download("facades", "data")  # doctest: +SKIP
+            >>> train.direction  # doctest: +SKIP
+            'BtoA'
+        """
+        from pix2pix.data.download import open_standard_dataset  # downloads only on request
+
+        return open_standard_dataset(
+            cls, name, root, split=split, direction=direction, progress=progress, **kwargs
+        )
+
     @property
     def skipped(self) -> int:
         """How many items were replaced because their image could not be used (``on_error``)."""
