@@ -14,12 +14,13 @@ continue bit-exactly is one dict of tensors and plain values, ``trainer_state.pt
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from pix2pix.constants import TRAINER_CONFIG_NAME
+from pix2pix.constants import RUN_CONFIG_NAME, TRAINER_CONFIG_NAME
 from pix2pix.models.base import ModelMixin, load_safetensors, load_state_dict_checked
 from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.checkpoint import layout as ckpt
@@ -64,6 +65,11 @@ def write_checkpoint(trainer: Trainer, folder: Path, rng_states: list[dict[str, 
         save_model(trainer.ema.module, folder / "ema", inference)
     ckpt.save_state(folder / ckpt.STATE_NAME, trainer_state(trainer, rng_states))
     trainer.config.save(folder / TRAINER_CONFIG_NAME)
+    # a copy of the run's own record (the CLI's run_config.json), so a damaged run-level file
+    # can be recovered from any checkpoint
+    record = Path(trainer.config.output_dir) / RUN_CONFIG_NAME
+    if record.is_file():
+        shutil.copyfile(record, folder / RUN_CONFIG_NAME)
 
 
 def restore_checkpoint(trainer: Trainer, path: Path) -> None:
