@@ -5,6 +5,8 @@ balconies) and rendered "photos" of them. The demo trains a U-Net sized for ``--
 for ``--steps`` steps, exports it, translates held-out label maps (another seed) with the
 :class:`~pix2pix.Translator`, and writes ``demo.png`` (rows of source | output | target) and
 ``metrics.json`` (L1, PSNR, SSIM of the trained model and of the same network untrained).
+The exported model records the synthetic label colours as its class palette
+(``inference["palette"]``), so ``pix2pix serve`` offers them as drawing colours.
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ import torch
 from torch import nn
 from torchvision.utils import save_image
 
-from pix2pix import metrics
+from pix2pix import Translator, metrics
 from pix2pix.models import PatchGANDiscriminator, UNetGenerator
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer.reporting import sample_grid
 from pix2pix.trainer.rng import seed_everything
-from pix2pix.translator import Translator
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,20 @@ def demo_models(size: int, width: int) -> tuple[nn.Module, nn.Module]:
     # 3 layers see 70x70 patches (the paper's); at 32 px two layers keep the output map 6x6
     discriminator = PatchGANDiscriminator(base_channels=width, n_layers=3 if size >= 64 else 2)
     return generator, discriminator
+
+
+def label_palette() -> list[dict[str, Any]]:
+    """The synthetic classes as the ``inference["palette"]`` a label-map model carries.
+
+    ``pix2pix serve`` reads this contract (``[{"name": ..., "color": [r, g, b]}, ...]``, the
+    background class first) to draw with the colours the model was trained on.
+    """
+    from pix2pix.data.synthetic import CLASS_NAMES, LABEL_COLOURS
+
+    return [
+        {"name": name, "color": [int(c) for c in colour]}
+        for name, colour in zip(CLASS_NAMES, LABEL_COLOURS)
+    ]
 
 
 def evaluate(translator: Translator, source: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
@@ -126,7 +141,11 @@ def run_demo(args: argparse.Namespace) -> int:
     # items are {"source": Tensor, "target": Tensor, "path": str}
     source = torch.stack([cast(torch.Tensor, test[i]["source"]) for i in range(len(test))])
     target = torch.stack([cast(torch.Tensor, test[i]["target"]) for i in range(len(test))])
-    trained = evaluate(Translator.from_pretrained(final, device=args.device), source, target)
+    translator = Translator.from_pretrained(final, device=args.device)
+    # the palette rides in the saved inference metadata, so a server can offer the classes
+    translator.inference["palette"] = label_palette()
+    translator.save_pretrained(final)
+    trained = evaluate(translator, source, target)
     baseline = evaluate(Translator(untrained, device=args.device), source, target)
     save_image(sample_grid(source, trained["output"], target), output / "demo.png")
     results = {
@@ -157,5 +176,9 @@ def run_demo(args: argparse.Namespace) -> int:
         output / "demo.png",
         output / "metrics.json",
         time.perf_counter() - start,
+    )
+    logger.info(
+        "Draw label maps and watch them translate in the browser: pix2pix serve --model %s",
+        final,
     )
     return 0
