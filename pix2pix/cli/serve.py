@@ -1,0 +1,145 @@
+"""``pix2pix serve``: a drawing page and an HTTP API for one model, on this machine by default.
+
+The web stack (FastAPI, uvicorn, python-multipart) is the optional ``serve`` extra, imported
+here only when the command runs, so the rest of the command line works without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+from pix2pix.constants import PRECISION_CHOICES
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ENV = "PIX2PIX_SERVE_TOKEN"
+# import name -> distribution, for the message when the extra is missing
+_STACK = {"fastapi": "fastapi", "uvicorn": "uvicorn", "python_multipart": "python-multipart"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` subcommand."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="draw in the browser and watch the model translate it; an HTTP API for programs",
+        description="Serve one model: a drawing page at http://HOST:PORT/ and an HTTP API "
+        "(POST /api/translate, GET /api/info, GET /healthz). Listens on 127.0.0.1 (this "
+        'machine only) unless --host says otherwise. Needs pip install "pix2pix[serve]".',
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a folder from save_pretrained / training (runs/NAME/final), a .safetensors file, "
+        "a reference latest_net_G.pth, or a Hugging Face Hub id",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)",
+    )
+    parser.add_argument("--port", type=int, default=8000, help="port (8000; 0 picks a free one)")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"require 'Authorization: Bearer TOKEN' on the API (or set {TOKEN_ENV}, which "
+        "keeps it out of the process list)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept requests whose Host header names NAME (a machine or proxy name); "
+        "repeatable",
+    )
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--dtype", default="fp32", choices=list(PRECISION_CHOICES))
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the generator (slow first request, faster after)",
+    )
+    parser.add_argument(
+        "--max-upload-mb", type=float, default=16.0, help="largest request body in MiB (16)"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=2048 * 2048,
+        help="largest image in pixels, checked before decoding (4194304 = 2048x2048)",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=8,
+        help="run up to this many waiting deterministic requests as one batch (8; 1: never)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.set_defaults(func=run)
+
+
+def require_stack() -> None:
+    """Check that the serve extra is installed.
+
+    Raises:
+        RuntimeError: Naming what is missing and the install command.
+    """
+    missing = [dist for name, dist in _STACK.items() if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RuntimeError(
+            f'pix2pix serve needs {", ".join(missing)}: pip install "pix2pix[serve]"'
+        )
+
+
+def display_name(model: str) -> str:
+    """How the page names the model: a folder's or file's name, never its full local path."""
+    path = Path(model)
+    if path.exists():
+        resolved = path.resolve()
+        # runs/NAME/final reads better as NAME/final
+        return f"{resolved.parent.name}/{resolved.name}" if resolved.name == "final" else path.name
+    return model
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the model, bind the address, serve until Ctrl-C; returns the exit code."""
+    require_stack()
+    from pix2pix import Translator
+    from pix2pix.serve import ServeSettings, create_app, serve
+    from pix2pix.serve.server import bind, warn_if_exposed
+
+    if args.max_upload_mb <= 0:
+        raise ValueError(f"--max-upload-mb {args.max_upload_mb} must be positive.")
+    settings = ServeSettings(
+        host=args.host,
+        port=args.port,
+        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_pixels=args.max_pixels,
+        max_batch=args.max_batch,
+        allowed_hosts=tuple(args.allow_host),
+    )
+    translator = Translator.from_pretrained(
+        args.model, device=args.device, dtype=args.dtype, compile=args.compile
+    )
+    app = create_app(translator, settings, name=display_name(args.model))
+    sock = bind(settings.host, settings.port)  # bound before printing, so the URL is right
+    port = sock.getsockname()[1]
+    settings = ServeSettings(**{**settings.__dict__, "port": port})
+    warn_if_exposed(settings)
+    where = f"{settings.url}#token=..." if settings.token else settings.url
+    logger.info(
+        "Serving %s (%s, %s) at %s  (Ctrl-C to stop)",
+        args.model,
+        translator.device,
+        args.dtype,
+        where,
+    )
+    serve(app, settings, sock=sock, log_level=args.log_level)
+    return 0

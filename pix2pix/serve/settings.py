@@ -1,0 +1,70 @@
+"""What a server is allowed to do: limits, the bound address and the token, in one place."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_MAX_UPLOAD_BYTES", "ServeSettings", "is_loopback"]
+
+#: 16 MiB: a 2048x2048 PNG of a photo fits, a multi-gigabyte body is refused early.
+DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+#: 2048 x 2048: a U-Net at this size needs a few GiB of activations; beyond it, use --tile.
+DEFAULT_MAX_PIXELS = 2048 * 2048
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``127.0.0.1``, ``::1``, ``localhost``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Settings of one server.
+
+    Args:
+        host: The address the server binds (``127.0.0.1`` by default: this machine only).
+        port: The port it binds.
+        token: If set, every ``/api`` request needs ``Authorization: Bearer <token>``.
+        max_upload_bytes: Larger request bodies are refused with 413 before being read.
+        max_pixels: Images with more pixels are refused with 413 before being decoded.
+        max_batch: Deterministic requests for same-sized images that wait together are run
+            as one batch of up to this many; 1 runs every request alone.
+        max_queue: Requests waiting for the model beyond this are refused with 503.
+        allowed_hosts: Host names accepted in the ``Host`` header besides the bound address
+            (for a machine name or a reverse proxy's public name).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_batch: int = 8
+    max_queue: int = 64
+    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_bytes", "max_pixels", "max_batch", "max_queue"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an integer >= 1.")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port={self.port} must be in 0..65535.")
+        if self.token is not None and not self.token.strip():
+            raise ValueError("token must not be empty; leave it unset for no token.")
+
+    @property
+    def url(self) -> str:
+        """The address to open in a browser (a wildcard bind is shown as 127.0.0.1)."""
+        host = self.host
+        if host in ("0.0.0.0", "", "::"):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
