@@ -9,11 +9,9 @@ size. The architecture follows the size the way the paper does: a U-Net with a 1
 * ``"paper"``: exactly the paper's and the reference implementation's defaults.
 * ``"lsgan-ema"`` (:data:`IMPROVED_PRESET`): the least-squares GAN loss (Mao et al. 2017; used
   by CycleGAN and pix2pixHD) and an exponential moving average of the generator's weights
-  (Yazıcı et al. 2019), both of which need no change to the models. Measured with
-  ``benchmarks/quality.py`` (reduced CPU protocol, two seeds, 1,600 steps a run): on facades it
-  beats ``"paper"`` on test L1, PSNR and SSIM beyond the seed noise and beats every single-change
-  ablation; on maps it ties on L1 and PSNR and is better on SSIM. The paper's full 200-epoch
-  budget has not been measured; see ``docs/src/results.md``.
+  (Yazıcı et al. 2019), both of which need no change to the models. How it was measured and
+  what it scored is on the "Quality results" docs page (``docs/src/results.md``), produced by
+  ``benchmarks/quality.py``: numbers live there, not in docstrings, so they cannot go stale.
 * :data:`ABLATIONS` hold one change each from ``"paper"`` (``"lsgan"``, ``"ema"``,
   ``"hinge-sn"``: hinge loss with a spectrally normalised discriminator, Miyato et al. 2018,
   and ``"ttur"``: separate learning rates for G and D, Heusel et al. 2017), so
@@ -84,8 +82,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     IMPROVED_PRESET: _variant(
         "Improved: the paper's recipe with the least-squares GAN loss and an EMA of the "
         "generator weights (decay 0.995, a ~200-step horizon); the exported generator is the EMA "
-        "copy. Beats 'paper' on facades L1/PSNR/SSIM at equal budget (reduced protocol, two "
-        "seeds); ties on maps L1/PSNR, better SSIM.",
+        "copy. Measured against 'paper': see the Quality results docs page.",
         "improved",
         trainer={"gan_mode": "lsgan", "ema_decay": 0.995},
     ),
