@@ -1,0 +1,212 @@
+"""``pix2pix serve`` in a real headless Chromium: draw on the page, see the translation.
+
+Needs the serve extra, Playwright (``pip install playwright``; its own browser downloads are
+not used) and a system Chromium (Debian: ``apt-get install chromium``); skips otherwise. Set
+``PIX2PIX_CHROMIUM`` to the browser's path if it is not on ``PATH``, and
+``PIX2PIX_SERVE_SCREENSHOT_DIR`` to keep the screenshots.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("python_multipart")
+pytest.importorskip("playwright.sync_api")
+
+from playwright.sync_api import sync_playwright
+
+from pix2pix import Translator
+from pix2pix.cli.demo import label_palette
+from pix2pix.models import UNetGenerator
+from pix2pix.serve import create_app
+from pix2pix.serve.server import running_server
+
+
+def _chromium() -> str | None:
+    candidates = [os.environ.get("PIX2PIX_CHROMIUM")]
+    candidates += [shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")]
+    return next((c for c in candidates if c and Path(c).exists()), None)
+
+
+CHROMIUM = _chromium()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+            )
+        except Exception as e:  # a browser that cannot start here (no display libs, ...)
+            pytest.skip(f"Chromium does not start: {e}")
+        yield browser
+        browser.close()
+
+
+def _model(folder: Path, **inference) -> Translator:
+    generator = UNetGenerator(base_channels=8, num_downs=6)
+    generator.save_pretrained(folder, inference={"crop_size": 64, **inference})
+    return Translator.from_pretrained(folder, device="cpu")
+
+
+def _screenshot_dir(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("PIX2PIX_SERVE_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _pixels(page, selector: str) -> np.ndarray:
+    """The pixels of an ``<img>`` or ``<canvas>`` as the page holds them (HxWx4)."""
+    url = page.evaluate(
+        """(selector) => {
+            const element = document.querySelector(selector);
+            if (element instanceof HTMLCanvasElement) return element.toDataURL("image/png");
+            const canvas = document.createElement("canvas");
+            canvas.width = element.naturalWidth;
+            canvas.height = element.naturalHeight;
+            canvas.getContext("2d").drawImage(element, 0, 0);
+            return canvas.toDataURL("image/png");
+        }""",
+        selector,
+    )
+    data = base64.b64decode(url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+
+
+def _wait_for_result(page, after: int = 0) -> int:
+    page.wait_for_function(
+        "(after) => Number(document.querySelector('#result').dataset.seq || 0) > after "
+        "&& document.querySelector('#result').complete "
+        "&& document.querySelector('#result').naturalWidth > 0",
+        arg=after,
+        timeout=30_000,
+    )
+    page.wait_for_timeout(400)  # let a request scheduled by the last stroke land too
+    page.wait_for_function("() => document.querySelector('#result').complete", timeout=30_000)
+    return int(page.get_attribute("#result", "data-seq") or 0)
+
+
+def _stroke(page, points: list[tuple[float, float]]) -> None:
+    """Drag the mouse through ``points`` given in fractions of the canvas."""
+    box = page.locator("#canvas").bounding_box()
+    assert box is not None
+    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for x, y in xy[1:]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
+def test_label_map_model_draw_translate_download(browser, tmp_path):
+    translator = _model(tmp_path / "labels", palette=label_palette())
+    errors: list[str] = []
+    with running_server(create_app(translator, name="tiny-labels")) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='true']")
+        # a palette of the model's classes, with names
+        swatches = page.locator(".swatch")
+        assert swatches.count() == len(label_palette())
+        assert "window" in swatches.all_inner_texts()[3]
+        assert page.locator("#canvas").evaluate("c => [c.width, c.height]") == [64, 64]
+
+        seq = _wait_for_result(page)  # the blank canvas is translated on load
+        swatches.nth(3).click()  # window
+        page.fill("#size", "6")
+        page.dispatch_event("#size", "input")
+        _stroke(page, [(0.2, 0.3), (0.5, 0.3), (0.5, 0.6)])
+        swatches.nth(4).click()  # door
+        _stroke(page, [(0.7, 0.9), (0.7, 0.6)])
+        seq = _wait_for_result(page, seq)
+
+        drawing = _pixels(page, "#canvas")[..., :3]
+        colours = {tuple(c["color"]) for c in label_palette()}
+        # the strokes are in the class colours, with no antialiased in-between colours
+        assert {tuple(p) for p in drawing.reshape(-1, 3)} <= colours
+        assert (drawing == (255, 170, 0)).all(-1).sum() > 20
+
+        result = _pixels(page, "#result")
+        assert result.shape == (64, 64, 4)
+        assert result[..., :3].std() > 0.5, "the result is blank"
+        # the page shows exactly what the library makes of the drawing
+        expected = np.asarray(translator.translate(Image.fromarray(drawing)))
+        np.testing.assert_array_equal(result[..., :3], expected)
+
+        assert "ms round trip" in page.inner_text("#latency")
+        href = page.get_attribute("#download", "href")
+        assert href and href.startswith("blob:")
+        with page.expect_download() as download:
+            page.click("#download")
+        saved = tmp_path / "download.png"
+        download.value.save_as(saved)
+        assert Image.open(saved).size == (64, 64)
+
+        # a starter drawing replaces the canvas and is translated
+        page.wait_for_selector("[data-starter='0']")
+        page.click("[data-starter='2']")
+        seq = _wait_for_result(page, seq)
+        starter = _pixels(page, "#canvas")[..., :3]
+        assert {tuple(p) for p in starter.reshape(-1, 3)} <= colours
+        page.click("#undo")
+        np.testing.assert_array_equal(_pixels(page, "#canvas")[..., :3], drawing)
+
+        page.screenshot(path=str(_screenshot_dir(tmp_path) / "serve-labels.png"))
+        assert page.inner_text("#status") == ""
+    assert not errors, errors
+
+
+def test_edge_model_pen_eraser_fill_clear(browser, tmp_path):
+    translator = _model(tmp_path / "edges")
+    with running_server(create_app(translator, name="tiny-edges")) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='true']")
+        assert page.locator(".swatch").count() == 0
+        assert page.is_visible("#colour")  # a free colour picker instead of a palette
+        assert page.is_hidden("#starters-box")
+        seq = _wait_for_result(page)
+
+        _stroke(page, [(0.1, 0.1), (0.9, 0.9)])  # a black pen line on white
+        _stroke(page, [(0.1, 0.9), (0.9, 0.1)])
+        seq = _wait_for_result(page, seq)
+        drawn = _pixels(page, "#canvas")[..., :3]
+        black = (drawn == 0).all(-1).sum()
+        assert black > 40
+
+        page.click("[data-tool='eraser']")
+        page.fill("#size", "12")
+        page.dispatch_event("#size", "input")
+        _stroke(page, [(0.4, 0.4), (0.6, 0.6)])
+        assert (_pixels(page, "#canvas")[..., :3] == 0).all(-1).sum() < black
+
+        page.click("[data-tool='fill']")
+        page.evaluate(
+            "() => { const c = document.querySelector('#colour'); "
+            "c.value = '#ff0000'; c.dispatchEvent(new Event('input')); }"
+        )
+        page.click("[data-tool='fill']")
+        box = page.locator("#canvas").bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.05 * box["height"])
+        filled = _pixels(page, "#canvas")[..., :3]
+        assert (filled == (255, 0, 0)).all(-1).sum() > 200
+        seq = _wait_for_result(page, seq)
+        assert _pixels(page, "#result")[..., :3].std() > 0.5
+
+        page.click("#clear")
+        assert (_pixels(page, "#canvas")[..., :3] == 255).all()
+        page.screenshot(path=str(_screenshot_dir(tmp_path) / "serve-edges.png"))
