@@ -10,7 +10,7 @@ from pix2pix.models.convert import (
     read_reference_checkpoint,
 )
 
-from reference_nets import RefNLayerD, RefPixelD, RefResnet, RefUnet, randomize
+from reference import RefNLayerD, RefPixelD, RefResnet, RefUnet, randomize
 
 
 def assert_same_outputs(ours, ref, x):

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-from test_trainer import assert_same_state, make_data, tiny_config, tiny_models
 
 from pix2pix.models import load_pretrained
 from pix2pix.trainer import Trainer
 from pix2pix.trainer.distributed import setup_distributed
+
+from helpers import assert_same_state, make_data, tiny_config, tiny_models
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
 
@@ -27,8 +28,8 @@ WORKER = textwrap.dedent(
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, sys.argv[2])  # the tests folder, for the shared helpers
-    from test_trainer import make_data, tiny_config, tiny_models
+    sys.path.insert(0, sys.argv[2])  # the tests folder, for tests/helpers.py
+    from helpers import make_data, tiny_config, tiny_models
 
     import signal
 

@@ -1,8 +1,6 @@
 """Every example runs at a tiny size, so an example never rots."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
 from PIL import Image
@@ -10,16 +8,8 @@ from PIL import Image
 from pix2pix import Translator, UNetGenerator
 from pix2pix.data import SyntheticPairs
 
-from reference_nets import RefUnet, randomize
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import load_example
+from reference import RefUnet, randomize
 
 
 def test_quickstart(tmp_path):

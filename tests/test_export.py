@@ -10,7 +10,9 @@ import torch
 
 from pix2pix import Translator
 from pix2pix.export import export_model, export_onnx, export_torchscript
-from pix2pix.models import PatchGANDiscriminator, ResNetGenerator, UNetGenerator
+from pix2pix.models import PatchGANDiscriminator, ResNetGenerator
+
+from helpers import tiny_unet
 
 ATOL = 1e-4
 
@@ -27,9 +29,9 @@ def randomized(model):
 
 
 @pytest.fixture(scope="module")
-def unet():
+def randomized_unet():
     # batch norm + dropout: only an eval-mode export matches eager eval output
-    return randomized(UNetGenerator(base_channels=4, num_downs=5, dropout=0.5))
+    return randomized(tiny_unet(dropout=0.5))
 
 
 def eager(model, x):
@@ -61,22 +63,25 @@ def onnx_deps():
 
 
 @pytest.fixture(scope="module")
-def unet_onnx_fixed(onnx_deps, unet, tmp_path_factory):
-    assert unet.training  # export must not depend on, nor change, the caller's mode
-    path = export_onnx(unet, tmp_path_factory.mktemp("onnx") / "unet.onnx", size=64)
-    assert unet.training
+def unet_onnx_fixed(onnx_deps, randomized_unet, tmp_path_factory):
+    assert randomized_unet.training  # export must not depend on, nor change, the caller's mode
+    path = export_onnx(randomized_unet, tmp_path_factory.mktemp("onnx") / "unet.onnx", size=64)
+    assert randomized_unet.training
     return path
 
 
 @pytest.fixture(scope="module")
-def unet_onnx_dynamic(onnx_deps, unet, tmp_path_factory):
+def unet_onnx_dynamic(onnx_deps, randomized_unet, tmp_path_factory):
     # size=32 is one block of the size multiple: torch.export would fix such a dimension
     return export_onnx(
-        unet, tmp_path_factory.mktemp("onnx") / "unet_dyn.onnx", size=32, dynamic_size=True
+        randomized_unet,
+        tmp_path_factory.mktemp("onnx") / "unet_dyn.onnx",
+        size=32,
+        dynamic_size=True,
     )
 
 
-def test_onnx_fixed_size_matches_pytorch(unet_onnx_fixed, unet):
+def test_onnx_fixed_size_matches_pytorch(unet_onnx_fixed, randomized_unet):
     session = ort_session(unet_onnx_fixed)
     (inp,) = session.get_inputs()
     assert inp.name == "input" and inp.shape == ["batch", 3, 64, 64]
@@ -84,13 +89,13 @@ def test_onnx_fixed_size_matches_pytorch(unet_onnx_fixed, unet):
         x = images(batch, 3, 64, 64, seed=batch)
         out = ort_run(session, x)
         assert out.shape == (batch, 3, 64, 64)
-        assert np.abs(out - eager(unet, x)).max() < ATOL
+        assert np.abs(out - eager(randomized_unet, x)).max() < ATOL
     ort = pytest.importorskip("onnxruntime")
     with pytest.raises(ort.capi.onnxruntime_pybind11_state.InvalidArgument):
         ort_run(session, images(1, 3, 96, 64))  # the size is fixed
 
 
-def test_onnx_dynamic_size_matches_pytorch_at_two_sizes(unet_onnx_dynamic, unet):
+def test_onnx_dynamic_size_matches_pytorch_at_two_sizes(unet_onnx_dynamic, randomized_unet):
     session = ort_session(unet_onnx_dynamic)
     assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
     assert session.get_outputs()[0].shape == ["batch", 3, "height", "width"]
@@ -98,7 +103,7 @@ def test_onnx_dynamic_size_matches_pytorch_at_two_sizes(unet_onnx_dynamic, unet)
         x = images(*shape)
         out = ort_run(session, x)
         assert out.shape == shape
-        assert np.abs(out - eager(unet, x)).max() < ATOL
+        assert np.abs(out - eager(randomized_unet, x)).max() < ATOL
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["pix2pix.size_multiple"] == "32"
     assert meta["pix2pix.model_type"] == "UNetGenerator"
@@ -116,26 +121,26 @@ def test_onnx_resnet_generator_dynamic_size(onnx_deps, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet.onnx"]  # no temporary left
 
 
-def test_onnx_argument_errors(onnx_deps, unet, tmp_path):
+def test_onnx_argument_errors(onnx_deps, randomized_unet, tmp_path):
     with pytest.raises(ValueError, match=r"size=\(64, 48\) must be .* multiples of 32"):
-        export_onnx(unet, tmp_path / "x.onnx", size=(64, 48))
+        export_onnx(randomized_unet, tmp_path / "x.onnx", size=(64, 48))
     with pytest.raises(ValueError, match="size=0"):
-        export_onnx(unet, tmp_path / "x.onnx", size=0)
+        export_onnx(randomized_unet, tmp_path / "x.onnx", size=0)
     with pytest.raises(ValueError, match="opset=17 is not supported"):
-        export_onnx(unet, tmp_path / "x.onnx", opset=17)
+        export_onnx(randomized_unet, tmp_path / "x.onnx", opset=17)
     with pytest.raises(ValueError, match="Only generators can be exported"):
         export_onnx(PatchGANDiscriminator(base_channels=4), tmp_path / "x.onnx")
     with pytest.raises(ValueError, match="format='tflite' is not supported"):
-        export_model(unet, tmp_path / "x.tflite", format="tflite")
+        export_model(randomized_unet, tmp_path / "x.tflite", format="tflite")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         export_onnx(tmp_path / "nowhere", tmp_path / "x.onnx")
     assert not list(tmp_path.iterdir())
 
 
-def test_missing_onnx_packages_give_the_install_hint(monkeypatch, unet, tmp_path):
+def test_missing_onnx_packages_give_the_install_hint(monkeypatch, randomized_unet, tmp_path):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(ImportError, match=r'pip install "pix2pix\[onnx\]".*onnxruntime'):
-        export_onnx(unet, tmp_path / "x.onnx")
+        export_onnx(randomized_unet, tmp_path / "x.onnx")
 
 
 def load_torchscript(path):
@@ -144,14 +149,14 @@ def load_torchscript(path):
         return torch.jit.load(str(path))
 
 
-def test_torchscript_equals_eager_and_keeps_the_input_checks(unet, tmp_path):
-    path = export_torchscript(unet, tmp_path / "unet.pt", size=64)
-    assert unet.training
+def test_torchscript_equals_eager_and_keeps_the_input_checks(randomized_unet, tmp_path):
+    path = export_torchscript(randomized_unet, tmp_path / "unet.pt", size=64)
+    assert randomized_unet.training
     module = load_torchscript(path)
     for batch in (1, 3):
         x = images(batch, 3, 64, 64, seed=batch)
         with torch.no_grad():
-            assert np.array_equal(module(x).numpy(), eager(unet, x))
+            assert np.array_equal(module(x).numpy(), eager(randomized_unet, x))
     with pytest.raises(torch.jit.Error, match="this export takes 64x64 inputs"):
         module(images(1, 3, 96, 64))
     with pytest.raises(torch.jit.Error, match="expects 3 input channels"):
@@ -160,8 +165,10 @@ def test_torchscript_equals_eager_and_keeps_the_input_checks(unet, tmp_path):
         module(images(1, 3, 65, 64))
 
 
-def test_torchscript_dynamic_size_from_a_saved_folder(unet, tmp_path):
-    unet.save_pretrained(tmp_path / "m", inference={"direction": "BtoA", "crop_size": 64})
+def test_torchscript_dynamic_size_from_a_saved_folder(randomized_unet, tmp_path):
+    randomized_unet.save_pretrained(
+        tmp_path / "m", inference={"direction": "BtoA", "crop_size": 64}
+    )
     # size defaults to the saved crop size
     path = export_model(tmp_path / "m", tmp_path / "unet.pt", format="torchscript", size=None)
     extra = {"pix2pix_config.json": ""}
@@ -171,23 +178,25 @@ def test_torchscript_dynamic_size_from_a_saved_folder(unet, tmp_path):
     assert json.loads(extra["pix2pix_config.json"])["inference"]["direction"] == "BtoA"
     with pytest.raises(torch.jit.Error, match="64x64"):
         load_torchscript(path)(images(1, 3, 96, 64))
-    path = export_torchscript(Translator(unet), tmp_path / "dyn.pt", size=64, dynamic_size=True)
+    path = export_torchscript(
+        Translator(randomized_unet), tmp_path / "dyn.pt", size=64, dynamic_size=True
+    )
     module = load_torchscript(path)
     for shape in [(2, 3, 96, 160), (1, 3, 128, 32)]:
         x = images(*shape)
         with torch.no_grad():
-            assert np.array_equal(module(x).numpy(), eager(unet, x))
+            assert np.array_equal(module(x).numpy(), eager(randomized_unet, x))
 
 
-def test_cli_export_onnx_and_torchscript(onnx_deps, unet, tmp_path, capsys):
+def test_cli_export_onnx_and_torchscript(onnx_deps, randomized_unet, tmp_path, capsys):
     from pix2pix.cli import main
 
-    unet.save_pretrained(tmp_path / "m", inference={"direction": "AtoB"})
+    randomized_unet.save_pretrained(tmp_path / "m", inference={"direction": "AtoB"})
     args = ["export", "--model", str(tmp_path / "m"), "--size", "64", "--dynamic-size"]
     assert main([*args, "--format", "onnx", "--output", str(tmp_path / "g.onnx")]) == 0
     session = ort_session(tmp_path / "g.onnx")
     x = images(1, 3, 96, 64)
-    assert np.abs(ort_run(session, x) - eager(unet, x)).max() < ATOL
+    assert np.abs(ort_run(session, x) - eager(randomized_unet, x)).max() < ATOL
     # the format follows the suffix when --format is left out
     pt = tmp_path / "g.pt"
     assert (
@@ -196,13 +205,13 @@ def test_cli_export_onnx_and_torchscript(onnx_deps, unet, tmp_path, capsys):
     )
     with torch.no_grad():
         x = images(2, 3, 64, 32)
-        assert np.array_equal(load_torchscript(pt)(x).numpy(), eager(unet, x))
+        assert np.array_equal(load_torchscript(pt)(x).numpy(), eager(randomized_unet, x))
 
 
-def test_cli_export_errors_are_one_line(unet, tmp_path, capsys, monkeypatch):
+def test_cli_export_errors_are_one_line(randomized_unet, tmp_path, capsys, monkeypatch):
     from pix2pix.cli import main
 
-    unet.save_pretrained(tmp_path / "m")
+    randomized_unet.save_pretrained(tmp_path / "m")
     assert main(["export", "--model", str(tmp_path / "m"), "--output", str(tmp_path / "g")]) == 2
     assert "pass --format onnx or torchscript" in capsys.readouterr().err
     assert main(["export", "--model", str(tmp_path / "no"), "--output", "g.pt"]) == 2

@@ -27,12 +27,6 @@ def fake_cache(cache, repo_id, model, inference=None):
 
 
 @pytest.fixture
-def unet():
-    torch.manual_seed(0)
-    return UNetGenerator(base_channels=4, num_downs=5).eval()
-
-
-@pytest.fixture
 def offline_cache(tmp_path, monkeypatch):
     """An offline Hugging Face cache in tmp_path, set as the process-wide default.
 

@@ -11,9 +11,7 @@ from pix2pix.models import (
     load_pretrained,
 )
 
-
-def count(model):
-    return sum(p.numel() for p in model.parameters())
+from helpers import count
 
 
 def test_reference_parameter_counts():

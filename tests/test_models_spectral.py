@@ -6,9 +6,7 @@ from torch import nn
 
 from pix2pix.models import PatchGANDiscriminator, load_pretrained
 
-
-def count(model):
-    return sum(p.numel() for p in model.parameters())
+from helpers import count
 
 
 def convs(model):

@@ -1,5 +1,5 @@
-"""The training step against an independent re-implementation of the paper's algorithm, the
-schedules, hooks and overrides. Helpers here are shared by the other test_trainer_* files."""
+"""The training step against the reference algorithm (``benchmarks/reference.py``), the
+schedules, hooks and overrides. The shared helpers live in ``tests/helpers.py``."""
 
 import copy
 
@@ -7,97 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from pix2pix import PatchGANDiscriminator, UNetGenerator
-from pix2pix.trainer import Callback, Trainer, TrainerConfig
+from pix2pix.trainer import Callback, Trainer
 from pix2pix.trainer.schedulers import linear_decay_factor
 
-# ---------------------------------------------------------------------------- shared helpers
-
-
-def make_data(n=6, size=32, seed=0, in_channels=3, out_channels=3):
-    g = torch.Generator().manual_seed(seed)
-    return [
-        {
-            "source": torch.rand(in_channels, size, size, generator=g) * 2 - 1,
-            "target": torch.rand(out_channels, size, size, generator=g) * 2 - 1,
-            "path": f"item{i}",
-        }
-        for i in range(n)
-    ]
-
-
-def tiny_models(seed=0, num_downs=5, norm="batch", dropout=0.5):
-    torch.manual_seed(seed)
-    generator = UNetGenerator(base_channels=4, num_downs=num_downs, norm=norm, dropout=dropout)
-    discriminator = PatchGANDiscriminator(base_channels=4, n_layers=2, norm=norm)
-    return generator, discriminator
-
-
-def tiny_config(tmp_path, **changes):
-    values = dict(
-        epochs=1,
-        epochs_decay=1,
-        batch_size=2,
-        device="cpu",
-        output_dir=str(tmp_path / "run"),
-        log_every=1,
-        sample_every=0,
-        val_every=0,
-        checkpoint_every=0,
-        progress_bar=False,
-    )
-    values.update(changes)
-    return TrainerConfig(**values)
-
-
-def assert_same_state(a: nn.Module, b: nn.Module):
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    for key in sa:
-        assert torch.equal(sa[key], sb[key]), f"{key} differs"
-
-
-def assert_different_state(a: nn.Module, b: nn.Module):
-    sa, sb = a.state_dict(), b.state_dict()
-    assert any(not torch.equal(sa[k], sb[k]) for k in sa)
-
-
-# ---------------------------------------------------------------------------- the reference
-
-
-def reference_step(net_g, net_d, opt_g, opt_d, real_a, real_b, lambda_l1=100.0):
-    """Pix2PixModel.optimize_parameters of the reference implementation, written out from its
-    description: D on cat(A, fake).detach() and cat(A, B) with BCEWithLogits, loss_D halved;
-    then G with D frozen on GAN + L1 * lambda."""
-    bce, l1 = nn.BCEWithLogitsLoss(), nn.L1Loss()
-
-    def set_requires_grad(net, flag):
-        for p in net.parameters():
-            p.requires_grad = flag
-
-    fake_b = net_g(real_a)
-    set_requires_grad(net_d, True)
-    opt_d.zero_grad()
-    pred_fake = net_d(torch.cat((real_a, fake_b), 1).detach())
-    loss_d_fake = bce(pred_fake, torch.tensor(0.0).expand_as(pred_fake))
-    pred_real = net_d(torch.cat((real_a, real_b), 1))
-    loss_d_real = bce(pred_real, torch.tensor(1.0).expand_as(pred_real))
-    loss_d = (loss_d_fake + loss_d_real) * 0.5
-    loss_d.backward()
-    opt_d.step()
-    set_requires_grad(net_d, False)
-    opt_g.zero_grad()
-    pred_fake = net_d(torch.cat((real_a, fake_b), 1))
-    loss_g_gan = bce(pred_fake, torch.tensor(1.0).expand_as(pred_fake))
-    loss_g_l1 = l1(fake_b, real_b) * lambda_l1
-    loss_g = loss_g_gan + loss_g_l1
-    loss_g.backward()
-    opt_g.step()
-    return {"G_GAN": loss_g_gan.item(), "G_L1": loss_g_l1.item(), "D_fake": loss_d_fake.item()}
-
-
-def adam(net):
-    return torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999))
+from helpers import assert_different_state, assert_same_state, make_data, tiny_config, tiny_models
+from reference import RefPix2Pix
 
 
 def test_training_step_is_the_reference_algorithm_bit_for_bit(tmp_path):
@@ -113,13 +27,13 @@ def test_training_step_is_the_reference_algorithm_bit_for_bit(tmp_path):
     trainer = Trainer(g, d, tiny_config(tmp_path))
     torch.manual_seed(123)
     ours = [trainer.training_step(batch) for batch in batches]
-    opt_g, opt_d = adam(ref_g), adam(ref_d)
+    reference = RefPix2Pix(ref_g, ref_d)  # Adam(lr=2e-4, betas=(0.5, 0.999)), lambda_L1=100
     torch.manual_seed(123)
-    theirs = [reference_step(ref_g, ref_d, opt_g, opt_d, b["source"], b["target"]) for b in batches]
+    theirs = [reference.optimize_parameters(b["source"], b["target"]) for b in batches]
     assert_same_state(g, ref_g)
     assert_same_state(d, ref_d)
     assert set(ours[0]) == {"D_fake", "D_real", "G_GAN", "G_L1"}
-    assert [float(o["G_L1"]) for o in ours] == [t["G_L1"] for t in theirs]
+    assert [float(o["G_L1"]) for o in ours] == [float(t["G_L1"]) for t in theirs]
     # the parameters did move, so equality is not vacuous
     assert_different_state(g, tiny_models(num_downs=6)[0])
 
@@ -131,15 +45,16 @@ def test_fit_equals_the_reference_loop_with_linear_decay(tmp_path):
     config = tiny_config(tmp_path, shuffle=False, epochs=1, epochs_decay=2, seed=7)
     Trainer(g, d, config, train_data=data).fit()
 
-    opt_g, opt_d = adam(ref_g), adam(ref_d)
+    reference = RefPix2Pix(ref_g, ref_d)
     rule = lambda e: 1.0 - max(0, e + 1 - 1) / float(2 + 1)  # noqa: E731  (reference lambda_rule)
-    sched = [torch.optim.lr_scheduler.LambdaLR(o, rule) for o in (opt_g, opt_d)]
+    optimizers = (reference.optimizer_G, reference.optimizer_D)
+    sched = [torch.optim.lr_scheduler.LambdaLR(o, rule) for o in optimizers]
     torch.manual_seed(7)
     for _epoch in range(3):
         for i in range(0, 4, 2):
             a = torch.stack([x["source"] for x in data[i : i + 2]])
             b = torch.stack([x["target"] for x in data[i : i + 2]])
-            reference_step(ref_g, ref_d, opt_g, opt_d, a, b)
+            reference.optimize_parameters(a, b)
         for s in sched:
             s.step()
     assert_same_state(g, ref_g)

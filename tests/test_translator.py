@@ -10,7 +10,7 @@ from pix2pix import Translator
 from pix2pix.inference.tiling import pad_to_multiple
 from pix2pix.models import PatchGANDiscriminator, UNetGenerator
 
-from reference_nets import RefNLayerD, RefUnet, randomize
+from reference import RefNLayerD, RefUnet, randomize
 
 
 class Identity(nn.Module):
@@ -36,12 +36,6 @@ class Pointwise(nn.Module):
     def forward(self, x):
         assert x.shape[-1] % 16 == 0 and x.shape[-2] % 16 == 0
         return torch.tanh(self.conv(x))
-
-
-@pytest.fixture
-def unet():
-    torch.manual_seed(0)
-    return UNetGenerator(base_channels=4, num_downs=5)
 
 
 @pytest.fixture
