@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_directory", "atomic_write", "atomic_write_text", "fsync_directory"]
+__all__ = ["WriteError", "atomic_directory", "atomic_write", "atomic_write_text", "fsync_directory"]
 
 
 def _umask() -> int:
@@ -42,16 +42,62 @@ def atomic_write(final_path: str | os.PathLike[str], write: Callable[[str], Any]
         ``final_path`` as a ``Path``.
     """
     final = Path(final_path)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+    except FileNotFoundError:
+        raise  # the folder is missing: the caller's error, with its own message
+    except OSError as error:
+        raise WriteError(final, error) from None
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, final)
+    except Exception as error:
+        if _is_write_failure(error):
+            raise WriteError(final, error) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return final
+
+
+class WriteError(OSError):
+    """A file could not be written (disk full, read-only folder...); says which and why.
+
+    The previous content of the file, if any, is untouched.
+    """
+
+    def __init__(self, path: Path, error: BaseException) -> None:
+        lines = str(error).strip().splitlines()
+        reason = getattr(error, "strerror", None) or (lines[0] if lines else type(error).__name__)
+        if _looks_like_disk_full(error):
+            reason = "no space left on the device"
+        super().__init__(
+            getattr(error, "errno", None),
+            f"Could not write {path}: {reason}. Free some space or choose another folder; "
+            "the previous file, if any, is intact.",
+        )
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _looks_like_disk_full(error: BaseException) -> bool:
+    text = str(error)
+    # torch.save reports ENOSPC as "enforce fail ... unexpected pos"; safetensors as I/O errors
+    return getattr(error, "errno", None) == 28 or "unexpected pos" in text or "No space" in text
+
+
+def _is_write_failure(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return True
+    name = type(error).__name__
+    return name == "SafetensorError" or (
+        isinstance(error, RuntimeError) and _looks_like_disk_full(error)
+    )
 
 
 def atomic_write_text(final_path: str | os.PathLike[str], text: str) -> Path:

@@ -88,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, RuntimeError) as e:
+    # OSError covers a full disk, a read-only folder and a missing file: all name the path
+    except (ValueError, OSError, RuntimeError) as e:
         if args.debug:
             raise
         print(f"pix2pix {args.command}: error: {_one_line(e)}", file=sys.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import tempfile
 import types
 import typing
 from pathlib import Path
@@ -477,6 +478,7 @@ def run_train(args: argparse.Namespace) -> int:
         size_multiple=multiple,
         **data_settings,
     )
+    _check_writable(Path(config.output_dir))
     if args.check_data:
         _preflight(args, dataset_args)
     dataset_args["on_error"] = args.on_bad_image or "raise"
@@ -516,6 +518,19 @@ def run_train(args: argparse.Namespace) -> int:
         return 130
     trainer.logger.info("Done. Translate with: pix2pix translate IN --model %s --output OUT", final)
     return 0
+
+
+def _check_writable(folder: Path) -> None:
+    """Find an unwritable run folder now, not at the first checkpoint an hour in."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise OSError(
+            f"Cannot write to the run folder {folder}: {error.strerror or error}. Choose another "
+            "--output, or fix its permissions."
+        ) from None
 
 
 def _preflight(args: argparse.Namespace, dataset_args: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,17 @@ class InceptionFeatures(nn.Module):
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
         try:
             net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        except (RuntimeError, OSError, ValueError) as error:
+        except pickle.UnpicklingError:
+            # weights_only refuses a pickle of Python objects: never run it, say what to do
             raise ValueError(
-                f"{weights} does not hold torchvision inception_v3 weights: {error}"
+                f"--fid-weights {weights} is a pickle of Python objects, not a state dict of "
+                "tensors; it was refused unread. Save the weights with "
+                "torch.save(inception_v3(...).state_dict(), path)."
+            ) from None
+        except (RuntimeError, OSError, ValueError, EOFError) as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ValueError(
+                f"{weights} does not hold torchvision inception_v3 weights: {first}"
             ) from None
         net.fc = nn.Identity()
         self.net = net.eval().requires_grad_(False)

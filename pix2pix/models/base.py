@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -260,6 +260,12 @@ def read_config(config_path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{config_path} has model_type={found!r}; expected one of {known}. "
             "Is this a pix2pix config.json?"
         )
+    inference = config.get("inference")
+    if inference is not None and not isinstance(inference, dict):
+        raise ValueError(
+            f'{config_path}: "inference" must be a JSON object of settings such as '
+            f'{{"direction": "AtoB"}}; got {inference!r}. Fix or remove that entry.'
+        )
     return config
 
 
@@ -278,16 +284,45 @@ def build_from_config(
 ) -> ModelMixin:
     """Instantiate the class named in ``config`` and load ``weights_path`` into it if given."""
     cls = _MODEL_CLASSES[config["model_type"]]
-    try:
-        model = cls(**model_kwargs(config))
-    except TypeError as error:
-        raise ValueError(f"config for {cls.__name__} has unexpected arguments: {error}") from None
+    kwargs = model_kwargs(config)
+    if weights_path is not None:
+        # Check the config against the weights' shapes (read from the safetensors header)
+        # on the meta device first: a config that would allocate a huge model next to small
+        # weights is refused in milliseconds, without allocating it.
+        with torch.device("meta"):
+            skeleton = _construct(cls, kwargs)
+        load_state_dict_checked(
+            skeleton, _header_shapes(weights_path), source=str(weights_path), load=False
+        )
+    model = _construct(cls, kwargs)
     if weights_path is not None:
         state = load_safetensors(weights_path)
         load_state_dict_checked(model, state, source=str(weights_path))
     if device is not None:
         model.to(device)
     return model
+
+
+def _construct(cls: type[ModelMixin], kwargs: dict[str, Any]) -> ModelMixin:
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ValueError(f"config for {cls.__name__} has unexpected arguments: {error}") from None
+
+
+def _header_shapes(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Empty meta tensors with the shapes a safetensors file declares (its data is not read)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {
+                key: torch.empty(handle.get_slice(key).get_shape(), device="meta")
+                for key in handle.keys()  # noqa: SIM118 (safe_open is no dict)
+            }
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ValueError(
+            f"Could not read weights from {path}: {error}. The file is truncated or not a "
+            "safetensors file; save or download it again."
+        ) from None
 
 
 def load_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -302,7 +337,11 @@ def load_safetensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 
 def load_state_dict_checked(
-    model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "the state dict"
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    *,
+    source: str = "the state dict",
+    load: bool = True,
 ) -> None:
     """Load ``state`` strictly, raising a ``ValueError`` that lists every mismatch.
 
@@ -310,6 +349,7 @@ def load_state_dict_checked(
         model: The model to fill.
         state: The weights.
         source: Where the weights came from, for the message.
+        load: ``False`` only checks keys and shapes.
 
     Raises:
         ValueError: Listing missing keys, unexpected keys and shape mismatches.
@@ -332,7 +372,8 @@ def load_state_dict_checked(
             parts.append(f"shape mismatches ({len(shapes)}): {_clip(shapes)}")
         parts.append("Check that config.json matches the weights file.")
         raise ValueError("\n  ".join(parts))
-    model.load_state_dict(state, strict=True)
+    if load:
+        model.load_state_dict(state, strict=True)
 
 
 def _short(model: nn.Module) -> str:

@@ -47,6 +47,12 @@ def _parse_unet_key(key: str) -> tuple[int, int, str] | None:
     return None if match is None else (level, int(match.group(1)), match.group(2))
 
 
+def _first_line(error: BaseException) -> str:
+    # torch raises EOFError() with no message for an empty file
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def read_reference_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a reference ``.pth`` state dict safely (``torch.load(weights_only=True)``).
 
@@ -63,12 +69,12 @@ def read_reference_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.T
     except pickle.UnpicklingError as error:
         raise ValueError(
             f"Refused to load {path}: it contains Python objects other than tensors, and "
-            f"unpickling them could run arbitrary code ({str(error).splitlines()[0]}). Re-save "
+            f"unpickling them could run arbitrary code ({_first_line(error)}). Re-save "
             "it from trusted code with torch.save(model.state_dict(), path)."
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
         raise ValueError(
-            f"Could not read {path}: {str(error).splitlines()[0]}. The file is truncated or "
+            f"Could not read {path}: {_first_line(error)}. The file is empty, truncated or "
             "not a PyTorch checkpoint."
         ) from None
     nested = state.get("state_dict") if isinstance(state, Mapping) else None
