@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,31 @@ from pix2pix.models.base import (
 )
 from pix2pix.models.convert import load_reference_checkpoint
 from pix2pix.pretrained.resolve import resolve_model
+
+
+def _warn_if_half_precision_is_slow(device: torch.device, dtype: torch.dtype) -> None:
+    """Warn when this CPU has no oneDNN kernels for ``dtype`` (no AVX-512 BF16/FP16 or AMX).
+
+    PyTorch then runs half-precision convolutions on its slow reference kernels: measured 10-80x
+    slower than fp32 on an AVX2-only AMD EPYC (``benchmarks/results/translate_cpu_avx2.json``).
+    """
+    if device.type != "cpu":
+        return
+    check = {
+        torch.bfloat16: "_is_mkldnn_bf16_supported",
+        torch.float16: "_is_mkldnn_fp16_supported",
+    }.get(dtype)
+    try:
+        supported = bool(getattr(torch.ops.mkldnn, check)()) if check else True
+    except (AttributeError, RuntimeError):  # a private probe; absent in some builds
+        return
+    if not supported:
+        warnings.warn(
+            f"dtype={dtype} on this CPU: it lacks the instructions (AVX-512 BF16/FP16, AMX) "
+            "of oneDNN's half-precision kernels, so convolutions fall back to slow reference "
+            "kernels, many times slower than the default fp32.",
+            stacklevel=3,
+        )
 
 
 @contextlib.contextmanager
@@ -104,6 +130,7 @@ class Translator:
         # autocast's per-op casts several times on CPU), channels-last when compiled
         self._module: nn.Module = generator
         if self.dtype != torch.float32:
+            _warn_if_half_precision_is_slow(self.device, self.dtype)
             self._module = copy.deepcopy(generator).to(dtype=self.dtype)
         self._compiled = compile
         self._forward: nn.Module | Any = self._module
