@@ -142,9 +142,10 @@ def test_label_map_model_draw_translate_download(browser, tmp_path):
         result = _pixels(page, "#result")
         assert result.shape == (64, 64, 4)
         assert result[..., :3].std() > 0.5, "the result is blank"
-        # the page shows exactly what the library makes of the drawing
-        expected = np.asarray(translator.translate(Image.fromarray(drawing)))
-        np.testing.assert_array_equal(result[..., :3], expected)
+        # the page shows what the library makes of the drawing; up to float rounding, since an
+        # aborted earlier request may have shared the model run (a micro-batch) with it
+        expected = np.asarray(translator.translate(Image.fromarray(drawing))).astype(int)
+        assert np.abs(result[..., :3].astype(int) - expected).max() <= 2
 
         assert "ms round trip" in page.inner_text("#latency")
         href = page.get_attribute("#download", "href")
