@@ -90,13 +90,39 @@ def test_init_weights_normal_scheme():
     assert model[1].bias.abs().sum() == 0
 
 
-@pytest.mark.parametrize("scheme", ["xavier", "kaiming", "orthogonal"])
-def test_init_weights_other_schemes_change_weights_and_zero_bias(scheme):
-    layer = nn.Conv2d(8, 8, 3)
-    before = layer.weight.clone()
-    init_weights(layer, scheme, 0.02)
-    assert not torch.equal(before, layer.weight)
-    assert layer.bias.abs().sum() == 0
+# Conv2d(64, 32, 3): fan_in = 64 * 9, fan_out = 32 * 9; a gain far from the default 0.02, so
+# a scheme or gain mix-up changes the standard deviation by far more than the 5% tolerance
+FAN_IN, FAN_OUT, GAIN = 64 * 9, 32 * 9, 1.7
+EXPECTED_STD = {
+    "normal": GAIN,  # N(0, gain)
+    "xavier": GAIN * (2 / (FAN_IN + FAN_OUT)) ** 0.5,  # Xavier-normal with the gain
+    "kaiming": (2 / FAN_IN) ** 0.5,  # Kaiming-normal, fan-in, a=0: the gain is unused
+    "orthogonal": GAIN / FAN_IN**0.5,  # gain * orthonormal rows of length FAN_IN
+}
+
+
+@pytest.mark.parametrize("scheme", ["normal", "xavier", "kaiming", "orthogonal"])
+def test_init_weights_draws_each_scheme_with_its_gain(scheme):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(64, 32, 3), nn.Linear(4, 4))
+    init_weights(model, scheme, GAIN)
+    weight = model[0].weight.detach()
+    assert weight.std().item() == pytest.approx(EXPECTED_STD[scheme], rel=0.05)
+    assert abs(weight.mean().item()) < 0.05 * EXPECTED_STD[scheme]
+    rows = weight.reshape(32, -1)
+    gram = rows @ rows.T
+    if scheme == "orthogonal":
+        torch.testing.assert_close(gram, GAIN**2 * torch.eye(32), atol=1e-4, rtol=0)
+    else:  # independent normal draws: far from orthogonal, and tails a uniform draw lacks
+        assert (gram - torch.diag(gram.diag())).abs().max() > 0.1 * gram.diag().mean()
+        tails = (weight.abs() > 2 * EXPECTED_STD[scheme]).float().mean().item()
+        assert 0.035 < tails < 0.06  # P(|z| > 2) = 0.0455 for a normal, 0 for a uniform
+    assert model[0].bias.abs().sum() == 0 and model[1].bias.abs().sum() == 0
+    # every layer is visited: the Linear weight is re-drawn too, not left at its default init
+    linear = nn.Linear(4, 4)
+    torch.manual_seed(0)
+    init_weights(linear, scheme, GAIN)
+    assert not torch.equal(linear.weight, nn.Linear(4, 4).weight)
 
 
 def test_init_weights_rejects_unknown_scheme():
