@@ -81,11 +81,13 @@ def test_presets_are_plain_data():
         return value is None or isinstance(value, (str, bool, int, float))
 
     everything = {**PRESETS, **ABLATIONS}
+    fields = set(TrainerConfig().to_dict())
     assert len(everything) == len(PRESETS) + len(ABLATIONS)  # no name in both tables
     for name, preset in everything.items():
         assert plain(preset), name
         assert json.loads(json.dumps(preset)) == preset, name
         assert {"generator", "discriminator", "trainer", "status"} <= set(preset), name
+        assert set(preset["trainer"]) <= fields, name  # TrainerConfig fields only
 
 
 def test_overrides():
