@@ -186,3 +186,14 @@ def test_a_damaged_train_args_json_names_the_file(tmp_path, capsys, text, says):
     assert main(["train", "--resume", str(run), "--max-steps", "2"]) == 2
     line = _one_error_line(capsys)
     assert "train_args.json" in line and says in line
+
+
+def test_an_error_from_a_dataloader_worker_prints_as_its_own_line():
+    from pix2pix.cli import _one_line
+
+    raised = ValueError(
+        "Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
+        'last):\n  File "x.py", line 1, in f\nValueError: Could not read image D/1.png: corrupt.'
+    )
+    assert _one_line(raised) == "Could not read image D/1.png: corrupt."
+    assert _one_line(ValueError("plain")) == "plain"
