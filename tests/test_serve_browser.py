@@ -86,15 +86,14 @@ def _pixels(page, selector: str) -> np.ndarray:
 
 
 def _wait_for_result(page, after: int = 0) -> int:
+    """Wait until the result of the drawing as it is now is shown; returns its number."""
     page.wait_for_function(
-        "(after) => Number(document.querySelector('#result').dataset.seq || 0) > after "
-        "&& document.querySelector('#result').complete "
+        "(after) => document.body.dataset.pending === 'false' "
+        "&& Number(document.querySelector('#result').dataset.seq || 0) > after "
         "&& document.querySelector('#result').naturalWidth > 0",
         arg=after,
         timeout=30_000,
     )
-    page.wait_for_timeout(400)  # let a request scheduled by the last stroke land too
-    page.wait_for_function("() => document.querySelector('#result').complete", timeout=30_000)
     return int(page.get_attribute("#result", "data-seq") or 0)
 
 

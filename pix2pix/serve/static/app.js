@@ -181,7 +181,13 @@
   }
 
   // ---- translation: debounced, the newest request wins
+  // body[data-pending] is "true" from a change until its result is shown (tests wait on it)
+  function setPending(pending) {
+    document.body.dataset.pending = String(pending);
+  }
+
   function schedule() {
+    setPending(true);
     const now = performance.now();
     if (state.pendingSince === null) state.pendingSince = now;
     clearTimeout(state.timer);
@@ -223,13 +229,16 @@
       if (seq !== state.seq) return;
       if (!response.ok) {
         status(await errorText(response));
+        if (state.pendingSince === null) setPending(false);
         return;
       }
       const image = await response.blob();
       if (seq !== state.seq) return;
       showResult(image, performance.now() - started, serverTiming(response.headers.get("Server-Timing")), seq);
     } catch (error) {
-      if (error.name !== "AbortError") status("The server cannot be reached: " + error.message);
+      if (error.name === "AbortError") return;
+      status("The server cannot be reached: " + error.message);
+      if (state.pendingSince === null) setPending(false);
     }
   }
 
@@ -248,6 +257,10 @@
     const model = timing.inference === undefined ? "" : ` · model ${timing.inference.toFixed(0)} ms`;
     $("latency").textContent = `${milliseconds.toFixed(0)} ms round trip${model}`;
     status("");
+    // no newer change waits for its turn: what is shown is the drawing as it is
+    if (state.pendingSince === null && seq === state.seq) {
+      result.decode().then(() => seq === state.seq && state.pendingSince === null && setPending(false));
+    }
   }
 
   // ---- tools
