@@ -7,18 +7,19 @@ import sys
 import pytest
 import torch
 from PIL import Image
-from test_trainer import (
+
+from pix2pix.models import load_pretrained
+from pix2pix.trainer import Trainer
+from pix2pix.trainer.ema import ExponentialMovingAverage
+from pix2pix.trainer.rng import seed_everything
+
+from helpers import (
     assert_different_state,
     assert_same_state,
     make_data,
     tiny_config,
     tiny_models,
 )
-
-from pix2pix.models import load_pretrained
-from pix2pix.trainer import Trainer
-from pix2pix.trainer.ema import ExponentialMovingAverage
-from pix2pix.trainer.rng import seed_everything
 
 
 def conv_output_dtypes(module):
@@ -122,18 +123,42 @@ def test_channels_last_trains_and_keeps_the_format(tmp_path):
     assert_same_state(reloaded, g)
 
 
-def test_compile_wraps_the_training_modules(tmp_path, monkeypatch):
-    wrapped = []
+class Counting(torch.nn.Module):
+    """Stands in for torch.compile's OptimizedModule: the same module, counting its calls."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module, self.calls = module, 0
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        return self.module(*args, **kwargs)
+
+
+def test_compiled_modules_are_the_ones_training_runs(tmp_path, monkeypatch):
+    wrappers = []
 
     def fake_compile(module):
-        wrapped.append(module)
-        return module
+        wrappers.append(Counting(module))
+        return wrappers[-1]
 
     monkeypatch.setattr(torch, "compile", fake_compile)
     g, d = tiny_models()
-    trainer = Trainer(g, d, tiny_config(tmp_path, compile=True), make_data(2))
+    forwards = {g: 0, d: 0}
+    for module in (g, d):
+        module.register_forward_pre_hook(lambda m, args: forwards.__setitem__(m, forwards[m] + 1))
+    trainer = Trainer(g, d, tiny_config(tmp_path, compile=True), make_data(4))
     trainer.fit()
-    assert wrapped == [g, d]  # single process: D's training and frozen calls share one wrapper
+    assert trainer.step == 4
+    # single process: one wrapper per network, D's own and frozen updates share one
+    assert [w.module for w in wrappers] == [g, d]
+    compiled_g, compiled_d = wrappers
+    # every forward of G and D in training went through the compiled module
+    assert compiled_g.calls == forwards[g] >= trainer.step
+    assert compiled_d.calls == forwards[d] >= 2 * trainer.step
+    # the networks themselves stay unwrapped: the export has plain keys and loads
+    assert trainer.generator is g and trainer.discriminator is d
+    assert_same_state(load_pretrained(tmp_path / "run/final"), g)
 
 
 @pytest.mark.slow
