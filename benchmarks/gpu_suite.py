@@ -28,8 +28,8 @@ PNGs: eight files in all); models, logs and evaluation pages go to ``--work-dir`
 Usage::
 
     python benchmarks/copy_gpu_data.py                  # here: the pairs into gpu-data/
-    # on the GPU machine, with gpu-data carried along:
-    PYTHONPATH=. python3 benchmarks/gpu_suite.py --output $OUT --data gpu-data
+    # on the GPU machine, with gpu-data carried along (pix2pix need not be installed there):
+    python3 benchmarks/gpu_suite.py --output $OUT --data gpu-data
     # dry run of everything with tiny sizes, on the CPU
     python benchmarks/gpu_suite.py --device cpu --smoke --output /tmp/gpu-suite-smoke
 """
@@ -677,6 +677,13 @@ def forward_args(args: argparse.Namespace) -> list[str]:
     return flags
 
 
+def child_env() -> dict[str, str]:
+    """This environment with the checkout first on PYTHONPATH (pix2pix need not be installed)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def run_suite(args: argparse.Namespace) -> int:
     clock = time.time()
     deadline = clock + args.budget
@@ -714,7 +721,7 @@ def run_suite(args: argparse.Namespace) -> int:
         start = time.time()
         status, returncode = "ok", None
         try:
-            proc = subprocess.run(command, cwd=ROOT, timeout=limit, check=False)
+            proc = subprocess.run(command, cwd=ROOT, env=child_env(), timeout=limit, check=False)
             returncode = proc.returncode
         except subprocess.TimeoutExpired:
             status = "timeout"
