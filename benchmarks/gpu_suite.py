@@ -60,10 +60,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (name, budget in seconds on the GPU; None = whatever is left)
 STAGES: tuple[tuple[str, float | None], ...] = (
-    ("pytest_cuda", 130),
-    ("train_throughput", 150),
-    ("translate", 75),
-    ("data_pipeline", 35),
+    ("pytest_cuda", 110),
+    ("train_throughput", 200),
+    ("translate", 70),
+    ("data_pipeline", 30),
     ("quality", None),
 )
 SMOKE_BUDGETS = {  # the CPU is much slower to compile; a smoke run proves the code, not speed
