@@ -57,11 +57,13 @@ def get_norm_layer(
         ValueError: If ``norm`` is unknown.
 
     Example:
-        >>> get_norm_layer("instance", 8)
-        InstanceNorm2d(8, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)
+        >>> norm = get_norm_layer("instance", 8)
+        >>> type(norm).__name__, norm.num_features, norm.affine, norm.track_running_stats
+        ('InstanceNorm2d', 8, False, False)
         >>> make_norm = get_norm_layer("batch")
-        >>> make_norm(16)
-        BatchNorm2d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+        >>> norm = make_norm(16)
+        >>> type(norm).__name__, norm.num_features, norm.affine, norm.track_running_stats
+        ('BatchNorm2d', 16, True, True)
     """
     check_norm(norm)
     if num_features is None:
