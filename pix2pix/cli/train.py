@@ -36,13 +36,17 @@ from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.config import FIELD_CHOICES, RESUME_SAFE_FIELDS
 from pix2pix.trainer.distributed import cleanup_distributed
+from pix2pix.trainer.monitoring import load_callback
 from pix2pix.trainer.rng import seed_everything
 
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
 RUN_CONFIG_FORMAT = 1
 # config fields whose flag is spelled differently (the rest are --field-name)
-_FLAG_NAMES = {"output_dir": ("--output", "--output-dir")}
+_FLAG_NAMES = {
+    "output_dir": ("--output", "--output-dir"),
+    "loggers": ("--logger", "--loggers"),
+}
 # data arguments remembered in the run folder for --resume
 _REMEMBERED = ("data", "val_data", "layout", "flip", "on_bad_image")
 # model flags (all default to None, so the CLI knows which ones the user gave)
@@ -153,6 +157,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "flags given here override it",
     )
     run.add_argument(
+        "--callback",
+        dest="callbacks",
+        action="append",
+        default=None,
+        metavar="MODULE:CLASS",
+        help="attach a pix2pix.trainer.Callback subclass built with no arguments (repeatable); "
+        "recorded in run_config.json, so --resume attaches it again",
+    )
+    run.add_argument(
         "--resume",
         metavar="RUN",
         help="continue the run in this folder from its newest checkpoint, or from the "
@@ -177,6 +190,11 @@ def add_config_flags(group: argparse._ArgumentGroup) -> None:
         if hint is bool:
             group.add_argument(*flags, action=argparse.BooleanOptionalAction, help=text, **kwargs)
             continue
+        if typing.get_origin(hint) is tuple:  # a list of names: --logger csv,tensorboard
+            default_text = ",".join(default)
+            text = f"{help_.get(field.name, '')}; comma-separated (default: {default_text})"
+            group.add_argument(*flags, type=_names, metavar="NAMES", help=text, **kwargs)
+            continue
         optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
         base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
         if field.name in FIELD_CHOICES:
@@ -184,6 +202,11 @@ def add_config_flags(group: argparse._ArgumentGroup) -> None:
         else:
             kwargs["metavar"] = field.name.upper()
         group.add_argument(*flags, type=_parser(base, optional), help=text, **kwargs)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """``"csv, tensorboard"`` -> ``("csv", "tensorboard")``."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _parser(kind: type, optional: bool) -> Any:
@@ -408,6 +431,22 @@ def _resume_settings(args: argparse.Namespace, run_dir: Path, checkpoint: Path) 
     return base.replace(**given) if given else base
 
 
+def _recorded(run_dir: Path, key: str) -> Any:
+    """``run_config.json``'s ``key`` (``None`` when the file or the key is missing)."""
+    path = run_dir / RUN_CONFIG_NAME
+    try:
+        return json.loads(path.read_text()).get(key) if path.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+
+
+def _callback_specs(args: argparse.Namespace, run_dir: Path | None) -> list[str]:
+    """The ``--callback`` names of this run: a resumed run's recorded ones, then those given."""
+    recorded = _recorded(run_dir, "callbacks") if run_dir is not None else None
+    specs = [str(s) for s in recorded] if isinstance(recorded, list) else []
+    return list(dict.fromkeys([*specs, *(getattr(args, "callbacks", None) or [])]))
+
+
 def _flag_change(key: str, old: Any, new: Any) -> str:
     return f"--{key.replace('_', '-')}: {old!r} -> {new!r}"
 
@@ -486,7 +525,11 @@ def run_train(args: argparse.Namespace) -> int:
     val_data = None
     if args.val_data:
         val_data = PairedImageDataset(args.val_data, flip=False, train=False, **dataset_args)
-    trainer = Trainer(generator, discriminator, config, train_data, val_data)
+    callback_specs = _callback_specs(args, run_dir if args.resume else None)
+    callbacks = [load_callback(spec) for spec in callback_specs]
+    trainer = Trainer(generator, discriminator, config, train_data, val_data, callbacks)
+    preset = args.preset or (_recorded(run_dir, "preset") if args.resume else None)
+    trainer.run_info = {"preset": preset} if preset else {}
     trainer.setup()  # joins the torchrun process group, so that only rank 0 writes below
     trainer.logger.info(
         "Training on %d pairs from %s -> %s", len(train_data), args.data, config.output_dir
@@ -505,6 +548,8 @@ def run_train(args: argparse.Namespace) -> int:
             "generator": {"model_type": type(generator).__name__, **generator.config},
             "discriminator": {"model_type": type(discriminator).__name__, **discriminator.config},
             "trainer": config.to_dict(),
+            "callbacks": callback_specs,
+            "preset": preset,
         }
         atomic_write_text(output_dir / RUN_CONFIG_NAME, json.dumps(run_record, indent=2) + "\n")
     try:

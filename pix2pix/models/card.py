@@ -16,7 +16,28 @@ __all__ = ["model_card"]
 
 # Inference keys shown in their own sections; any others are listed as "other settings".
 _PREPROCESSING_KEYS = ("preprocess", "load_size", "crop_size", "in_channels", "out_channels")
-_SECTION_KEYS = ("direction", "dataset", "metrics", "license", *_PREPROCESSING_KEYS)
+_SECTION_KEYS = (
+    "direction",
+    "dataset",
+    "metrics",
+    "license",
+    "training",
+    "best",
+    *_PREPROCESSING_KEYS,
+)
+# training settings worth a row of their own in the card's "Training" table
+_TRAINING_ROWS = (
+    "epochs",
+    "epochs_decay",
+    "max_steps",
+    "batch_size",
+    "lr",
+    "gan_mode",
+    "lambda_l1",
+    "precision",
+    "ema_decay",
+    "seed",
+)
 _METADATA_KEYS = ("model_type", "pix2pix_version", "inference")
 
 PAPER = (
@@ -35,9 +56,12 @@ def model_card(
 
     Args:
         config: The content of ``config.json``: ``model_type``, the constructor arguments and,
-            optionally, ``inference`` settings. ``inference["dataset"]``, ``["metrics"]`` (a
-            mapping of name to value) and ``["license"]`` (a Hub license id, default
-            ``unknown``) fill the training data, metrics and license when present.
+            optionally, ``inference`` settings. ``inference["dataset"]`` (text, or a mapping
+            with ``name``, ``pairs``, ``direction``), ``["training"]`` (``steps``, ``preset``,
+            ``config``), ``["metrics"]`` (a mapping of name to value) and ``["license"]`` (a
+            Hub license id, default ``unknown``) fill the training data, the training run, the
+            metrics and the license when present. The front matter carries what the Hub reads:
+            ``license``, ``datasets`` and a ``model-index`` with the metrics.
         num_parameters: The parameter count (omitted from the card when ``None``).
         repo_id: The Hub repo the card is for, used in the usage snippet (default: a folder).
 
@@ -53,7 +77,7 @@ def model_card(
     inference: Mapping[str, Any] = config.get("inference") or {}
     is_generator = "Discriminator" not in model_type
 
-    lines = _front_matter(inference, is_generator)
+    lines = _front_matter(inference, is_generator, model_type)
     kind = "generator" if is_generator else "discriminator"
     version = f" {config['pix2pix_version']}" if config.get("pix2pix_version") else ""
     lines += [
@@ -78,25 +102,98 @@ def model_card(
 
     lines += _direction_section(inference, is_generator)
     if inference.get("dataset") is not None:
-        lines += ["## Training data", "", _value(inference["dataset"], code=False), ""]
+        lines += _dataset_section(inference["dataset"])
+    if isinstance(inference.get("training"), Mapping):
+        lines += _training_section(inference["training"])
     if inference.get("metrics") is not None:
         lines += _metrics_section(inference["metrics"])
     lines += _usage_section(repo_id, is_generator)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _front_matter(inference: Mapping[str, Any], is_generator: bool) -> list[str]:
+def _front_matter(inference: Mapping[str, Any], is_generator: bool, model_type: str) -> list[str]:
     # Strings go through json.dumps: a JSON string is a valid YAML scalar, so a license or tag
     # with ":" or "#" in it cannot break the front matter.
+    license_id = inference.get("license") or "unknown"
     lines = [
         "---",
         "library_name: pix2pix",
-        f"license: {json.dumps(str(inference.get('license', 'unknown')))}",
+        f"license: {json.dumps(str(license_id))}",
     ]
     if is_generator:
         lines.append("pipeline_tag: image-to-image")
+    dataset = inference.get("dataset")
+    name = dataset.get("name") if isinstance(dataset, Mapping) else None
+    if name:
+        lines += ["datasets:", f"- {json.dumps(str(name))}"]
+    metrics = inference.get("metrics")
+    numbers = {}
+    if isinstance(metrics, Mapping):
+        numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    if numbers and is_generator:
+        # the Hub's model-index: one result of the image-to-image task on the training data
+        data_name = json.dumps(str(name or "unknown"))
+        split = dataset.get("metrics_split", "validation") if isinstance(dataset, Mapping) else None
+        lines += [
+            "model-index:",
+            f"- name: {json.dumps(model_type)}",
+            "  results:",
+            "  - task:",
+            "      type: image-to-image",
+            "      name: Image-to-Image",
+            "    dataset:",
+            f"      name: {data_name}",
+            f"      type: {data_name}",
+            f"      split: {json.dumps(str(split or 'validation'))}",
+            "    metrics:",
+        ]
+        for key, value in numbers.items():
+            metric = key.rsplit("/", 1)[-1]
+            lines += [
+                f"    - type: {json.dumps(metric.lower())}",
+                f"      name: {json.dumps(key)}",
+                f"      value: {json.dumps(float(value))}",
+            ]
     lines += ["tags:", "- pix2pix", "- image-to-image", "- gan", "---", ""]
     return lines
+
+
+def _dataset_section(dataset: Any) -> list[str]:
+    lines = ["## Training data", ""]
+    if not isinstance(dataset, Mapping):
+        return [*lines, _value(dataset, code=False), ""]
+    labels = {"name": "Dataset", "split": "Split", "pairs": "Pairs", "direction": "Direction"}
+    lines += ["| Setting | Value |", "|---|---|"]
+    lines += [
+        f"| {labels.get(key, key)} | {_value(value, code=False)} |"
+        for key, value in dataset.items()
+    ]
+    return [*lines, ""]
+
+
+def _training_section(training: Mapping[str, Any]) -> list[str]:
+    lines = ["## Training", "", "| Setting | Value |", "|---|---|"]
+    for key in ("steps", "epochs", "preset"):
+        if training.get(key) is not None:
+            lines.append(f"| {key} | {_value(training[key], code=False)} |")
+    config = training.get("config")
+    if isinstance(config, Mapping):
+        lines += [
+            f"| {key} | {_value(config[key])} |"
+            for key in _TRAINING_ROWS
+            if config.get(key) is not None
+        ]
+        lines += [
+            "",
+            "<details><summary>Full trainer config</summary>",
+            "",
+            "```json",
+            json.dumps(dict(config), indent=2),
+            "```",
+            "",
+            "</details>",
+        ]
+    return [*lines, ""]
 
 
 def _direction_section(inference: Mapping[str, Any], is_generator: bool) -> list[str]:

@@ -60,6 +60,11 @@ RESUME_SAFE_FIELDS = (
     "num_workers",
     "progress_bar",
     "tensorboard",
+    "loggers",
+    "keep_best",
+    "early_stop_patience",
+    "early_stop_min_delta",
+    "license",
     "output_dir",
     "device",
 )
@@ -83,6 +88,8 @@ def resume_differences(
             continue
         old = saved.get(f.name, getattr(defaults, f.name))
         new = getattr(current, f.name)
+        if isinstance(old, list):  # a tuple field read back from JSON
+            old = tuple(old)
         if old != new:
             (allowed if f.name in RESUME_SAFE_FIELDS else refused)[f.name] = (old, new)
     return allowed, refused
@@ -149,6 +156,13 @@ class TrainerConfig:
     keep_checkpoints: int = 3  # most recent checkpoints kept on disk (0 = keep all)
     tensorboard: bool = False  # also log to TensorBoard in output_dir/tensorboard
     progress_bar: bool = True  # show a tqdm progress bar (rank 0 only)
+    loggers: tuple[str, ...] = ("jsonl", "csv")  # logs: jsonl (always), csv, tensorboard, wandb
+    keep_best: int = 0  # keep the K best models by best_metric in output_dir/best (0 = off)
+    best_metric: str = "val/L1"  # validation metric that keep_best and early stopping watch
+    best_mode: str = "auto"  # min, max, or auto (max for PSNR and SSIM, else min)
+    early_stop_patience: int | None = None  # stop after this many validations without improving
+    early_stop_min_delta: float = 0.0  # smallest change of best_metric that counts as improving
+    license: str | None = None  # license id for the model card (Hub ids: mit, cc-by-4.0...)
     # -- data description (owned by the dataset; see DATA_FIELDS): None = take the dataset's --
     direction: str | None = None  # AtoB: left/A half is the input; BtoA: right/B half is
     preprocess: str | None = None  # resizing used in training (resize_and_crop, crop, ...)
@@ -156,6 +170,9 @@ class TrainerConfig:
     crop_size: int | None = None  # side of the training crops (pixels)
 
     def __post_init__(self) -> None:
+        if isinstance(self.loggers, (list, str)):  # JSON gives a list; "csv,wandb" from code
+            names = self.loggers.split(",") if isinstance(self.loggers, str) else self.loggers
+            self.loggers = tuple(name.strip() for name in names if name.strip())
         self.validate()
 
     # ------------------------------------------------------------------ validation
@@ -215,6 +232,21 @@ class TrainerConfig:
         for name in ("sample_every", "val_every", "checkpoint_every", "keep_checkpoints"):
             _check_range(name, getattr(self, name), 0)
         _check_range("num_samples", self.num_samples, 1)
+        from pix2pix.trainer.loggers import LOGGER_CHOICES
+
+        for name in self.loggers:
+            if not isinstance(name, str):
+                raise ValueError(f"loggers={self.loggers!r} must hold logger names (strings).")
+            check_choice("loggers", name, LOGGER_CHOICES)
+        _check_range("keep_best", self.keep_best, 0)
+        check_choice("best_mode", self.best_mode, ("auto", "min", "max"))
+        if not self.best_metric:
+            raise ValueError("best_metric='' is not allowed; name a metric such as 'val/L1'.")
+        if self.early_stop_patience is not None:
+            _check_range("early_stop_patience", self.early_stop_patience, 1)
+        _check_range("early_stop_min_delta", self.early_stop_min_delta, 0.0)
+        if self.license is not None and not self.license.strip():
+            raise ValueError("license='' is not allowed; use a license id or None.")
         if self.direction is not None:
             check_choice("direction", self.direction, DIRECTION_CHOICES)
         if self.preprocess is not None:
@@ -223,6 +255,13 @@ class TrainerConfig:
             if getattr(self, name) is not None:
                 _check_range(name, getattr(self, name), 1)
         return self
+
+    @property
+    def active_loggers(self) -> tuple[str, ...]:
+        """The loggers a run writes to: ``jsonl``, then ``loggers``, then ``tensorboard`` when
+        the older ``tensorboard=True`` flag is set (each once)."""
+        names = ("jsonl", *self.loggers, *(("tensorboard",) if self.tensorboard else ()))
+        return tuple(dict.fromkeys(names))
 
     @property
     def total_epochs(self) -> int:
@@ -321,6 +360,8 @@ def _field_types() -> dict[str, tuple[type, ...]]:
         args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
         kinds: list[type] = []
         for arg in args:
+            # a parametrised generic (tuple[str, ...]) is checked by its container type
+            arg = typing.get_origin(arg) or arg
             kinds.append(type(None) if arg is type(None) else arg)
             if arg is float:
                 kinds.append(int)  # JSON writes 1.0 as 1 in some tools; an int is a fine float

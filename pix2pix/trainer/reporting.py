@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,54 +15,84 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from pix2pix.inference.images import to_display
+from pix2pix.trainer.loggers import JSONL_NAME, Logger, build_loggers
+from pix2pix.trainer.loggers import TENSORBOARD_DIR as TENSORBOARD_DIR
 
-METRICS_NAME = "metrics.jsonl"
+METRICS_NAME = JSONL_NAME
 SAMPLES_DIR = "samples"
-TENSORBOARD_DIR = "tensorboard"
-
-
-def _summary_writer(log_dir: Path) -> Any:
-    # imported lazily: TensorBoard is an optional extra and slow to import
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as error:
-        raise ImportError(
-            "TensorBoard logging (tensorboard=True) needs the tensorboard package: "
-            "pip install 'pix2pix[tensorboard]'"
-        ) from error
-    return SummaryWriter(log_dir=str(log_dir))
+SAMPLE_COLUMNS = ("source", "generated", "target")
+_HEADER_HEIGHT = 14
 
 
 def sample_grid(
-    source: torch.Tensor, generated: torch.Tensor, target: torch.Tensor
+    source: torch.Tensor,
+    generated: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    step: int | None = None,
+    headers: bool = True,
 ) -> torch.Tensor:
     """One row per image: source | generated | target, as a ``[3, H, W]`` tensor in [0, 1].
 
+    With ``headers`` a white strip on top names the columns, below a line with the ``step``
+    when one is given; labels too long for a narrow column are cut short.
+
     Example:
         >>> x = torch.zeros(2, 3, 8, 8)
-        >>> sample_grid(x, x, x).shape
+        >>> sample_grid(x, x, x, headers=False).shape
         torch.Size([3, 22, 32])
+        >>> sample_grid(x, x, x).shape
+        torch.Size([3, 36, 32])
+        >>> sample_grid(x, x, x, step=200).shape  # a second header line names the step
+        torch.Size([3, 50, 32])
     """
     rows = torch.stack([to_display(source), to_display(generated), to_display(target)], dim=1)
-    return make_grid(rows.flatten(0, 1), nrow=3, padding=2, pad_value=1.0)
+    grid = make_grid(rows.flatten(0, 1), nrow=3, padding=2, pad_value=1.0)
+    if not headers:
+        return grid
+    return _with_headers(grid, source.shape[-1], step)
+
+
+def _with_headers(grid: torch.Tensor, cell_width: int, step: int | None) -> torch.Tensor:
+    from PIL import Image, ImageDraw
+
+    from pix2pix.evaluation.gallery import _fit_text, _font
+
+    pad, width = 2, grid.shape[-1]
+    lines = 1 if step is None else 2
+    height = _HEADER_HEIGHT * lines
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = _font(11)
+    if step is not None:
+        draw.text((pad + 1, 1), _fit_text(draw, f"step {step}", width - 4, font), "black", font)
+    for j, label in enumerate(SAMPLE_COLUMNS):
+        x = pad + j * (cell_width + pad)
+        text = _fit_text(draw, label, cell_width - 2, font)
+        draw.text((x + 1, height - _HEADER_HEIGHT + 1), text, fill="black", font=font)
+    header = torch.frombuffer(bytearray(canvas.tobytes()), dtype=torch.uint8)
+    header = header.reshape(height, width, 3).permute(2, 0, 1).float() / 255
+    return torch.cat([header.to(grid.device, grid.dtype), grid], dim=1)
 
 
 class Reporter:
-    """Writes scalars to ``metrics.jsonl`` (one JSON object per line) and optionally TensorBoard,
-    and sample grids to ``samples/step-000200.png``.
+    """Sends scalars, sample grids and the config to the run's loggers
+    (:mod:`pix2pix.trainer.loggers`), and saves sample grids as ``samples/step-000200.png``.
 
     Only the main process should create one with ``enabled=True``; otherwise every method is a
     no-op.
 
     Args:
         output_dir: The run folder.
-        tensorboard: Also write TensorBoard events to ``output_dir/tensorboard``.
+        loggers: Logger names (``metrics.jsonl`` is always written); see
+            :data:`pix2pix.trainer.loggers.LOGGER_CHOICES`.
+        tensorboard: Also log to TensorBoard (the same as adding ``"tensorboard"``).
         enabled: Whether this process writes anything.
-        resume_step: When resuming, drop ``metrics.jsonl`` records after this step (they came
-            from the part of the interrupted run that is about to be redone).
+        resume_step: When resuming, the checkpoint step: each logger drops or supersedes what
+            an interrupted run logged after it (that part is about to be redone).
 
     Example:
-        >>> reporter = Reporter("/tmp/run")  # doctest: +SKIP
+        >>> reporter = Reporter("/tmp/run", loggers=("jsonl", "csv"))  # doctest: +SKIP
         >>> reporter.log_scalars(100, {"G_L1": 3.2})  # doctest: +SKIP
     """
 
@@ -70,62 +100,48 @@ class Reporter:
         self,
         output_dir: str | os.PathLike[str],
         *,
+        loggers: Sequence[str] = ("jsonl",),
         tensorboard: bool = False,
         enabled: bool = True,
         resume_step: int | None = None,
     ) -> None:
         self.output_dir = Path(output_dir)
         self.enabled = enabled
-        self._writer = None
         self.metrics_path = self.output_dir / METRICS_NAME
+        self.loggers: list[Logger] = []
         if not enabled:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        if resume_step is not None and self.metrics_path.is_file():
-            self._truncate_after(resume_step)
-        if tensorboard:
-            self._writer = _summary_writer(self.output_dir / TENSORBOARD_DIR)
-
-    def _truncate_after(self, step: int) -> None:
-        kept = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
-                record_step = json.loads(line).get("step", 0)
-            except (json.JSONDecodeError, AttributeError):
-                continue  # a line cut short by a crash
-            if record_step <= step:
-                kept.append(line)
-        self.metrics_path.write_text("".join(line + "\n" for line in kept))
+        names = [*loggers, *(["tensorboard"] if tensorboard else [])]
+        self.loggers = build_loggers(names, self.output_dir, resume_step=resume_step)
 
     def log_scalars(self, step: int, values: dict[str, Any]) -> None:
-        """Append ``{"step": step, **values}`` to ``metrics.jsonl`` (and TensorBoard)."""
-        if not self.enabled:
-            return
-        record = {"step": step, **{k: _json_number(v) for k, v in values.items()}}
-        with self.metrics_path.open("a") as file:
-            file.write(json.dumps(record) + "\n")
-        if self._writer is not None:
-            for key, value in values.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self._writer.add_scalar(key, value, step)
+        """Send ``values`` at ``step`` to every logger (``metrics.jsonl``, ``metrics.csv``...)."""
+        for logger in self.loggers:
+            logger.log_scalars(step, values)
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        """Send the run's settings to every logger."""
+        for logger in self.loggers:
+            logger.log_config(config)
 
     def log_samples(self, step: int, grid: torch.Tensor, name: str) -> Path | None:
-        """Save a ``[3, H, W]`` grid in [0, 1] as ``samples/<name>.png`` (and to TensorBoard)."""
+        """Save a ``[3, H, W]`` grid in [0, 1] as ``samples/<name>.png``; send it to the loggers."""
         if not self.enabled:
             return None
         folder = self.output_dir / SAMPLES_DIR
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.png"
         save_image(grid, path)
-        if self._writer is not None:
-            self._writer.add_image("samples", grid, step)
+        for logger in self.loggers:
+            logger.log_images(step, "samples", grid)
         return path
 
     def close(self) -> None:
-        """Flush and close TensorBoard."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        """Flush and close every logger."""
+        loggers, self.loggers = self.loggers, []
+        for logger in loggers:
+            logger.close()
 
 
 class LossBuffer:

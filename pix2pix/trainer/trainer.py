@@ -61,12 +61,15 @@ from pix2pix.trainer.ema import ExponentialMovingAverage
 from pix2pix.trainer.errors import NonFiniteLossError
 from pix2pix.trainer.loader import batches_per_epoch, check_dataset, epoch_loader
 from pix2pix.trainer.modes import eval_mode, frozen
+from pix2pix.trainer.monitoring import config_callbacks
 from pix2pix.trainer.optim import build_adam
 from pix2pix.trainer.reporting import LossBuffer, Reporter, sample_grid
 from pix2pix.trainer.rng import capture_rng_state, preserved_rng, seed_everything
 from pix2pix.trainer.schedulers import build_scheduler
 
 logger = logging.getLogger(__name__)
+# config fields left out of the exported model's record: local paths and this machine's setup
+_PRIVATE_FIELDS = ("output_dir", "device", "num_workers", "progress_bar", "license")
 
 Logs = dict[str, torch.Tensor]
 
@@ -130,7 +133,8 @@ class Trainer:
         self.discriminator = discriminator
         self.train_data = train_data
         self.val_data = val_data
-        self.callbacks = list(callbacks)
+        # the config's built-in callbacks (keep_best, early_stop_patience) come after the given
+        self.callbacks = [*callbacks, *config_callbacks(self.config)]
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -163,6 +167,9 @@ class Trainer:
         self._progress: Any = None
         self._samples: dict[str, torch.Tensor] | None = None
         self._log_clock = (time.perf_counter(), 0)
+        self.last_val_metrics: dict[str, float] = {}  # the latest validate() result
+        # extra facts for the exported model card, e.g. {"preset": "fast"} (set by the CLI)
+        self.run_info: dict[str, Any] = {}
 
     # ================================================================ setup
     def setup(self) -> None:
@@ -477,6 +484,7 @@ class Trainer:
                 for key, value in self.validation_step(batch).items():
                     sums.setdefault(key, []).append(value.detach().float().reshape(-1))
         results = {f"val/{k}": torch.cat(v).mean().item() for k, v in sums.items()}
+        self.last_val_metrics = dict(results)
         if self._reporter is not None:
             self._reporter.log_scalars(self.step, {"epoch": self.epoch, **results})
         self.logger.info(
@@ -555,10 +563,11 @@ class Trainer:
             cfg.save(output_dir / TRAINER_CONFIG_NAME)
         self._reporter = Reporter(
             output_dir,
-            tensorboard=cfg.tensorboard,
+            loggers=cfg.active_loggers,
             enabled=self.context.is_main,
             resume_step=self.step if resumed else None,
         )
+        self._reporter.log_config(self._logged_config())
         self.interrupted = self._interrupt_requested = self.should_stop = False
         try:
             self._call("on_train_start")
@@ -763,7 +772,7 @@ class Trainer:
                 }
             source, target = self.prepare_batch(self._samples)
             fake = generator(source)
-        grid = sample_grid(source, fake, target)
+        grid = sample_grid(source, fake, target, step=self.step)
         return self._reporter.log_samples(self.step, grid, ckpt.checkpoint_name(self.step))
 
     # ================================================================ checkpoints
@@ -852,7 +861,53 @@ class Trainer:
                     "them agree."
                 )
             meta[key] = value if value is not None else stated
+        meta.update(self._training_facts(meta.get("direction")))
         return {k: v for k, v in meta.items() if v is not None}
+
+    def _training_facts(self, direction: Any) -> dict[str, Any]:
+        """What the model card records: the data, steps, settings, metrics and license."""
+        cfg = self.config
+        data = self.train_data
+        root = getattr(getattr(data, "dataset", data), "root", None)  # a Subset wraps one
+        dataset: dict[str, Any] = {"name": Path(root).name if root is not None else None}
+        if root is not None and Path(root).name in ("train", "training") and Path(root).parent.name:
+            dataset["name"] = Path(root).parent.name  # facades/train -> facades
+            dataset["split"] = Path(root).name
+        with contextlib.suppress(TypeError):
+            dataset["pairs"] = len(data)  # type: ignore[arg-type]
+        dataset["direction"] = direction
+        training = {
+            "steps": self.step,
+            "epochs": self.epoch,
+            **{k: v for k, v in self.run_info.items() if v is not None},
+            "config": {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in cfg.to_dict().items()
+                if k not in _PRIVATE_FIELDS
+            },
+        }
+        metrics = {k: v for k, v in self.last_val_metrics.items() if isinstance(v, float)}
+        return {
+            "dataset": {k: v for k, v in dataset.items() if v is not None},
+            "training": training,
+            "metrics": metrics or None,
+            "license": cfg.license,
+        }
+
+    def _logged_config(self) -> dict[str, Any]:
+        """The settings sent to the loggers: the TrainerConfig, the models and the data."""
+        config = self.config.to_dict()
+        config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+        record: dict[str, Any] = {"trainer": config, **self.run_info}
+        for name in ("generator", "discriminator"):
+            module = getattr(self, name)
+            model_config = getattr(module, "config", None)
+            record[name] = {"model_type": type(module).__name__, **(model_config or {})}
+        data = self.train_data
+        root = getattr(getattr(data, "dataset", data), "root", None)
+        if root is not None:
+            record["data"] = str(root)
+        return record
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
         """Save the inference generator (EMA weights when on) with ``save_pretrained`` (rank 0).

@@ -1,0 +1,348 @@
+"""Experiment loggers behind one small interface: JSONL, CSV, TensorBoard, Weights & Biases.
+
+A run logs to every logger named in ``TrainerConfig.loggers`` (``metrics.jsonl`` always), so what
+a run records never depends on what happens to be installed: a logger whose package is missing
+fails at the start with the ``pip install`` line that adds it.
+
+Every logger continues the same run on resume, and the steps a crashed run logged after its last
+checkpoint appear once, not twice:
+
+* ``jsonl`` and ``csv`` drop their rows with ``step > resume_step``;
+* ``tensorboard`` opens its writer with ``purge_step=resume_step + 1``, so TensorBoard discards
+  the orphaned events;
+* ``wandb`` resumes the run whose id is stored in ``output_dir/wandb_run.json`` and skips the
+  steps that run already holds (a resumed run redoes them bit-exactly, so the values agree).
+
+Writing a logger of your own: subclass :class:`Logger` and override what it records.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pix2pix._files import atomic_write_text
+
+if TYPE_CHECKING:  # torch is imported by whoever passes a tensor; config.py reads names only
+    import torch
+
+__all__ = [
+    "LOGGER_CHOICES",
+    "CSVLogger",
+    "JSONLLogger",
+    "Logger",
+    "TensorBoardLogger",
+    "WandbLogger",
+    "build_loggers",
+]
+
+#: The logger names ``TrainerConfig.loggers`` and ``pix2pix train --logger`` accept.
+LOGGER_CHOICES = ("jsonl", "csv", "tensorboard", "wandb")
+JSONL_NAME = "metrics.jsonl"
+CSV_NAME = "metrics.csv"
+TENSORBOARD_DIR = "tensorboard"
+WANDB_RUN_NAME = "wandb_run.json"
+
+
+class Logger:
+    """Where a run's scalars, sample grids and config go; every method is a no-op here.
+
+    Example:
+        >>> class PrintLogger(Logger):
+        ...     def log_scalars(self, step, values):
+        ...         print(step, values)
+        >>> PrintLogger().log_scalars(10, {"G_L1": 3.5})
+        10 {'G_L1': 3.5}
+    """
+
+    name = "logger"
+
+    def log_scalars(self, step: int, values: Mapping[str, Any]) -> None:
+        """Record ``values`` (name -> number) at ``step``."""
+
+    def log_images(self, step: int, name: str, grid: torch.Tensor) -> None:
+        """Record a ``[3, H, W]`` image in [0, 1] (a sample grid) at ``step``."""
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        """Record the run's settings (a JSON-ready dict)."""
+
+    def close(self) -> None:
+        """Flush and release files."""
+
+
+def _json_number(value: Any) -> Any:
+    # JSON has no inf/nan; PSNR of identical images is inf
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class JSONLLogger(Logger):
+    """``metrics.jsonl``: one ``{"step": N, ...}`` object per :meth:`log_scalars` call.
+
+    Args:
+        output_dir: The run folder.
+        resume_step: When resuming, drop the records after this step.
+    """
+
+    name = "jsonl"
+
+    def __init__(self, output_dir: str | os.PathLike[str], resume_step: int | None = None) -> None:
+        self.path = Path(output_dir) / JSONL_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None and self.path.is_file():
+            kept = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    record_step = json.loads(line).get("step", 0)
+                except (json.JSONDecodeError, AttributeError):
+                    continue  # a line cut short by a crash
+                if record_step <= resume_step:
+                    kept.append(line)
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+
+    def log_scalars(self, step: int, values: Mapping[str, Any]) -> None:
+        record = {"step": step, **{k: _json_number(v) for k, v in values.items()}}
+        with self.path.open("a") as file:
+            file.write(json.dumps(record) + "\n")
+
+
+class CSVLogger(Logger):
+    """``metrics.csv``: one row per step, one column per key, empty cells where a key is absent.
+
+    Values logged at the same step (the losses and a validation) share one row. A new key adds
+    a column: the file is then rewritten whole, atomically, with the wider header, so a reader
+    never sees a row longer than the header. Otherwise rows are appended.
+
+    Args:
+        output_dir: The run folder.
+        resume_step: When resuming, drop the rows after this step.
+    """
+
+    name = "csv"
+
+    def __init__(self, output_dir: str | os.PathLike[str], resume_step: int | None = None) -> None:
+        self.path = Path(output_dir) / CSV_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.columns: list[str] = ["step"]
+        self.rows: list[dict[str, str]] = []
+        if self.path.is_file():
+            with self.path.open(newline="") as file:
+                reader = csv.DictReader(file)
+                self.columns = list(reader.fieldnames or ["step"])
+                for row in reader:
+                    try:
+                        row_step = int(row.get("step") or 0)
+                    except ValueError:
+                        continue  # a line cut short by a crash
+                    if resume_step is None or row_step <= resume_step:
+                        self.rows.append({k: v or "" for k, v in row.items() if k is not None})
+            if resume_step is not None:
+                self._rewrite()
+
+    def _text(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return buffer.getvalue()
+
+    def _rewrite(self) -> None:
+        atomic_write_text(self.path, self._text())
+
+    def log_scalars(self, step: int, values: Mapping[str, Any]) -> None:
+        cells = {k: str(_json_number(v)) for k, v in values.items()}
+        new_columns = [k for k in cells if k not in self.columns]
+        last = self.rows[-1] if self.rows else None
+        if (
+            last is not None
+            and last.get("step") == str(step)
+            and not set(cells) & {k for k, v in last.items() if v != "" and k != "step"}
+        ):
+            last.update(cells)  # same step, new keys: complete the row
+            self.columns += new_columns
+            self._rewrite()
+            return
+        self.rows.append({"step": str(step), **cells})
+        if new_columns or not self.path.is_file():
+            self.columns += new_columns
+            self._rewrite()
+            return
+        with self.path.open("a", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=self.columns, restval="", lineterminator="\n")
+            writer.writerow(self.rows[-1])
+
+
+def _summary_writer(log_dir: Path, purge_step: int | None) -> Any:
+    # imported lazily: TensorBoard is an optional extra and slow to import
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as error:
+        raise ImportError(
+            "TensorBoard logging (loggers 'tensorboard', or tensorboard=True) needs the "
+            "tensorboard package: pip install 'pix2pix[tensorboard]'"
+        ) from error
+    return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+
+
+class TensorBoardLogger(Logger):
+    """TensorBoard events in ``output_dir/tensorboard``: scalars, sample grids, the config as text.
+
+    Args:
+        output_dir: The run folder.
+        resume_step: When resuming, events after this step are purged (``purge_step``).
+    """
+
+    name = "tensorboard"
+
+    def __init__(self, output_dir: str | os.PathLike[str], resume_step: int | None = None) -> None:
+        purge = None if resume_step is None else resume_step + 1
+        self.writer = _summary_writer(Path(output_dir) / TENSORBOARD_DIR, purge)
+
+    def log_scalars(self, step: int, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
+            if _is_number(value):
+                self.writer.add_scalar(key, value, step)
+
+    def log_images(self, step: int, name: str, grid: torch.Tensor) -> None:
+        self.writer.add_image(name, grid, step)
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        text = json.dumps(config, indent=2, default=str)
+        # TensorBoard renders text as Markdown: indent it four spaces to show it as code
+        self.writer.add_text("config", "\n".join("    " + line for line in text.splitlines()))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class WandbLogger(Logger):
+    """Weights & Biases: scalars, sample grids as images, the config as the run's config.
+
+    The run id is stored in ``output_dir/wandb_run.json``; a resumed run continues that run
+    (``resume="allow"``) and skips the steps it already holds. The project is ``$WANDB_PROJECT``
+    or ``pix2pix``, the run name the run folder's name. ``WANDB_MODE=offline`` writes the run to
+    ``output_dir/wandb/offline-run-*`` (upload it later with ``wandb sync``).
+
+    Args:
+        output_dir: The run folder.
+        resume_step: The checkpoint step a resumed run continues from (``None``: a new run).
+        project: The W&B project (default ``$WANDB_PROJECT`` or ``pix2pix``).
+    """
+
+    name = "wandb"
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike[str],
+        resume_step: int | None = None,
+        project: str | None = None,
+    ) -> None:
+        try:
+            import wandb
+        except ImportError as error:
+            raise ImportError(
+                "Weights & Biases logging (logger 'wandb') needs the wandb package: "
+                "pip install 'pix2pix[wandb]' (set WANDB_MODE=offline to log without an account)"
+            ) from error
+        self._wandb = wandb
+        self.output_dir = Path(output_dir)
+        self.record_path = self.output_dir / WANDB_RUN_NAME
+        record: dict[str, Any] = {}
+        if self.record_path.is_file():
+            try:
+                record = json.loads(self.record_path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = {}
+        if resume_step is None or "id" not in record:
+            record = {"id": uuid.uuid4().hex[:8], "last_step": -1}
+        self.run_id = str(record["id"])
+        # the steps the run already holds: a crashed run's redone steps are skipped
+        self.last_step = int(record.get("last_step", -1))
+        self.skip_through = self.last_step
+        self.run = wandb.init(
+            project=project or os.environ.get("WANDB_PROJECT", "pix2pix"),
+            name=self.output_dir.resolve().name,
+            id=self.run_id,
+            resume="allow",
+            dir=str(self.output_dir),
+        )
+        self._save_record()
+
+    def _save_record(self) -> None:
+        text = json.dumps({"id": self.run_id, "last_step": self.last_step}) + "\n"
+        atomic_write_text(self.record_path, text)
+
+    def _skip(self, step: int) -> bool:
+        return step <= self.skip_through
+
+    def _advance(self, step: int) -> None:
+        if step > self.last_step:
+            self.last_step = step
+            self._save_record()
+
+    def log_scalars(self, step: int, values: Mapping[str, Any]) -> None:
+        if self._skip(step):
+            return
+        self.run.log({k: v for k, v in values.items() if _is_number(v)}, step=step)
+        self._advance(step)
+
+    def log_images(self, step: int, name: str, grid: torch.Tensor) -> None:
+        if self._skip(step):
+            return
+        array = grid.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
+        self.run.log({name: self._wandb.Image(array.cpu().numpy())}, step=step)
+        self._advance(step)
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        self.run.config.update(dict(config), allow_val_change=True)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+_CLASSES: dict[str, type[Logger]] = {
+    "jsonl": JSONLLogger,
+    "csv": CSVLogger,
+    "tensorboard": TensorBoardLogger,
+    "wandb": WandbLogger,
+}
+
+
+def build_loggers(
+    names: Sequence[str], output_dir: str | os.PathLike[str], resume_step: int | None = None
+) -> list[Logger]:
+    """The loggers named in ``names`` (``jsonl`` is always first), for ``output_dir``.
+
+    Raises:
+        ValueError: For an unknown name.
+        ImportError: If a named logger's package is missing (naming the pip extra).
+
+    Example:
+        >>> [type(x).__name__ for x in build_loggers(["csv"], "/tmp/run")]  # doctest: +SKIP
+        ['JSONLLogger', 'CSVLogger']
+    """
+    ordered = ["jsonl", *(n for n in names if n != "jsonl")]
+    for name in ordered:
+        if name not in _CLASSES:
+            raise ValueError(f"Unknown logger {name!r}; choose from {', '.join(LOGGER_CHOICES)}.")
+    built: list[Logger] = []
+    try:
+        for name in dict.fromkeys(ordered):
+            built.append(_CLASSES[name](output_dir, resume_step=resume_step))  # type: ignore[call-arg]
+    except BaseException:
+        for logger in built:
+            logger.close()
+        raise
+    return built
