@@ -125,8 +125,13 @@ def atomic_directory(folder: str | os.PathLike[str], write: Callable[[Path], Non
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     fsync_directory(tmp)
+    if folder.exists() and not folder.is_dir():
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise FileExistsError(f"{folder} exists and is not a folder; move it away.")
     if folder.exists():
         trash = folder.parent / f".{folder.name}.old-{os.getpid()}"
+        if trash.exists():
+            shutil.rmtree(trash)
         os.rename(folder, trash)
         os.rename(tmp, folder)
         shutil.rmtree(trash, ignore_errors=True)
@@ -148,3 +153,45 @@ def fsync_directory(folder: str | os.PathLike[str]) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def remove_tree(folder: str | os.PathLike[str]) -> None:
+    """Delete ``folder`` so that a kill midway leaves it whole or gone, never half-deleted.
+
+    It is renamed to ``.NAME.old-PID`` first (one atomic step), then deleted;
+    :func:`remove_leftovers` cleans up a trash folder a kill left behind.
+    """
+    folder = Path(folder)
+    trash = folder.parent / f".{folder.name}.old-{os.getpid()}"
+    if trash.exists():
+        shutil.rmtree(trash)
+    os.rename(folder, trash)
+    fsync_directory(folder.parent)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def remove_leftovers(folder: str | os.PathLike[str], names: tuple[str, ...]) -> list[Path]:
+    """Delete what killed writes of ``names`` left in ``folder``; returns what was removed.
+
+    That is ``.NAME.tmp-PID`` and ``.NAME.old-PID`` (from :func:`atomic_directory` and
+    :func:`remove_tree`) and ``.NAME.XXXXXXXX.tmp`` (from :func:`atomic_write`). Call it only
+    while no other process writes into ``folder`` (a run holds its folder's lock).
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for child in folder.iterdir():
+        for name in names:
+            prefix = f".{name}."
+            if not child.name.startswith(prefix):
+                continue
+            rest = child.name[len(prefix) :]
+            if rest.startswith(("tmp-", "old-")) or rest.endswith(".tmp"):
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+                removed.append(child)
+                break
+    return removed

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import tempfile
 import types
 import typing
@@ -36,6 +37,8 @@ from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.config import FIELD_CHOICES, RESUME_SAFE_FIELDS
 from pix2pix.trainer.distributed import cleanup_distributed
+from pix2pix.trainer.errors import RunFolderWriteError
+from pix2pix.trainer.lock import RunLock
 from pix2pix.trainer.monitoring import load_callback
 from pix2pix.trainer.rng import seed_everything
 
@@ -535,8 +538,10 @@ def run_train(args: argparse.Namespace) -> int:
         "Training on %d pairs from %s -> %s", len(train_data), args.data, config.output_dir
     )
     output_dir = Path(config.output_dir)
+    lock = RunLock(output_dir)  # rank 0's for the run's whole life; fit takes it again
     if trainer.context.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
+        lock.acquire()  # before the run record: a second run must not overwrite the first's
         run_record = {
             "format": RUN_CONFIG_FORMAT,
             "data": {
@@ -551,16 +556,31 @@ def run_train(args: argparse.Namespace) -> int:
             "callbacks": callback_specs,
             "preset": preset,
         }
-        atomic_write_text(output_dir / RUN_CONFIG_NAME, json.dumps(run_record, indent=2) + "\n")
+        try:
+            atomic_write_text(output_dir / RUN_CONFIG_NAME, json.dumps(run_record, indent=2) + "\n")
+        except OSError as error:
+            lock.release()
+            raise RunFolderWriteError(
+                f"Could not write {output_dir / RUN_CONFIG_NAME}: {error}; the folder is unchanged."
+            ) from None
+    # the trainer's one interrupted-exit message names the last checkpoint and this command
+    trainer.resume_hint = f"pix2pix train --resume {output_dir}"
     try:
         final = trainer.fit(resume_from=str(checkpoint) if checkpoint is not None else None)
+    except KeyboardInterrupt:  # before or after the trainer's deferred-interrupt window
+        latest = ckpt.list_checkpoints(output_dir)
+        where = (
+            f"the last checkpoint is {latest[-1]}; continue with: {trainer.resume_hint}"
+            if latest
+            else "no checkpoint was written yet"
+        )
+        print(f"pix2pix train: interrupted; {where}", file=sys.stderr)
+        return 130
     finally:
+        lock.release()
         cleanup_distributed()
     if trainer.interrupted:
-        trainer.logger.warning(
-            "Stopped at step %d. Continue with: pix2pix train --resume %s", trainer.step, output_dir
-        )
-        return 130
+        return 130  # the trainer said where the run stands and how to resume it
     trainer.logger.info("Done. Translate with: pix2pix translate IN --model %s --output OUT", final)
     return 0
 

@@ -11,6 +11,7 @@ draw with ``batch_size * world_size``.
 from __future__ import annotations
 
 import math
+import signal
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
@@ -59,6 +60,16 @@ class ResumableSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples - self.start_index
+
+
+def ignore_sigint(worker_id: int) -> None:
+    """``worker_init_fn`` of the training loader: Ctrl-C is the main process's to handle.
+
+    A terminal's Ctrl-C reaches every process of the group. Forked workers inherit the
+    trainer's "finish the step" handler, and each would announce the interrupt with its own
+    stale step number; the main process stops the workers when it stops.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def check_dataset(data: Any, name: str) -> None:
@@ -113,4 +124,5 @@ def epoch_loader(
         drop_last=drop_last,
         generator=generator,
         pin_memory=pin_memory,
+        worker_init_fn=ignore_sigint if num_workers > 0 else None,
     )

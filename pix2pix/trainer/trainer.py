@@ -12,6 +12,7 @@ optimiser step live in one private helper, which also picks the right discrimina
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -33,7 +34,8 @@ from tqdm.auto import tqdm
 
 from pix2pix import metrics
 from pix2pix._device import autocast_dtype
-from pix2pix.constants import FINAL_DIR, TRAINER_CONFIG_NAME
+from pix2pix._files import atomic_directory, remove_leftovers
+from pix2pix.constants import CHECKPOINTS_DIR, FINAL_DIR, RUN_CONFIG_NAME, TRAINER_CONFIG_NAME
 from pix2pix.losses.adversarial import gan_loss, gradient_penalty
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.callbacks import Callback
@@ -58,8 +60,9 @@ from pix2pix.trainer.distributed import (
     setup_distributed,
 )
 from pix2pix.trainer.ema import ExponentialMovingAverage
-from pix2pix.trainer.errors import NonFiniteLossError
+from pix2pix.trainer.errors import NonFiniteLossError, NonFiniteWeightError, RunFolderWriteError
 from pix2pix.trainer.loader import batches_per_epoch, check_dataset, epoch_loader
+from pix2pix.trainer.lock import RunLock, RunLockedError
 from pix2pix.trainer.modes import eval_mode, frozen
 from pix2pix.trainer.monitoring import config_callbacks
 from pix2pix.trainer.optim import build_adam
@@ -72,6 +75,8 @@ logger = logging.getLogger(__name__)
 _PRIVATE_FIELDS = ("output_dir", "device", "num_workers", "progress_bar", "license")
 
 Logs = dict[str, torch.Tensor]
+# errors of a writer that the user fixes outside the program (space, quota, a read-only mount)
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
 
 
 class Trainer:
@@ -162,6 +167,9 @@ class Trainer:
         self._is_setup = False
         self._interrupt_requested = False
         self._mid_step = False
+        self._saving = False  # inside a checkpoint or export write: Ctrl-C waits for its end
+        # how an interrupted run is continued, named in the exit message (the CLI sets its own)
+        self.resume_hint: str | None = None
         self._losses = LossBuffer()
         self._reporter: Reporter | None = None
         self._progress: Any = None
@@ -550,6 +558,49 @@ class Trainer:
             check_dataset(self.val_data, "val_data")
         self.inference_metadata()  # a config that contradicts the dataset stops here
         self.setup()
+        # the run folder is this run's alone until fit returns (rank 0 holds the lock)
+        lock = self._take_run_folder(Path(cfg.output_dir))
+        try:
+            return self._fit(resume_from)
+        except OSError as error:
+            if error.errno not in _DISK_ERRORS:
+                raise
+            raise RunFolderWriteError(
+                f"Could not write to {cfg.output_dir}: {error}. Training stopped at step "
+                f"{self.step}; {self._resume_advice()}"
+            ) from error
+        finally:
+            lock.release()
+
+    def _take_run_folder(self, output_dir: Path) -> RunLock:
+        """Lock ``output_dir`` (rank 0) and check its layout, before anything is written."""
+        lock = RunLock(output_dir)
+        failure: Exception | None = None
+        if self.context.is_main:
+            try:
+                lock.acquire()
+                for name in (FINAL_DIR, CHECKPOINTS_DIR):
+                    if (output_dir / name).exists() and not (output_dir / name).is_dir():
+                        raise FileExistsError(
+                            f"{output_dir / name} is a file, but the run writes a folder there; "
+                            "move it away or train into another --output folder."
+                        )
+            except (RunLockedError, FileExistsError) as error:
+                lock.release()
+                failure = error
+        if any_rank(self.context, failure is not None):
+            raise failure or RunLockedError(f"Rank 0 could not take the run folder {output_dir}.")
+        return lock
+
+    def _resume_advice(self) -> str:
+        """Where an interrupted run stands and how to continue it, for its last message."""
+        if self.last_checkpoint is None:
+            return "no checkpoint was written yet, so there is nothing to resume."
+        hint = self.resume_hint or f"fit(resume_from={str(self.last_checkpoint)!r})"
+        return f"the last checkpoint is {self.last_checkpoint}; resume with: {hint}"
+
+    def _fit(self, resume_from: str | os.PathLike[str] | None) -> Path | None:
+        cfg = self.config
         seed_everything(cfg.seed + self.context.rank)
         resumed = resume_from is not None
         if resume_from is not None:
@@ -559,7 +610,9 @@ class Trainer:
         output_dir = Path(cfg.output_dir)
         if self.context.is_main:
             output_dir.mkdir(parents=True, exist_ok=True)
+            # leftovers of a killed save, prune or export (safe: this run holds the lock)
             ckpt.remove_stale_temporaries(output_dir)
+            remove_leftovers(output_dir, (FINAL_DIR, TRAINER_CONFIG_NAME, RUN_CONFIG_NAME))
             cfg.save(output_dir / TRAINER_CONFIG_NAME)
         self._reporter = Reporter(
             output_dir,
@@ -579,24 +632,24 @@ class Trainer:
                     if self._mid_step:
                         # D was updated but G not: this state is no step of any run
                         self.logger.warning(
-                            "Interrupted inside step %d; not checkpointing a half-done step. "
-                            "The last checkpoint is %s.",
+                            "Interrupted inside step %d; not checkpointing a half-done step: %s",
                             self.step + 1,
-                            self.last_checkpoint,
+                            self._resume_advice(),
                         )
                         self.interrupted = True
                         return None
-            self._flush_logs()
-            self.save_checkpoint()
-            if any_rank(self.context, self._interrupt_requested):
-                self.interrupted = True
-                self.logger.info(
-                    "Interrupted after step %d; resume with fit(resume_from=%r).",
-                    self.step,
-                    str(self.last_checkpoint),
-                )
-                return None
-            final = self.save_pretrained(output_dir / FINAL_DIR)
+                # the final checkpoint and export are inside the window too: a Ctrl-C while
+                # they are written waits for them (see _deferred_interrupts)
+                stopped_early = any_rank(self.context, self._interrupt_requested)
+                self._flush_logs()
+                self.save_checkpoint()
+                if stopped_early:
+                    self.interrupted = True
+                    self.logger.warning(
+                        "Interrupted after step %d: %s", self.step, self._resume_advice()
+                    )
+                    return None
+                final = self.save_pretrained(output_dir / FINAL_DIR)
             self._call("on_train_end")
             return final
         finally:
@@ -647,6 +700,7 @@ class Trainer:
         cfg, step = self.config, self.step
         if step % cfg.log_every == 0:
             self._flush_logs()
+            self.check_weights()  # one more device sync at the cadence that already syncs
         if cfg.sample_every and step % cfg.sample_every == 0:
             self.write_samples()
         if cfg.val_every and self.val_data is not None and step % cfg.val_every == 0:
@@ -715,7 +769,17 @@ class Trainer:
             yield
             return
 
+        main_pid = os.getpid()
+
         def handler(signum: int, frame: Any) -> None:
+            if os.getpid() != main_pid:
+                return  # a forked DataLoader worker: the main process speaks and decides
+            if self._saving:
+                # a checkpoint or the export is being written: never abort it halfway
+                if not self._interrupt_requested:
+                    self.logger.warning("Interrupt: finishing the save in progress first.")
+                self._interrupt_requested = True
+                return
             if self._interrupt_requested:
                 raise KeyboardInterrupt
             self._interrupt_requested = True
@@ -783,15 +847,17 @@ class Trainer:
         must call it (RNG states are gathered from all ranks); only rank 0 writes.
         """
         self._flush_logs()
+        self.check_weights()
         cfg = self.config
         path = Path(cfg.output_dir) / ckpt.CHECKPOINTS_DIR / ckpt.checkpoint_name(self.step)
         if self.last_checkpoint == path:
             return path  # already saved at this step
         rng_states = all_gather_objects(self.context, capture_rng_state())
-        if self.context.is_main:
-            ckpt.write_atomically(path, lambda tmp: write_checkpoint(self, tmp, rng_states))
-            ckpt.prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints)
-        barrier(self.context)
+        with self._writing():
+            if self.context.is_main:
+                ckpt.write_atomically(path, lambda tmp: write_checkpoint(self, tmp, rng_states))
+                ckpt.prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints)
+            barrier(self.context)
         self.last_checkpoint = path
         self._call("on_checkpoint", path)
         return path
@@ -919,11 +985,54 @@ class Trainer:
             >>> trainer.save_pretrained("runs/facades/final")  # doctest: +SKIP
         """
         path = Path(path)
-        if self.context.is_main:
-            save_model(self.inference_generator(), path, self.inference_metadata())
-            self.logger.info("Saved the generator to %s", path)
-        barrier(self.context)
+        self.check_weights()
+        with self._writing():
+            if self.context.is_main:
+                generator, meta = self.inference_generator(), self.inference_metadata()
+                # a temporary folder renamed into place: a kill leaves the old folder or none
+                atomic_directory(path, lambda tmp: save_model(generator, tmp, meta))
+                self.logger.info("Saved the generator to %s", path)
+            barrier(self.context)
         return path
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Mark a checkpoint or export write, which a Ctrl-C must not cut short."""
+        outer, self._saving = self._saving, True
+        try:
+            yield
+        finally:
+            self._saving = outer
+
+    @torch.no_grad()
+    def check_weights(self) -> None:
+        """Raise if a parameter or buffer of G, D or the EMA is NaN or infinite.
+
+        One fused max-abs over every floating tensor and a single read (one device sync), so
+        :meth:`fit` runs it at the log cadence and before every checkpoint and export.
+
+        Raises:
+            NonFiniteWeightError: Naming the first bad tensor and the step.
+        """
+        named: list[tuple[str, torch.Tensor]] = []
+        modules = [("generator", self.generator), ("discriminator", self.discriminator)]
+        if self.ema is not None:
+            modules.append(("ema", self.ema.module))
+        for prefix, module in modules:
+            for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+                if tensor.is_floating_point() and tensor.numel() > 0:
+                    named.append((f"{prefix}.{name}", tensor.detach()))
+        bad: tuple[str, float] | None = None
+        if named:
+            norms = torch._foreach_norm([t for _, t in named], ord=float("inf"))
+            peaks = torch.stack([n.float() for n in norms]).cpu()  # the one sync
+            finite = torch.isfinite(peaks)
+            if not bool(finite.all()):
+                index = int((~finite).nonzero()[0])
+                bad = (named[index][0], float(peaks[index]))
+        if any_rank(self.context, bad is not None):  # all ranks stop together
+            name, value = bad or ("(on another rank)", float("nan"))
+            raise NonFiniteWeightError(self.step, name, value, last_checkpoint=self.last_checkpoint)
 
     def export(self, path: str | os.PathLike[str]) -> Path:
         """Deprecated name of :meth:`save_pretrained` ("export" is ONNX/TorchScript here)."""

@@ -15,13 +15,15 @@ from typing import Any
 
 import torch
 
-from pix2pix._files import atomic_directory
-from pix2pix.constants import CHECKPOINTS_DIR, TRAINER_STATE_NAME
+from pix2pix._files import atomic_directory, remove_tree
+from pix2pix.constants import CHECKPOINTS_DIR, CONFIG_NAME, TRAINER_STATE_NAME, WEIGHTS_NAME
 
 logger = logging.getLogger(__name__)
 
 STATE_NAME = TRAINER_STATE_NAME
 _NAME = re.compile(r"^step-(\d+)$")
+# the files without which a checkpoint folder cannot be resumed (ema/ is checked when present)
+_MODEL_FILES = (WEIGHTS_NAME, CONFIG_NAME)
 
 
 def checkpoint_name(step: int) -> str:
@@ -42,9 +44,22 @@ def list_checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
     found = []
     for child in folder.iterdir():
         match = _NAME.match(child.name)
-        if match and (child / STATE_NAME).is_file():
+        if match and is_complete(child):
             found.append((int(match.group(1)), child))
     return [path for _, path in sorted(found)]
+
+
+def is_complete(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds every file a resume reads (state, G and D, the EMA if saved).
+
+    Checkpoints are written atomically, so an incomplete one comes from outside (a partial
+    copy, a deletion interrupted by an older version): it is never offered for resume.
+    """
+    path = Path(path)
+    if not (path / STATE_NAME).is_file():
+        return False
+    models = ["generator", "discriminator"] + (["ema"] if (path / "ema").exists() else [])
+    return all((path / model / name).is_file() for model in models for name in _MODEL_FILES)
 
 
 def resolve_checkpoint(
@@ -93,13 +108,20 @@ def write_atomically(folder: Path, write: Callable[[Path], None]) -> Path:
 
 
 def remove_stale_temporaries(output_dir: str | os.PathLike[str]) -> None:
-    """Delete half-written checkpoint folders left by a crashed save."""
+    """Delete what a killed save or prune left: temporary, trash and incomplete folders.
+
+    Call it only while holding the run folder's lock (another run's save in progress looks
+    the same).
+    """
     folder = Path(output_dir) / CHECKPOINTS_DIR
     if folder.is_dir():
         for child in folder.iterdir():
             if child.name.startswith(".step-") and (".tmp-" in child.name or ".old-" in child.name):
                 logger.info("Removing %s, left by an interrupted save.", child)
                 shutil.rmtree(child, ignore_errors=True)
+            elif _NAME.match(child.name) and child.is_dir() and not is_complete(child):
+                logger.warning("Removing %s: an incomplete checkpoint, not resumable.", child)
+                remove_tree(child)
 
 
 def prune_checkpoints(output_dir: str | os.PathLike[str], keep: int) -> list[Path]:
@@ -108,7 +130,12 @@ def prune_checkpoints(output_dir: str | os.PathLike[str], keep: int) -> list[Pat
         return []
     removed = list_checkpoints(output_dir)[:-keep]
     for path in removed:
-        shutil.rmtree(path, ignore_errors=True)
+        # renamed away first: a kill midway leaves a whole checkpoint or a trash folder
+        # (.step-N.old-PID, cleaned at the next start), never a half-deleted step-N
+        try:
+            remove_tree(path)
+        except OSError as error:
+            logger.warning("Could not remove the old checkpoint %s: %s", path, error)
     return removed
 
 
