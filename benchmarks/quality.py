@@ -247,10 +247,15 @@ def train_preset(args, row, seed, train, init, run_dir: Path, device) -> dict[st
     )
     shared = {}
     if init is not None:
-        shared = {
-            "g": load_shared_init(generator, init["g"]),
-            "d": load_shared_init(discriminator, init["d"]),
-        }
+        shared = {"g": load_shared_init(generator, init["g"])}
+        scales = getattr(discriminator, "scales", None)
+        if scales is not None:
+            # a multi-scale D: its finest scale starts from the shared PatchGAN, the coarser
+            # scales from their own draw (seeded above, so the same for every such row)
+            shared["d"] = load_shared_init(scales[0], init["d"])
+            shared["d_scope"] = f"scale 0 of {len(scales)}"
+        else:
+            shared["d"] = load_shared_init(discriminator, init["d"])
     trainer = Trainer(generator, discriminator, config, train_data=train)
     resume = "latest" if ckpt.list_checkpoints(run_dir) else None
     start = time.perf_counter()

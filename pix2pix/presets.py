@@ -15,7 +15,11 @@ size. The architecture follows the size the way the paper does: a U-Net with a 1
 * :data:`ABLATIONS` hold one change each from ``"paper"`` (``"lsgan"``, ``"ema"``,
   ``"hinge-sn"``: hinge loss with a spectrally normalised discriminator, Miyato et al. 2018,
   and ``"ttur"``: separate learning rates for G and D, Heusel et al. 2017), so
-  the ablation table can say which part of a recipe helps.
+  the ablation table can say which part of a recipe helps; and pix2pixHD's discriminator side
+  on top of ``"lsgan-ema"`` (Wang et al. 2018): ``"lsgan-ema-msd"`` (the multi-scale
+  discriminator), ``"lsgan-ema-fm"`` (feature matching) and ``"lsgan-ema-msd-fm"`` (both).
+  A ``discriminator`` entry with ``num_d`` builds a
+  :class:`~pix2pix.models.MultiScaleDiscriminator`, otherwise a PatchGAN.
 
 Example:
     >>> from pix2pix.presets import build_preset
@@ -33,7 +37,7 @@ from typing import Any
 
 from torch import nn
 
-from pix2pix.models import PatchGANDiscriminator, UNetGenerator
+from pix2pix.models import MultiScaleDiscriminator, PatchGANDiscriminator, UNetGenerator
 from pix2pix.trainer.config import TrainerConfig
 
 __all__ = ["ABLATIONS", "IMPROVED_PRESET", "PRESETS", "build_preset", "get_preset", "preset_names"]
@@ -112,6 +116,28 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         "discriminator lr 4e-4 (Heusel et al. 2017; the split SAGAN and SPADE use).",
         "ablation",
         trainer={"lr": 1e-4, "lr_d": 4e-4},
+    ),
+    # pix2pixHD's discriminator side, on top of lsgan-ema (pix2pixHD trains with LSGAN)
+    "lsgan-ema-msd": _variant(
+        "Ablation: lsgan-ema with pix2pixHD's multi-scale discriminator (three 70x70 "
+        "PatchGANs at full, 1/2 and 1/4 resolution, each its own weights).",
+        "ablation",
+        discriminator={"num_d": 3},
+        trainer={"gan_mode": "lsgan", "ema_decay": 0.995},
+    ),
+    "lsgan-ema-fm": _variant(
+        "Ablation: lsgan-ema with pix2pixHD's discriminator feature matching (lambda_feat 10) "
+        "on the single 70x70 PatchGAN (a MultiScaleDiscriminator with num_d=1).",
+        "ablation",
+        discriminator={"num_d": 1},
+        trainer={"gan_mode": "lsgan", "ema_decay": 0.995, "lambda_feat": 10.0},
+    ),
+    "lsgan-ema-msd-fm": _variant(
+        "Ablation: lsgan-ema with pix2pixHD's discriminator side: the three-scale "
+        "discriminator and feature matching (lambda_feat 10).",
+        "ablation",
+        discriminator={"num_d": 3},
+        trainer={"gan_mode": "lsgan", "ema_decay": 0.995, "lambda_feat": 10.0},
     ),
 }
 
@@ -208,8 +234,11 @@ def build_preset(
     generator = _build(
         UNetGenerator, {**shape, "num_downs": int(math.log2(size)), **generator_args}
     )
+    # a discriminator with num_d is pix2pixHD's multi-scale one (num_d=1: one PatchGAN that
+    # can also return its features, for feature matching)
+    d_class = MultiScaleDiscriminator if "num_d" in discriminator_args else PatchGANDiscriminator
     discriminator = _build(
-        PatchGANDiscriminator, {"in_channels": in_channels + out_channels, **discriminator_args}
+        d_class, {"in_channels": in_channels + out_channels, **discriminator_args}
     )
     trainer_args = {
         **preset["trainer"],

@@ -30,7 +30,13 @@ from pix2pix.constants import (
     TRAINER_CONFIG_NAME,
     TRAINER_STATE_NAME,
 )
-from pix2pix.models import PatchGANDiscriminator, PixelDiscriminator, ResNetGenerator, UNetGenerator
+from pix2pix.models import (
+    MultiScaleDiscriminator,
+    PatchGANDiscriminator,
+    PixelDiscriminator,
+    ResNetGenerator,
+    UNetGenerator,
+)
 from pix2pix.models.base import ModelMixin, build_from_config, read_config
 from pix2pix.presets import get_preset, preset_names
 from pix2pix.trainer import Trainer, TrainerConfig
@@ -43,7 +49,7 @@ from pix2pix.trainer.monitoring import load_callback
 from pix2pix.trainer.rng import seed_everything
 
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
-DISCRIMINATORS = ("basic", "n_layers", "pixel")
+DISCRIMINATORS = ("basic", "n_layers", "pixel", "multiscale")
 RUN_CONFIG_FORMAT = 1
 # config fields whose flag is spelled differently (the rest are --field-name)
 _FLAG_NAMES = {
@@ -60,6 +66,7 @@ _MODEL_FLAGS = (
     "discriminator",
     "disc_channels",
     "n_layers_d",
+    "num_d",
     "norm",
     "dropout",
     "in_channels",
@@ -126,13 +133,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--discriminator",
         choices=DISCRIMINATORS,
         default=None,
-        help="basic = 70x70 PatchGAN; n_layers uses --n-layers-d; pixel = 1x1",
+        help="basic = 70x70 PatchGAN; n_layers uses --n-layers-d; pixel = 1x1; multiscale = "
+        "pix2pixHD's --num-d PatchGANs (--n-layers-d each) at full, 1/2, 1/4... resolution",
     )
     model.add_argument(
         "--disc-channels", type=int, default=None, help="discriminator width (ndf, 64)"
     )
     model.add_argument(
         "--n-layers-d", type=int, default=None, help="PatchGAN layers for n_layers (3)"
+    )
+    model.add_argument(
+        "--num-d",
+        type=int,
+        default=None,
+        help="scales of --discriminator multiscale (3; 1 = one PatchGAN that returns features)",
     )
     model.add_argument(
         "--norm",
@@ -275,11 +289,30 @@ def build_generator(args: argparse.Namespace, in_channels: int, out_channels: in
 
 
 def build_discriminator(args: argparse.Namespace, in_channels: int) -> ModelMixin:
-    """The discriminator named by ``--discriminator`` (it sees source and target channels)."""
+    """The discriminator named by ``--discriminator`` (it sees source and target channels).
+
+    A preset whose discriminator sets ``num_d`` builds the multi-scale one unless
+    ``--discriminator`` names another.
+    """
+    given = getattr(args, "discriminator", None)
     args = _with_model_defaults(args)
     norm = args.norm or ("instance" if args.generator.startswith("resnet") else "batch")
     preset = getattr(args, "preset", None)
-    spectral_norm = bool(preset and get_preset(preset)["discriminator"].get("spectral_norm"))
+    preset_d = get_preset(preset)["discriminator"] if preset else {}
+    spectral_norm = bool(preset_d.get("spectral_norm"))
+    if args.discriminator == "multiscale" or ("num_d" in preset_d and given is None):
+        return MultiScaleDiscriminator(
+            in_channels,
+            base_channels=args.disc_channels,
+            n_layers=args.n_layers_d,
+            norm=norm,
+            num_d=getattr(args, "num_d", None) or preset_d.get("num_d", 3),
+            spectral_norm=spectral_norm,
+        )
+    if getattr(args, "num_d", None) is not None:
+        raise ValueError(
+            f"--num-d applies to --discriminator multiscale, not {args.discriminator}."
+        )
     if args.discriminator == "pixel":
         if spectral_norm:
             raise ValueError(
@@ -363,6 +396,8 @@ def _model_flag_changes(
         g_name = {9: "resnet_9blocks", 6: "resnet_6blocks"}.get(g.get("n_blocks", 0), "resnet")
     if type(discriminator).__name__ == "PixelDiscriminator":
         d_name = "pixel"
+    elif type(discriminator).__name__ == "MultiScaleDiscriminator":
+        d_name = "multiscale"
     else:
         d_name = "basic" if d.get("n_layers") == 3 else "n_layers"
     saved = {
@@ -372,6 +407,7 @@ def _model_flag_changes(
         "discriminator": d_name,
         "disc_channels": d.get("base_channels"),
         "n_layers_d": d.get("n_layers"),
+        "num_d": d.get("num_d"),
         "norm": g.get("norm"),
         "dropout": g.get("dropout"),
         "in_channels": g.get("in_channels"),

@@ -192,6 +192,8 @@ def gradient_penalty(
         points = alpha * real.detach() + (1 - alpha) * fake.detach()
     points.requires_grad_(True)
     scores = discriminator(points)
+    if isinstance(scores, (list, tuple)):  # a multi-scale critic: the gradient of every scale
+        scores = torch.cat([score.flatten(1) for score in scores], dim=1)
     (gradients,) = torch.autograd.grad(
         outputs=scores,
         inputs=points,

@@ -2,12 +2,14 @@
 
 from pix2pix._deprecation import moved_names
 from pix2pix.models.base import ModelMixin, load_pretrained
+from pix2pix.models.multiscale import MultiScaleDiscriminator
 from pix2pix.models.patchgan import PatchGANDiscriminator, PixelDiscriminator
 from pix2pix.models.resnet import ResNetGenerator
 from pix2pix.models.unet import UNetGenerator
 
 __all__ = [
     "ModelMixin",
+    "MultiScaleDiscriminator",
     "PatchGANDiscriminator",
     "PixelDiscriminator",
     "ResNetGenerator",

@@ -134,6 +134,7 @@ class TrainerConfig:
     lambda_l1: float = 100.0  # weight of the L1 term in the generator loss (paper eq. 4)
     gan_mode: str = "vanilla"  # adversarial loss: vanilla (paper), lsgan, hinge or wgangp
     lambda_gp: float = 10.0  # gradient-penalty weight, used only when gan_mode is wgangp
+    lambda_feat: float = 0.0  # weight of D feature matching in G loss (pix2pixHD: 10; 0 = off)
     lr_policy: str = "linear"  # LR schedule, stepped once per epoch: linear, step, cosine, constant
     lr_decay_iters: int = 50  # step policy: multiply the LR by 0.1 every this many epochs
     # -- precision and speed --
@@ -209,6 +210,7 @@ class TrainerConfig:
                 raise ValueError(f"{name}={value!r} is not allowed; use a value in [0, 1).")
         _check_range("lambda_l1", self.lambda_l1, 0.0)
         _check_range("lambda_gp", self.lambda_gp, 0.0)
+        _check_range("lambda_feat", self.lambda_feat, 0.0)
         check_choice("gan_mode", self.gan_mode, FIELD_CHOICES["gan_mode"])
         check_choice("lr_policy", self.lr_policy, FIELD_CHOICES["lr_policy"])
         _check_range("lr_decay_iters", self.lr_decay_iters, 1)

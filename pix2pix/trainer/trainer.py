@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import inspect
 import logging
 import os
 import signal
@@ -37,6 +38,7 @@ from pix2pix._device import autocast_dtype
 from pix2pix._files import atomic_directory, remove_leftovers
 from pix2pix.constants import CHECKPOINTS_DIR, FINAL_DIR, RUN_CONFIG_NAME, TRAINER_CONFIG_NAME
 from pix2pix.losses.adversarial import gan_loss, gradient_penalty
+from pix2pix.losses.feature_matching import feature_matching_loss
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.checkpoint import (
@@ -398,6 +400,27 @@ class Trainer:
         ``loss`` and put it in ``logs`` (see ``examples/custom_trainer.py``).
         """
         cfg = self.config
+        if cfg.lambda_feat > 0:  # pix2pixHD feature matching: D's features on fake vs real
+            if "return_features" not in inspect.signature(self.discriminator.forward).parameters:
+                raise ValueError(
+                    f"lambda_feat={cfg.lambda_feat} needs a discriminator that returns its "
+                    f"intermediate features (forward(x, return_features=True)), and "
+                    f"{type(self.discriminator).__name__} does not; use "
+                    "pix2pix.models.MultiScaleDiscriminator (num_d=1 is the plain PatchGAN), "
+                    "or set lambda_feat=0."
+                )
+            prediction, fake_features = self._d_active(
+                torch.cat([source, fake], dim=1), return_features=True
+            )
+            with torch.no_grad():  # the real features are a target: no graph
+                _, real_features = self._d_active(
+                    torch.cat([source, target], dim=1), return_features=True
+                )
+            loss_gan = gan_loss(prediction, True, cfg.gan_mode, for_discriminator=False)
+            loss_l1 = F.l1_loss(fake, target) * cfg.lambda_l1
+            loss_feat = feature_matching_loss(real_features, fake_features) * cfg.lambda_feat
+            logs = {"G_GAN": loss_gan, "G_L1": loss_l1, "G_feat": loss_feat}
+            return loss_gan + loss_l1 + loss_feat, logs
         prediction = self.discriminate(source, fake)
         loss_gan = gan_loss(prediction, True, cfg.gan_mode, for_discriminator=False)
         loss_l1 = F.l1_loss(fake, target) * cfg.lambda_l1
