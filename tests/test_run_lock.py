@@ -1,0 +1,142 @@
+"""One run per run folder: the lock a run holds for its whole life (issue 12.2)."""
+
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from pix2pix.cli import main
+from pix2pix.data import SyntheticPairs
+from pix2pix.trainer import Callback, Trainer
+from pix2pix.trainer.lock import LOCK_NAME, RunLock, RunLockedError, read_holder
+
+from helpers import make_data, tiny_config, tiny_models
+
+FORK = multiprocessing.get_context("fork")
+
+
+def _hold(folder, ready, release):
+    with RunLock(folder):
+        ready.set()
+        release.wait(60)
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """Another process holding ``tmp_path / "run"``; yields its PID."""
+    ready, release = FORK.Event(), FORK.Event()
+    process = FORK.Process(target=_hold, args=(tmp_path / "run", ready, release))
+    process.start()
+    assert ready.wait(60)
+    yield process.pid
+    release.set()
+    process.join(60)
+
+
+def test_a_second_run_is_refused_and_touches_nothing(tmp_path, holder):
+    run = tmp_path / "run"
+    # the holder's save in progress, which a second run used to delete as "stale"
+    in_progress = run / "checkpoints" / f".step-000004.tmp-{holder}"
+    in_progress.mkdir(parents=True)
+    trainer = Trainer(*tiny_models(), tiny_config(tmp_path, max_steps=1), make_data(2))
+    with pytest.raises(RunLockedError) as info:
+        trainer.fit()
+    message = str(info.value)
+    assert str(run) in message and f"process {holder} on host {socket.gethostname()}" in message
+    assert in_progress.is_dir()
+    assert not (run / "trainer_config.json").exists() and not (run / "metrics.jsonl").exists()
+    assert read_holder(run)["pid"] == holder  # the record is the holder's, not overwritten
+
+
+def test_the_cli_says_so_in_one_line(tmp_path, holder, capsys):
+    SyntheticPairs(2, size=32, seed=0).write(tmp_path / "train")
+    code = main(["train", "--data", str(tmp_path / "train"), "--output", str(tmp_path / "run"),
+                 "--generator", "unet_128", "--num-downs", "5", "--base-channels", "4",
+                 "--load-size", "32", "--crop-size", "32", "--max-steps", "1",
+                 "--no-check-data", "--no-progress-bar", "--device", "cpu"])  # fmt: skip
+    assert code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "in use by another training run" in errors[0]
+    assert f"process {holder}" in errors[0]
+    assert not (tmp_path / "run" / "run_config.json").exists()
+
+
+def test_held_for_the_whole_run_and_released(tmp_path):
+    seen = []
+
+    class Look(Callback):
+        def on_step_end(self, trainer, losses):
+            seen.append(read_holder(trainer.config.output_dir))
+
+    config = tiny_config(tmp_path, max_steps=2)
+    Trainer(*tiny_models(), config, make_data(4), callbacks=[Look()]).fit()
+    assert [h["pid"] for h in seen] == [os.getpid()] * 2
+    assert seen[0]["host"] == socket.gethostname() and isinstance(seen[0]["started"], float)
+    assert not (tmp_path / "run" / LOCK_NAME).exists()
+
+
+def test_released_when_the_run_fails(tmp_path):
+    class Fail(Callback):
+        def on_step_end(self, trainer, losses):
+            raise ValueError("boom")
+
+    trainer = Trainer(*tiny_models(), tiny_config(tmp_path), make_data(4), callbacks=[Fail()])
+    with pytest.raises(ValueError, match="boom"):
+        trainer.fit()
+    with RunLock(tmp_path / "run"):  # free again
+        pass
+
+
+def test_a_dead_process_lock_is_taken_over_with_a_message(tmp_path, caplog):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run = tmp_path / "run"
+    run.mkdir()
+    record = {"pid": dead.pid, "host": socket.gethostname(), "started": 1.0}
+    (run / LOCK_NAME).write_text(json.dumps(record))  # left by a kill -9
+    with caplog.at_level("WARNING"):
+        Trainer(*tiny_models(), tiny_config(tmp_path, max_steps=1), make_data(2)).fit()
+    assert f"Taking over the lock of {run} from process {dead.pid}" in caplog.text
+    assert (run / "final").is_dir()
+
+
+def test_a_lock_from_another_host_is_never_taken(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    record = {"pid": 4242, "host": "gpu-node-7", "started": 1.0}
+    (run / LOCK_NAME).write_text(json.dumps(record))
+    trainer = Trainer(*tiny_models(), tiny_config(tmp_path, max_steps=1), make_data(2))
+    with pytest.raises(RunLockedError) as info:
+        trainer.fit()
+    message = str(info.value)
+    assert "process 4242 on host gpu-node-7" in message
+    assert f"delete {run / LOCK_NAME}" in message  # the documented way to clear it
+    assert json.loads((run / LOCK_NAME).read_text()) == record
+    assert not (run / "trainer_config.json").exists()
+    (run / LOCK_NAME).unlink()  # as documented
+    assert trainer.fit() == run / "final"
+
+
+def test_reentrant_in_one_process_exclusive_across(tmp_path):
+    with RunLock(tmp_path) as outer:
+        with RunLock(tmp_path):
+            pass
+        assert outer.held and (tmp_path / LOCK_NAME).exists()
+        result = FORK.Queue()
+
+        def other():
+            try:
+                RunLock(tmp_path).acquire()
+                result.put("acquired")
+            except RunLockedError as error:
+                result.put(str(error))
+
+        child = FORK.Process(target=other)
+        child.start()
+        child.join(60)
+        assert "in use by another training run" in result.get(timeout=5)
+    assert not (tmp_path / LOCK_NAME).exists()
