@@ -4,6 +4,7 @@ import csv
 import json
 import shutil
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -249,6 +250,7 @@ def test_wandb_offline_run_resumes_the_same_run_without_duplicate_steps(tmp_path
     logger.log_images(3, "samples", torch.rand(3, 8, 8))
     logger.close()
     run_id = json.loads((tmp_path / "wandb_run.json").read_text())["id"]
+    time.sleep(1.1)  # offline run folders are named by the second they start in
     resumed = WandbLogger(tmp_path, resume_step=1)  # steps 2 and 3 are redone
     for step in (2, 3, 4):
         resumed.log_scalars(step, {"G_L1": step * 10.0})
@@ -261,6 +263,7 @@ def test_wandb_offline_run_resumes_the_same_run_without_duplicate_steps(tmp_path
     assert "samples/path" in history[2]
     assert config["lr"] == 0.0002
     # a new run (no resume) in the folder starts a new W&B run
+    time.sleep(1.1)
     fresh = WandbLogger(tmp_path)
     assert fresh.run_id != run_id
     fresh.close()

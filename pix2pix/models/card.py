@@ -173,9 +173,10 @@ def _dataset_section(dataset: Any) -> list[str]:
 
 def _training_section(training: Mapping[str, Any]) -> list[str]:
     lines = ["## Training", "", "| Setting | Value |", "|---|---|"]
-    for key in ("steps", "epochs", "preset"):
+    labels = {"steps": "Steps trained", "epochs_completed": "Epochs completed", "preset": "Preset"}
+    for key, label in labels.items():
         if training.get(key) is not None:
-            lines.append(f"| {key} | {_value(training[key], code=False)} |")
+            lines.append(f"| {label} | {_value(training[key], code=False)} |")
     config = training.get("config")
     if isinstance(config, Mapping):
         lines += [

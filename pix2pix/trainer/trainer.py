@@ -967,7 +967,7 @@ class Trainer:
         dataset["direction"] = direction
         training = {
             "steps": self.step,
-            "epochs": self.epoch,
+            "epochs_completed": self.epoch,
             **{k: v for k, v in self.run_info.items() if v is not None},
             "config": {
                 k: list(v) if isinstance(v, tuple) else v
