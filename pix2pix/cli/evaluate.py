@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with the target: mean and standard deviation of L1, PSNR and SSIM, in eval mode "
         "(deterministic) unless --stochastic. Images are scored at the model's training "
         "crop size (saved with it by the trainer), else at their own size. With --output, "
-        "writes metrics.json, gallery.png and gallery.html there; the metrics JSON also goes "
+        "writes metrics.json, gallery.png and gallery.html there (with --save-images also every "
+        "pair in images/ and a sortable page of them, index.html); the metrics JSON also goes "
         "to stdout.",
     )
     parser.add_argument(
@@ -43,7 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="dropout seed for --stochastic (0)")
     parser.add_argument(
-        "--num-gallery", type=int, default=8, help="pairs shown in the gallery (8; 0 = none)"
+        "--num-gallery",
+        type=int,
+        default=8,
+        help="pairs in gallery.png, spread from the best to the worst L1, median included "
+        "(8; 0 = none)",
     )
     parser.add_argument(
         "--batch-size",
@@ -57,6 +62,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="torchvision inception_v3 weights (.pth) for FID; default: the torch hub cache if "
         "it holds them, else FID is skipped (nothing is downloaded)",
+    )
+    parser.add_argument(
+        "--gallery-from",
+        metavar="METRICS_JSON",
+        default=None,
+        help="show the gallery pairs of an earlier evaluation (its metrics.json), to compare "
+        "models on the same pairs",
+    )
+    parser.add_argument(
+        "--save-images",
+        action="store_true",
+        help="write every pair to OUTPUT/images (NAME_real_A.png, NAME_fake_B.png, "
+        "NAME_real_B.png) and a page of every pair, OUTPUT/index.html, paged and sortable",
+    )
+    parser.add_argument(
+        "--sort",
+        default=None,
+        metavar="METRIC",
+        help="sort the page of every pair by this metric (l1, psnr, ssim, ...; default: "
+        "data order)",
+    )
+    parser.add_argument(
+        "--worst-first",
+        action="store_true",
+        help="sort the page worst first (highest L1, lowest PSNR ...; default metric l1)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="show a progress bar on stderr (default: on)",
     )
     parser.add_argument(
         "--per-image",
@@ -82,6 +118,11 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         fid_weights=args.fid_weights,
+        progress=args.progress,
+        save_images=args.save_images,
+        sort=args.sort or ("l1" if args.worst_first else None),
+        worst_first=args.worst_first,
+        gallery_names=_gallery_names(args.gallery_from),
     )
     # per-image lines would bury the summary on a terminal; metrics.json keeps them
     shown = {k: v for k, v in result.items() if args.per_image or k != "per_image"}
@@ -98,3 +139,26 @@ def run(args: argparse.Namespace) -> int:
         f"; wrote {args.output}" if args.output else "",
     )
     return 0
+
+
+def _gallery_names(path: str | None) -> list[str] | None:
+    """The ``gallery`` list of an earlier evaluation's ``metrics.json``."""
+    if path is None:
+        return None
+    file = Path(path)
+    if file.is_dir():
+        file = file / "metrics.json"
+    if not file.is_file():
+        raise FileNotFoundError(f"--gallery-from {path}: no metrics.json there.")
+    try:
+        names = json.loads(file.read_text()).get("gallery")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise ValueError(
+            f"--gallery-from {path}: not an evaluation's metrics.json ({error})."
+        ) from None
+    if not isinstance(names, list) or not names:
+        raise ValueError(
+            f"--gallery-from {path}: it lists no gallery pairs (evaluate it again with "
+            "--output and --num-gallery > 0)."
+        )
+    return [str(name) for name in names]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,12 +17,19 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 from pix2pix import metrics
 from pix2pix.constants import DIRECTION_CHOICES
 from pix2pix.data.paired import PairedImageDataset
 from pix2pix.evaluation.fid import InceptionFeatures, fid_entries, find_inception_weights
-from pix2pix.evaluation.gallery import GalleryRow, write_gallery
+from pix2pix.evaluation.gallery import (
+    gallery_rows,
+    pair_stem,
+    save_pair_images,
+    write_gallery,
+    write_pairs_page,
+)
 from pix2pix.inference.translator import Translator
 from pix2pix.models.base import ModelMixin
 
@@ -30,6 +38,8 @@ __all__ = ["evaluate", "json_ready"]
 METRICS_NAME = "metrics.json"
 GALLERY_PNG = "gallery.png"
 GALLERY_HTML = "gallery.html"
+PAIRS_HTML = "index.html"  # every pair, with save_images (the canonical results page name)
+IMAGES_DIR = "images"
 LPIPS_NOTE = (
     "not computed: LPIPS needs the lpips package and its AlexNet/VGG weights, which pix2pix "
     "neither depends on nor downloads."
@@ -144,6 +154,11 @@ def evaluate(
     batch_size: int = 1,
     device: str | torch.device | None = None,
     fid_weights: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    save_images: bool = False,
+    sort: str | None = None,
+    worst_first: bool = False,
+    gallery_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Mean L1, PSNR and SSIM of a generator over a paired test set, plus a gallery.
 
@@ -166,7 +181,8 @@ def evaluate(
         stochastic: Use the paper's test mode (dropout on, batch statistics) instead of the
             deterministic eval mode.
         seed: Dropout seed of the stochastic mode (batch ``i`` uses ``seed + i``).
-        num_gallery: How many of the first pairs the gallery shows (0: no gallery).
+        num_gallery: How many pairs the gallery shows (0: no gallery): spread over the L1
+            ranking from best to worst, the median among them (``gallery_names`` overrides).
         output_dir: Write ``metrics.json``, ``gallery.png`` and ``gallery.html`` here.
         batch_size: Images per forward pass. Deterministic results do not depend on it; the
             stochastic mode's batch statistics do (the paper uses 1). A folder scored at native
@@ -174,6 +190,16 @@ def evaluate(
         device: Where to run (default: the module's device; CUDA when present for a path).
         fid_weights: torchvision ``inception_v3`` weights file for FID. Default: the torch hub
             cache if it holds them; FID is ``None`` (with ``fid_note`` saying why) otherwise.
+
+        progress: Show a progress bar (tqdm, on stderr).
+        save_images: Also write every pair's source, output and target to
+            ``output_dir/images/NAME_real_A.png``, ``NAME_fake_B.png``, ``NAME_real_B.png``
+            and a page of every pair, ``output_dir/index.html`` (paged, sortable by each
+            metric in the browser).
+        sort: The metric the page is sorted by at first (e.g. ``"l1"``; default: data order).
+        worst_first: Sort the page by ``sort``'s worst values first.
+        gallery_names: The pairs the gallery shows, by name, in this order: to compare
+            several models on the same pairs (pass one result's ``gallery`` to the next).
 
     Returns:
         A JSON-ready dict: ``l1``, ``psnr``, ``ssim`` (means) and ``l1_std``, ``psnr_std``,
@@ -202,6 +228,10 @@ def evaluate(
     for name, value, low in (("batch_size", batch_size, 1), ("num_gallery", num_gallery, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name}={value!r} must be an integer >= {low}.")
+    if (sort is not None or worst_first) and not save_images:
+        raise ValueError("sort and worst_first order the page of every pair; set save_images.")
+    if save_images and output_dir is None:
+        raise ValueError("save_images=True needs output_dir, the folder for the images.")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
     weights = find_inception_weights(fid_weights)
@@ -220,6 +250,11 @@ def evaluate(
             output_dir=None if output_dir is None else Path(output_dir),
             batch_size=batch_size,
             inception_weights=weights,
+            progress=progress,
+            save_images=save_images,
+            sort=sort,
+            worst_first=worst_first,
+            gallery_names=gallery_names,
         )
     finally:
         if module is not None:
@@ -238,6 +273,11 @@ def _evaluate(
     output_dir: Path | None,
     batch_size: int,
     inception_weights: Path | None,
+    progress: bool = False,
+    save_images: bool = False,
+    sort: str | None = None,
+    worst_first: bool = False,
+    gallery_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     start = time.perf_counter()
     if isinstance(data, (str, os.PathLike)):
@@ -264,7 +304,19 @@ def _evaluate(
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     values: dict[str, list[float]] = {"l1": [], "psnr": [], "ssim": []}
     names: list[str] = []
-    gallery: list[GalleryRow] = []
+    # every pair's images go to images/ (save_images), else to a scratch folder for the gallery
+    scratch = None
+    image_dir = None
+    if output_dir is not None and (save_images or num_gallery):
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if save_images:
+            image_dir = output_dir / IMAGES_DIR
+        else:
+            scratch = tempfile.TemporaryDirectory(dir=output_dir, prefix=".gallery-")
+            image_dir = Path(scratch.name)
+    stems: set[str] = set()
+    files: list[dict[str, str]] = []
+    bar = tqdm(total=len(dataset), desc="evaluate", unit="pair", disable=not progress)
     inception = InceptionFeatures(inception_weights) if inception_weights else None
     features: dict[str, list[torch.Tensor]] = {"output": [], "target": []}
     for index, batch in enumerate(loader):
@@ -291,14 +343,14 @@ def _evaluate(
             values["l1"].append(a)
             values["psnr"].append(b)
             values["ssim"].append(c)
-            if len(gallery) < num_gallery:
-                caption = f"L1 {a:.3f}  PSNR {b:.2f} dB" + (
-                    "" if math.isnan(c) else f"  SSIM {c:.3f}"
-                )
-                gallery.append(GalleryRow(name, [source[i], output[i], target[i]], caption))
+            if image_dir is not None:
+                stem = pair_stem(name, stems)
+                files.append(save_pair_images(image_dir, stem, source[i], output[i], target[i]))
+        bar.update(len(l1))
         if inception is not None:
             features["output"].append(inception(output))
             features["target"].append(inception(target))
+    bar.close()
     if not names:
         raise ValueError(f"{data_name} holds no pairs to evaluate.")
     mode = "stochastic" if stochastic else "deterministic"
@@ -334,6 +386,12 @@ def _evaluate(
     result["files"] = {}
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
+        gallery = []
+        if image_dir is not None and num_gallery:
+            gallery = gallery_rows(
+                result["per_image"], files, image_dir, num_gallery, names=gallery_names
+            )
+            result["gallery"] = [row.name for row in gallery]
         if gallery:
             written = write_gallery(
                 gallery,
@@ -349,6 +407,36 @@ def _evaluate(
                 ],
             )
             result["files"] = {key: str(path) for key, path in written.items()}
+        if save_images and image_dir is not None:
+            pairs = [
+                {"name": entry["name"], "files": names_, "metrics": _page_metrics(entry)}
+                for entry, names_ in zip(result["per_image"], files)
+            ]
+            page = write_pairs_page(
+                output_dir / PAIRS_HTML,
+                pairs,
+                images_dir=IMAGES_DIR,
+                title=f"pix2pix evaluation ({mode}): every pair",
+                notes=[
+                    f"Model: {model_summary['path'] or model_summary['class']}",
+                    f"Data: {data_name} ({direction}), {len(names)} pairs; {resolution}.",
+                ],
+                sort=sort,
+                worst_first=worst_first,
+            )
+            result["files"]["pairs"] = str(page)
+            result["files"]["images"] = str(image_dir)
+        if scratch is not None:
+            scratch.cleanup()
         result["files"]["metrics"] = str(output_dir / METRICS_NAME)
         (output_dir / METRICS_NAME).write_text(json.dumps(json_ready(result), indent=2) + "\n")
     return result
+
+
+def _page_metrics(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A per-image entry's numbers (``None`` and the name left out), for the page."""
+    return {
+        key: value
+        for key, value in entry.items()
+        if key != "name" and isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
