@@ -79,6 +79,10 @@ class PairedImageDataset(Dataset):
             paper's U-Net, 4 for the ResNet generator).
         on_error: ``"raise"`` stops at an unreadable or unusable image, naming it; ``"skip"``
             warns, counts it in :attr:`skipped` and returns the next image instead.
+        resize: ``"torch"`` (default: fast bicubic kernels, within 1-2 grey levels of Pillow)
+            or ``"pil"`` (pixel-exact: Pillow's resize and torchvision's ``ToTensor`` +
+            ``Normalize`` arithmetic, the canonical pipeline bit for bit; 8-bit images only,
+            slower). See :mod:`pix2pix.data.transforms`.
 
     Raises:
         FileNotFoundError: If ``root`` (or ``root/A``, ``root/B`` for ``"folders"``) is missing.
@@ -107,6 +111,7 @@ class PairedImageDataset(Dataset):
         out_channels: int = 3,
         size_multiple: int = 256,
         on_error: str = "raise",
+        resize: str = "torch",
     ) -> None:
         check_choice("direction", direction, DIRECTION_CHOICES)
         check_choice("layout", layout, LAYOUTS)
@@ -120,6 +125,7 @@ class PairedImageDataset(Dataset):
             flip=flip,
             train=train,
             size_multiple=size_multiple,
+            resize=resize,
         )
         self.root = Path(root)
         if not self.root.exists():
@@ -220,6 +226,8 @@ class PairedImageDataset(Dataset):
             "in_channels": self.in_channels,
             "out_channels": self.out_channels,
             "size_multiple": self.transform.size_multiple,
+            # recorded only when on, so the configs of default datasets keep their keys
+            **({"resize": self.transform.resize} if self.transform.resize != "torch" else {}),
         }
 
     @property
