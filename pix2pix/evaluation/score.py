@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from pix2pix import metrics
 from pix2pix.constants import DIRECTION_CHOICES
 from pix2pix.data.paired import PairedImageDataset
+from pix2pix.evaluation.blur import BAND_EDGE, blur_statistics
 from pix2pix.evaluation.fid import InceptionFeatures, fid_entries, find_inception_weights
 from pix2pix.evaluation.gallery import (
     gallery_rows,
@@ -43,6 +44,13 @@ IMAGES_DIR = "images"
 LPIPS_NOTE = (
     "not computed: LPIPS needs the lpips package and its AlexNet/VGG weights, which pix2pix "
     "neither depends on nor downloads."
+)
+BLUR_NOTE = (
+    "sharpness: mean Sobel gradient magnitude of output over target (1 ideal, < 1 blurrier); "
+    f"hf_deficit_db: mean 10 log10(P_target / P_output) of the radially averaged luma power "
+    f"spectra from {BAND_EDGE} x Nyquist to Nyquist (0 ideal, > 0 missing fine detail, < 0 "
+    "excess); color_emd: per-channel histogram earth mover's distance in grey levels (0 "
+    "ideal). Means over images; see pix2pix.evaluation.blur for how each can mislead."
 )
 _SSIM_MIN_SIDE = 11  # the SSIM window (11x11) must fit inside the image
 
@@ -160,7 +168,7 @@ def evaluate(
     worst_first: bool = False,
     gallery_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Mean L1, PSNR and SSIM of a generator over a paired test set, plus a gallery.
+    """Mean L1, PSNR, SSIM and blur-aware statistics of a generator over a test set, plus a gallery.
 
     The test images are read as training read them, without the jitter: a folder becomes
     ``PairedImageDataset(data, train=False)`` resized to the ``crop_size`` saved with the model
@@ -206,8 +214,11 @@ def evaluate(
         ``ssim_std`` (sample standard deviations over images), ``count``, ``mode``
         (``"deterministic"``/``"stochastic"``), ``mode_note``, ``seed`` (``None`` when
         deterministic), ``direction``, ``resolution`` (the sizing rule), ``data``, ``model``
-        (path, class, config, inference settings, parameter count), ``fid``/``fid_note``,
-        ``lpips``/``lpips_note``, ``per_image`` (name and metrics of every pair),
+        (path, class, config, inference settings, parameter count), the blur-aware
+        statistics of :mod:`pix2pix.evaluation.blur` (``sharpness``, ``hf_deficit_db``,
+        ``color_emd``, each with ``_std``, and ``blur_note``), ``fid``/``fid_note`` and
+        ``kid``/``kid_note`` (with Inception weights), ``lpips``/``lpips_note``,
+        ``per_image`` (name and metrics of every pair),
         ``time_s``, and ``files`` (what was written). ``ssim`` is ``None`` for images under
         11 px a side. A PSNR of identical images is ``inf`` (written as ``"inf"`` in JSON).
 
@@ -303,6 +314,7 @@ def _evaluate(
         resolution = "as the given dataset returns the images"
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     values: dict[str, list[float]] = {"l1": [], "psnr": [], "ssim": []}
+    blur: dict[str, list[float]] = {"sharpness": [], "hf_deficit_db": [], "color_emd": []}
     names: list[str] = []
     # every pair's images go to images/ (save_images), else to a scratch folder for the gallery
     scratch = None
@@ -336,6 +348,8 @@ def _evaluate(
             ssim = metrics.ssim(output, target, reduction="none").tolist()
         else:
             ssim = [math.nan] * len(l1)
+        for key, stat in blur_statistics(output, target).items():
+            blur[key].extend(stat.tolist())
         paths = batch.get("path") or [str(len(names) + i) for i in range(len(l1))]
         for i, (a, b, c) in enumerate(zip(l1, psnr, ssim)):
             name = Path(paths[i]).name
@@ -376,12 +390,20 @@ def _evaluate(
             continue
         result[key] = float(tensor.mean())
         result[f"{key}_std"] = float(tensor.std()) if len(series) > 1 else 0.0
+    for key, stats in blur.items():  # NaN (a flat target's sharpness) is left out
+        kept = torch.tensor(stats, dtype=torch.float64)
+        kept = kept[~kept.isnan()]
+        result[key] = float(kept.mean()) if len(kept) else None
+        result[f"{key}_std"] = float(kept.std()) if len(kept) > 1 else 0.0
+    result["blur_note"] = BLUR_NOTE
     result.update(fid_entries(features, inception_weights, len(names)))
     result["lpips"], result["lpips_note"] = None, LPIPS_NOTE
     result["per_image"] = [
         {"name": n, "l1": a, "psnr": b, "ssim": None if math.isnan(c) else c}
         for n, a, b, c in zip(names, values["l1"], values["psnr"], values["ssim"])
     ]
+    for entry, *stats in zip(result["per_image"], *blur.values()):
+        entry.update({key: None if math.isnan(v) else v for key, v in zip(blur, stats)})
     result["time_s"] = round(time.perf_counter() - start, 3)
     result["files"] = {}
     if output_dir is not None:
