@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from pix2pix import metrics
 from pix2pix._device import autocast_dtype
-from pix2pix._files import atomic_directory, remove_leftovers
+from pix2pix._files import WriteError, atomic_directory, remove_leftovers
 from pix2pix.constants import CHECKPOINTS_DIR, FINAL_DIR, RUN_CONFIG_NAME, TRAINER_CONFIG_NAME
 from pix2pix.losses.adversarial import gan_loss, gradient_penalty
 from pix2pix.losses.feature_matching import feature_matching_loss
@@ -586,11 +586,11 @@ class Trainer:
         try:
             return self._fit(resume_from)
         except OSError as error:
-            if error.errno not in _DISK_ERRORS:
+            if error.errno not in _DISK_ERRORS and not isinstance(error, WriteError):
                 raise
+            what = str(error) if isinstance(error, WriteError) else f"Could not write: {error}."
             raise RunFolderWriteError(
-                f"Could not write to {cfg.output_dir}: {error}. Training stopped at step "
-                f"{self.step}; {self._resume_advice()}"
+                f"{what} Training stopped at step {self.step}; {self._resume_advice()}"
             ) from error
         finally:
             lock.release()

@@ -1,0 +1,410 @@
+"""Fault injection: kills, full disks and a second run never cost more than the last step.
+
+* SIGKILL of a training process (forked from this one, so no interpreter start-up per kill) at
+  chosen moments (inside a step, while writing a checkpoint, before its rename, while pruning,
+  while exporting, between the renames that replace ``final/``) and, in the slow part, at
+  random moments. After every kill each remaining checkpoint is complete or absent, ``final/``
+  is complete or absent, and the resumed run ends with the uninterrupted run's weights
+  (``torch.equal``; fp32, CPU, ``num_workers=0``).
+* ENOSPC injected into every writer (the writers of :mod:`pix2pix._files`, ``torch.save``,
+  safetensors' ``save_file``): the previous checkpoint stays intact, no temporary is left,
+  and the CLI says so in one line.
+* Two runs started together on one folder: one trains, the other is refused.
+"""
+
+import errno
+import hashlib
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+from safetensors.torch import load_file
+
+import pix2pix._files
+from pix2pix.cli import main
+from pix2pix.data import SyntheticPairs
+from pix2pix.models import load_pretrained
+from pix2pix.trainer import Callback, Trainer
+from pix2pix.trainer import checkpoint as ckpt
+from pix2pix.trainer.errors import RunFolderWriteError
+from pix2pix.trainer.lock import RunLockedError
+
+from helpers import make_data, tiny_config, tiny_models
+
+FORK = multiprocessing.get_context("fork")
+MAX_STEPS = 8  # 6 items at batch 2: three steps an epoch, so resumes cross epoch boundaries
+REFUSED = 3  # exit code of a child refused by the lock
+
+
+def config(run, **changes):
+    values = dict(epochs=2, max_steps=MAX_STEPS, checkpoint_every=1, keep_checkpoints=2)
+    values.update(ema_decay=0.9)
+    return tiny_config(run.parent, output_dir=str(run), **{**values, **changes})
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _install_kill(point, step):
+    """In the child: SIGKILL this process at ``point`` (around step ``step``)."""
+    from pix2pix.models import base
+    from pix2pix.trainer.checkpoint import layout
+
+    if point == "inside-step":
+        real_g = Trainer.generator_step
+
+        def generator_step(self, *args, **kwargs):
+            if self.step + 1 == step:  # D is updated, G not yet
+                die()
+            return real_g(self, *args, **kwargs)
+
+        Trainer.generator_step = generator_step
+    elif point == "writing-state":
+        real_save = layout.save_state
+
+        def save_state(path, state):
+            if state["step"] == step:
+                Path(path).write_bytes(b"\x80half a pickle")
+                die()
+            real_save(path, state)
+
+        layout.save_state = save_state
+    elif point in ("before-rename", "between-final-renames"):
+        real_rename = os.rename
+
+        def rename(src, dst):
+            name = Path(src).name
+            if point == "before-rename" and name.startswith(f".{ckpt.checkpoint_name(step)}.tmp"):
+                die()
+            if point == "between-final-renames" and name == "final":
+                real_rename(src, dst)  # the old final/ moved aside, the new one not yet in
+                die()
+            real_rename(src, dst)
+
+        os.rename = rename
+    elif point == "pruning":
+        real_rmtree = shutil.rmtree
+
+        def rmtree(path, *args, **kwargs):
+            if ".old-" in Path(path).name:
+                files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+                for file in files[: len(files) // 2]:
+                    file.unlink()  # half deleted, like a kill inside rmtree
+                die()
+            real_rmtree(path, *args, **kwargs)
+
+        shutil.rmtree = rmtree
+    elif point == "exporting":
+        real_save_file = base.save_file
+
+        def save_file(tensors, filename, metadata=None):
+            if ".final.tmp-" in str(filename):
+                Path(filename).write_bytes(b"half")
+                die()
+            real_save_file(tensors, filename, metadata=metadata)
+
+        base.save_file = save_file
+    elif point is not None:
+        raise ValueError(point)
+
+
+def _child(run, point, step, start=None):
+    if point is not None:
+        _install_kill(point, step)
+    if start is not None:
+        start.wait(60)
+    resume = "latest" if ckpt.list_checkpoints(run) else None
+    try:
+        Trainer(*tiny_models(), config(run), make_data(6)).fit(resume_from=resume)
+    except RunLockedError:
+        sys.stdout.flush()
+        os._exit(REFUSED)
+
+
+def train_in_child(run, point=None, step=0, kill_after=None):
+    """Train (resuming when there is a checkpoint) in a forked process; returns its exit code."""
+    process = FORK.Process(target=_child, args=(run, point, step))
+    process.start()
+    if kill_after is not None:
+        process.join(kill_after)
+        if process.exitcode is None:
+            os.kill(process.pid, signal.SIGKILL)
+    process.join(120)
+    assert process.exitcode is not None, "the training child hung"
+    return process.exitcode
+
+
+def assert_run_folder_sound(run):
+    """Every checkpoint complete or absent; final/ complete or absent; temporaries aside."""
+    folder = run / "checkpoints"
+    steps = (
+        sorted(p for p in folder.iterdir() if p.name.startswith("step-")) if folder.is_dir() else []
+    )
+    for path in steps:
+        assert ckpt.layout.is_complete(path), f"{path} is incomplete"
+        state = ckpt.load_state(path / "trainer_state.pt")
+        assert state["step"] == int(path.name[5:])
+        for model in ("generator", "discriminator", "ema"):
+            load_file(path / model / "model.safetensors")
+    assert ckpt.list_checkpoints(run) == steps
+    if (run / "final").exists():
+        load_pretrained(run / "final")  # config.json and weights, both whole
+
+
+def weights(folder):
+    return {
+        f"{sub}/{k}": v
+        for sub in ("generator", "discriminator", "ema")
+        for k, v in load_file(folder / sub / "model.safetensors").items()
+    }
+
+
+def assert_same_weights(run, reference):
+    last = ckpt.checkpoint_name(MAX_STEPS)
+    a, b = weights(run / "checkpoints" / last), weights(reference / "checkpoints" / last)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    fa = load_file(run / "final" / "model.safetensors")
+    fb = load_file(reference / "final" / "model.safetensors")
+    assert fa.keys() == fb.keys() and all(torch.equal(fa[k], fb[k]) for k in fa)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    run = tmp_path_factory.mktemp("reference") / "run"
+    assert train_in_child(run) == 0
+    return run
+
+
+# (kill point, step): each run of the chain dies at its point, the next one resumes
+CHAIN = [
+    ("inside-step", 2),
+    ("writing-state", 3),
+    ("before-rename", 4),
+    ("pruning", 5),
+    ("exporting", MAX_STEPS),
+    (None, 0),  # completes
+    ("between-final-renames", MAX_STEPS),  # a re-export of a finished run, killed
+    (None, 0),
+]
+
+
+def test_targeted_kills_leave_a_sound_folder_and_resume_bit_exactly(tmp_path, reference):
+    run = tmp_path / "run"
+    kills = 0
+    for point, step in CHAIN:
+        code = train_in_child(run, point, step)
+        if point is None:
+            assert code == 0
+        else:
+            assert code == -signal.SIGKILL, f"{point} at step {step} was not reached"
+            kills += 1
+        assert_run_folder_sound(run)
+        if point == "between-final-renames":
+            assert not (run / "final").exists()  # the old one aside, the new one not in
+    assert kills == 6
+    assert_same_weights(run, reference)
+    leftovers = [p.name for p in run.rglob(".*")]
+    assert leftovers == [], leftovers  # every temporary and trash folder was cleaned
+
+
+def test_two_runs_started_together_one_is_refused(tmp_path, reference):
+    run = tmp_path / "run"
+    start = FORK.Event()
+    children = [FORK.Process(target=_child, args=(run, None, 0, start)) for _ in range(2)]
+    for child in children:
+        child.start()
+    start.set()
+    for child in children:
+        child.join(120)
+    assert sorted(c.exitcode for c in children) == [0, REFUSED]
+    assert_run_folder_sound(run)
+    assert_same_weights(run, reference)  # the refused run changed nothing of the other's
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(5))
+def test_random_kills(tmp_path, reference, seed):
+    """SIGKILL at random moments until a run completes; the outcome is the uninterrupted one."""
+    rng = random.Random(seed)
+    run = tmp_path / "run"
+    started = time.perf_counter()
+    assert train_in_child(tmp_path / "timing") == 0
+    duration = time.perf_counter() - started
+    kills = 0
+    for _ in range(30):
+        code = train_in_child(run, kill_after=rng.uniform(0.05, 1.0) * duration)
+        assert code in (0, -signal.SIGKILL)
+        assert_run_folder_sound(run)
+        if code == 0:
+            break
+        kills += 1
+    else:
+        pytest.fail("no run completed")
+    assert_same_weights(run, reference)
+    print(f"random kills survived (seed {seed}): {kills}")
+
+
+# ------------------------------------------------------------------ ENOSPC in every writer
+def _enospc(path):
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def _failing(name, real):
+    """A writer that fails like a full disk: part of the data written, then ENOSPC."""
+    if name == "atomic_write":
+        return lambda final, write: real(final, lambda tmp: _partial_then_fail(tmp))
+    if name == "atomic_write_text":
+        return lambda final, text: pix2pix._files.atomic_write(final, _partial_then_fail)
+    if name == "atomic_directory":
+
+        def directory(folder, write):
+            def half(tmp):
+                (Path(tmp) / "partial").write_bytes(b"x")
+                raise _enospc(tmp)
+
+            return real(folder, half)
+
+        return directory
+    if name == "torch.save":
+        return lambda obj, f, *a, **k: _partial_then_fail(f)
+    if name == "save_file":
+        return lambda tensors, filename, metadata=None: _partial_then_fail(filename)
+    raise ValueError(name)
+
+
+def _partial_then_fail(path):
+    Path(path).write_bytes(b"\x00" * 100)
+    raise _enospc(path)
+
+
+WRITERS = ["atomic_write", "atomic_write_text", "atomic_directory", "torch.save", "save_file"]
+
+
+def inject_enospc(monkeypatch, name):
+    """Replace writer ``name`` everywhere pix2pix reaches it; returns the arming switch."""
+    armed = {"on": False}
+    if name == "torch.save":
+        owners, real = [torch], torch.save
+    elif name == "save_file":
+        owners, real = [safetensors.torch], safetensors.torch.save_file
+    else:
+        owners, real = [pix2pix._files], getattr(pix2pix._files, name)
+    owners += [m for n, m in list(sys.modules.items()) if n.startswith("pix2pix") and m]
+    failing = _failing(name, real)
+
+    def writer(*args, **kwargs):
+        return (failing if armed["on"] else real)(*args, **kwargs)
+
+    attr = name.split(".")[-1]
+    for owner in owners:
+        if getattr(owner, attr, None) is real:
+            monkeypatch.setattr(owner, attr, writer)
+    return armed
+
+
+def digest(folder):
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_enospc_in_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, writer):
+    armed = inject_enospc(monkeypatch, writer)
+    saved = {}
+
+    class ArmAfterFirst(Callback):
+        def on_checkpoint(self, trainer, path):
+            saved["path"], saved["digest"] = path, digest(path)
+            armed["on"] = True
+
+    run = tmp_path / "run"
+    trainer = Trainer(*tiny_models(), config(run), make_data(6), callbacks=[ArmAfterFirst()])
+    with pytest.raises(RunFolderWriteError) as info:
+        trainer.fit()
+    message = str(info.value)
+    assert "no space left" in message.lower() and "step-000001" in message
+    assert "\n" not in message
+    armed["on"] = False
+    assert ckpt.list_checkpoints(run) == [saved["path"]]
+    assert digest(saved["path"]) == saved["digest"]  # untouched
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-000001"]
+    assert not (run / "final").exists()
+    resumed = Trainer(*tiny_models(), config(run, max_steps=2), make_data(6))
+    assert resumed.fit(resume_from="latest") == run / "final"
+
+
+@pytest.mark.parametrize("writer", ["atomic_write", "atomic_directory", "save_file"])
+def test_enospc_in_the_export_keeps_the_previous_final(tmp_path, monkeypatch, writer):
+    run = tmp_path / "run"
+    Trainer(*tiny_models(), config(run, max_steps=2), make_data(6)).fit()
+    before = digest(run / "final")
+    armed = inject_enospc(monkeypatch, writer)
+
+    class ArmAtTheEnd(Callback):
+        def on_checkpoint(self, trainer, path):
+            armed["on"] = trainer.step == 3
+
+    trainer = Trainer(*tiny_models(), config(run, max_steps=3), make_data(6), None, [ArmAtTheEnd()])
+    with pytest.raises(RunFolderWriteError, match="(?i)no space left"):
+        trainer.fit(resume_from="latest")
+    assert digest(run / "final") == before
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    SyntheticPairs(6, size=32, seed=0).write(root / "train")
+    return root
+
+
+TINY = [
+    "--generator", "unet_128", "--num-downs", "5", "--base-channels", "4",
+    "--discriminator", "n_layers", "--n-layers-d", "2", "--disc-channels", "4",
+    "--load-size", "32", "--crop-size", "32", "--device", "cpu", "--no-progress-bar",
+    "--no-check-data", "--checkpoint-every", "1",
+]  # fmt: skip
+
+
+def one_error_line(capsys):
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_cli_enospc_during_training_is_one_line(cli_run, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    armed = inject_enospc(monkeypatch, "torch.save")
+    monkeypatch.setattr(Trainer, "on_checkpoint", lambda self, path: armed.update(on=True))
+    args = ["train", "--data", str(cli_run / "train"), "--output", str(run), "--max-steps", "3"]
+    assert main([*args, *TINY]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("pix2pix train: error: Could not write")
+    assert "no space left" in line.lower() and f"pix2pix train --resume {run}" in line
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-000001"]
+
+
+def test_cli_enospc_writing_the_run_record_is_one_line(cli_run, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(cli_run / "train"), "--output", str(run), "--max-steps", "1"]
+    assert main([*args, *TINY]) == 0
+    record = (run / "run_config.json").read_bytes()
+    armed = inject_enospc(monkeypatch, "atomic_write_text")
+    armed["on"] = True
+    assert main(["train", "--resume", str(run), "--max-steps", "2", "--no-progress-bar"]) == 2
+    line = one_error_line(capsys)
+    assert "run_config.json" in line and "no space left" in line.lower()
+    assert (run / "run_config.json").read_bytes() == record
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []
