@@ -74,6 +74,13 @@ METRICS = (
     ("psnr", "PSNR (dB)", 1),
     ("ssim", "SSIM", 1),
 )  # sign: +1 = higher is better
+# the blur-aware statistics of pix2pix.evaluation.blur: (key, column, ideal value); shown in the
+# tables, not used by the verdicts (a sharpness above 1 is not better than 1)
+BLUR_METRICS = (
+    ("sharpness", "sharpness (1 ideal)", 1.0),
+    ("hf_deficit_db", "HF deficit dB (0 ideal)", 0.0),
+    ("color_emd", "colour EMD (0 ideal)", 0.0),
+)
 MODES = ("deterministic", "stochastic")
 DEFAULT_DIRECTION = {"facades": "BtoA", "maps": "AtoB"}  # labels -> photo; aerial photo -> map
 RUN_RECORD = "run.json"
@@ -318,8 +325,11 @@ def run_one(args, row, seed, train, test, init, device) -> dict[str, Any]:
             "mode_note",
             "resolution",
             "time_s",
+            *(k for key, _, _ in BLUR_METRICS for k in (key, f"{key}_std")),
+            "fid",
+            "kid",
         )
-        evaluations[mode] = {k: result[k] for k in keep}
+        evaluations[mode] = {k: result.get(k) for k in keep}
         print(
             f"  {mode}: L1 {result['l1']:.4f}  PSNR {result['psnr']:.2f}  SSIM {result['ssim']:.4f}",
             file=sys.stderr,
@@ -332,6 +342,34 @@ def run_one(args, row, seed, train, test, init, device) -> dict[str, Any]:
         "model_dir": str(run_dir / "final"),
         "eval": evaluations,
     }
+
+
+def reused_runs(
+    args: argparse.Namespace, runs: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The runs of an earlier ``quality.json`` under the same protocol, not retrained here.
+
+    Their models may be gone: they bring their recorded metrics (and lack what was added to
+    the evaluation since, which the tables show as "–"). Each is marked with where it came from
+    and the machine that trained it.
+    """
+    path = Path(args.reuse_json)
+    earlier = json.loads(path.read_text())
+    protocol = {k: earlier["protocol"].get(k) for k in protocol_key(args)}
+    if protocol != protocol_key(args):
+        differ = {k: (v, protocol_key(args)[k]) for k, v in protocol.items()}
+        differ = {k: v for k, v in differ.items() if v[0] != v[1]}
+        raise ValueError(f"--reuse-json {path}: another protocol ({differ}); rerun those rows.")
+    done = {(r["row"], r["seed"]) for r in runs}
+    kept = []
+    for run in earlier["runs"]:
+        if (run["row"], run["seed"]) in done or run["seed"] not in args.reuse_seeds:
+            continue
+        if args.reuse_rows and run["row"] not in args.reuse_rows:
+            continue
+        kept.append({**run, "reused_from": str(path)})
+    source = {"path": str(path), "machine": earlier.get("machine"), "runs": len(kept)}
+    return kept, source
 
 
 def protocol_key(args: argparse.Namespace) -> dict[str, Any]:
@@ -364,8 +402,10 @@ def summarise(runs: list[dict[str, Any]], rows: list[str], modes: list[str]) -> 
         }
         for mode in modes:
             entry[mode] = {}
-            for key, _, _ in METRICS:
-                values = [r["eval"][mode][key] for r in mine]
+            for key, _, _ in (*METRICS, *BLUR_METRICS):
+                values = [r["eval"][mode].get(key) for r in mine]
+                if any(v is None for v in values):  # a run scored before these existed
+                    continue
                 entry[mode][key] = {
                     "mean": sum(values) / len(values),
                     "seeds": values,
@@ -437,12 +477,17 @@ def markdown(payload: dict[str, Any]) -> str:
         lines += [
             "| row | steps | "
             + " | ".join(f"{name} {'↑' if s > 0 else '↓'}" for _, name, s in METRICS)
+            + " | "
+            + " | ".join(name for _, name, _ in BLUR_METRICS)
             + " | train wall time (s) |"
         ]
-        lines += ["|---|---|" + "---|" * len(METRICS) + "---|"]
+        lines += ["|---|---|" + "---|" * (len(METRICS) + len(BLUR_METRICS)) + "---|"]
         for row, entry in summary.items():
             cells = []
-            for key, _, _ in METRICS:
+            for key, _, _ in (*METRICS, *BLUR_METRICS):
+                if key not in entry[mode]:
+                    cells.append("–")
+                    continue
                 m = entry[mode][key]
                 seeds = " / ".join(f"{v:.4f}" for v in m["seeds"])
                 cells.append(f"{m['mean']:.4f}" + (f" ({seeds})" if len(m["seeds"]) > 1 else ""))
@@ -506,6 +551,55 @@ def comparison_gallery(args, rows, seed, test, output: Path, device) -> Path:
         title=f"{args.dataset} {args.direction}, {args.size} px, seed {seed}: deterministic outputs",
     )
     return written["png"]
+
+
+# ============================================================================ galleries
+def gallery_cells(path: Path, columns: int) -> list[list[torch.Tensor]]:
+    """The images of a ``write_gallery`` PNG, row by row: ``[3, h, w]`` tensors in [-1, 1].
+
+    The layout is ``write_gallery``'s (2 px padding, a 14 px header, a 13 px caption under each
+    row, square cells); the cells hold the 8-bit images the gallery shows.
+    """
+    from PIL import Image
+
+    pad, header, caption_h = 2, 14, 13
+    image = Image.open(path).convert("RGB")
+    cell = (image.width - pad) // columns - pad
+    count = (image.height - header - pad) // (cell + caption_h + pad)
+    rows = []
+    for i in range(count):
+        y = header + i * (cell + caption_h + pad)
+        cells = []
+        for j in range(columns):
+            x = pad + j * (cell + pad)
+            crop = image.crop((x, y, x + cell, y + cell))
+            array = torch.frombuffer(bytearray(crop.tobytes()), dtype=torch.uint8)
+            cells.append(array.view(cell, cell, 3).permute(2, 0, 1).float() / 127.5 - 1)
+        rows.append(cells)
+    return rows
+
+
+def gallery_blur(folder: Path) -> dict[str, Any]:
+    """Blur-aware statistics of every ``galleries/<row>-seed<k>/gallery.png`` under ``folder``.
+
+    For runs whose models are gone: the gallery shows the first test pairs (source | output |
+    target, as 8-bit PNG), so the statistics are computed on those few output/target pairs,
+    and on the whole test set only where a run was evaluated again.
+    """
+    from pix2pix.evaluation.blur import blur_statistics
+
+    result: dict[str, Any] = {}
+    for gallery in sorted(folder.glob("galleries/*/gallery.png")):
+        rows = gallery_cells(gallery, 3)
+        output = torch.stack([r[1] for r in rows])
+        target = torch.stack([r[2] for r in rows])
+        stats = blur_statistics(output, target)
+        result[gallery.parent.name] = {
+            "pairs": len(rows),
+            **{k: float(v.mean()) for k, v in stats.items()},
+            "per_image": {k: [round(x, 4) for x in v.tolist()] for k, v in stats.items()},
+        }
+    return result
 
 
 # ============================================================================ main
@@ -578,6 +672,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--retrain", action="store_true", help="train again even if a finished run is in --work-dir"
     )
+    parser.add_argument(
+        "--reuse-json",
+        default=None,
+        help="an earlier quality.json of the same protocol: add its runs (rows/seeds not "
+        "trained here) to the tables with their recorded metrics",
+    )
+    parser.add_argument(
+        "--reuse-rows", nargs="+", default=None, help="only these rows of --reuse-json"
+    )
+    parser.add_argument(
+        "--reuse-seeds", type=int, nargs="+", default=[0, 1], help="seeds of --reuse-json"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     args = parser.parse_args(argv)
@@ -593,6 +699,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--gallery-blur"]:  # quality.py --gallery-blur RESULTS_FOLDER
+        folder = Path(argv[1])
+        stats = gallery_blur(folder)
+        (folder / "gallery_blur.json").write_text(json.dumps(stats, indent=2) + "\n")
+        for name, entry in stats.items():
+            print(
+                f"{name:24s} pairs {entry['pairs']}  sharpness {entry['sharpness']:.3f}  "
+                f"HF deficit {entry['hf_deficit_db']:+.2f} dB  colour EMD {entry['color_emd']:.2f}"
+            )
+        return stats
     args = parse_args(argv)
     device = resolve_device(args.device)
     train, test, test_pairs = load_data(args)
@@ -605,6 +722,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             # --independent-init the presets draw theirs (build_preset after seeding)
             row_init = None if args.independent_init and row != REFERENCE else init
             runs.append(run_one(args, row, seed, train, test, row_init, device))
+    rows = list(args.rows)
+    reused_from = None
+    if args.reuse_json:
+        earlier, reused_from = reused_runs(args, runs)
+        runs = earlier + runs
+        rows = [*dict.fromkeys(r["row"] for r in earlier), *(r for r in rows)]
+        rows = list(dict.fromkeys(rows))
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     comparisons = [str(comparison_gallery(args, args.rows, args.seeds[0], test, output, device))]
@@ -613,7 +737,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "protocol": {
             **protocol_key(args),
             "seeds": args.seeds,
-            "rows": args.rows,
+            "rows": rows,
+            "reused_from": reused_from,
             "eval_modes": args.eval_modes,
             "train_pairs": per_epoch,
             "test_pairs": test_pairs,
@@ -628,7 +753,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "runs": runs,
         "comparison_galleries": comparisons,
     }
-    payload["summary"] = summarise(runs, args.rows, args.eval_modes)
+    payload["summary"] = summarise(runs, rows, args.eval_modes)
     payload["verdicts"] = verdicts(payload["summary"], args.eval_modes)
     (output / "quality.json").write_text(json.dumps(json_ready(payload), indent=2) + "\n")
     (output / "quality.md").write_text(markdown(payload))
