@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "translate",
     "evaluate",
     "train",
+    "report",
     "demo",
     "serve",
     "models",
