@@ -185,3 +185,23 @@ def test_with_workers_the_message_comes_once(tmp_path):
         "Interrupt: finishing step 3, then saving a checkpoint (Ctrl-C again to stop at once)."
     ], lines
     assert len([line for line in lines if line.startswith("Interrupted after step 3")]) == 1
+
+
+def test_cli_ctrl_c_outside_the_window_still_names_the_way_back(
+    tmp_path, train_dir, monkeypatch, capsys
+):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(train_dir), "--output", str(run), "--max-steps", "2",
+                 *TINY]) == 0  # fmt: skip
+
+    def on_train_start(self):
+        raise KeyboardInterrupt  # e.g. while the checkpoint is loaded, before the loop
+
+    monkeypatch.setattr(Trainer, "on_train_start", on_train_start)
+    assert main(["train", "--resume", str(run), "--max-steps", "4", "--no-progress-bar"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("interrupted") == 1
+    assert (
+        f"pix2pix train: interrupted; the last checkpoint is {run / 'checkpoints' / 'step-000002'}"
+        f"; continue with: pix2pix train --resume {run}"
+    ) in err

@@ -140,3 +140,54 @@ def test_reentrant_in_one_process_exclusive_across(tmp_path):
         child.join(60)
         assert "in use by another training run" in result.get(timeout=5)
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def _rank(rank, port, run, results):
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+        WORLD_SIZE="2", LOCAL_WORLD_SIZE="2",
+    )  # fmt: skip
+    from pix2pix.trainer.distributed import cleanup_distributed
+
+    seen = []
+
+    class Look(Callback):
+        def on_step_end(self, trainer, losses):
+            seen.append(read_holder(run)["pid"])
+
+    g, d = tiny_models(norm="instance", dropout=0.0)
+    config = tiny_config(run.parent, output_dir=str(run), max_steps=2)
+    try:
+        Trainer(g, d, config, make_data(8), callbacks=[Look()]).fit()
+        results.put((rank, "trained", seen))
+    except RunLockedError as error:
+        results.put((rank, "refused", str(error)))
+    finally:
+        cleanup_distributed()
+
+
+def _ddp(run):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    results = FORK.Queue()
+    ranks = [FORK.Process(target=_rank, args=(r, port, run, results)) for r in (0, 1)]
+    for process in ranks:
+        process.start()
+    outcome = dict((rank, rest) for rank, *rest in (results.get(timeout=120) for _ in ranks))
+    for process in ranks:
+        process.join(60)
+    return ranks, outcome
+
+
+def test_with_ddp_rank_0_holds_it(tmp_path):
+    ranks, outcome = _ddp(tmp_path / "run")
+    assert outcome[0][0] == outcome[1][0] == "trained"
+    assert outcome[0][1] == outcome[1][1] == [ranks[0].pid] * 2  # rank 0's PID, all along
+    assert not (tmp_path / "run" / LOCK_NAME).exists()
+
+
+def test_with_ddp_a_held_folder_stops_every_rank(tmp_path, holder):
+    _, outcome = _ddp(tmp_path / "run")  # no rank hangs waiting for the refused rank 0
+    assert outcome[0][0] == outcome[1][0] == "refused"
+    assert f"process {holder}" in outcome[0][1] and "Rank 0 could not take" in outcome[1][1]
