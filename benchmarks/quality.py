@@ -472,6 +472,15 @@ def markdown(payload: dict[str, Any]) -> str:
         f"{payload['machine'].get('torch_threads')} threads. Values: mean over seeds (per seed).",
         "",
     ]
+    reused = p.get("reused_from")
+    if reused:
+        where = reused.get("machine") or {}
+        lines[-1:] = [
+            f"{reused['runs']} run(s) reused from {reused['path']} (same protocol; trained on "
+            f"{where.get('gpu') or where.get('cpu')}, {where.get('torch_threads')} threads, with "
+            "their recorded metrics: '–' where the evaluation has grown since).",
+            "",
+        ]
     for mode in p["eval_modes"]:
         lines += [f"## Test metrics, {mode} evaluation", ""]
         lines += [
