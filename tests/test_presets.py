@@ -61,7 +61,17 @@ def test_ablations_change_one_thing_each():
         }
         assert changes, name
         assert preset["status"] == "ablation"
-    assert preset_names() == ("paper", "lsgan-ema", "lsgan", "ema", "hinge-sn", "ttur")
+    assert preset_names() == (
+        "paper",
+        "lsgan-ema",
+        "lsgan",
+        "ema",
+        "hinge-sn",
+        "ttur",
+        "lsgan-ema-msd",
+        "lsgan-ema-fm",
+        "lsgan-ema-msd-fm",
+    )
     _, discriminator, config = build_preset("hinge-sn", size=32, **TINY)
     assert discriminator.config["spectral_norm"] and config.gan_mode == "hinge"
     _, _, config = build_preset("ttur", size=32, **TINY)
