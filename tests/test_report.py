@@ -182,3 +182,13 @@ def test_model_card_records_data_steps_config_metrics_and_license(run):
     assert "| Dataset | facades |" in card and "| Pairs | 4 |" in card
     assert "| Steps trained | 6 |" in card and "| Preset | paper |" in card
     assert "## Metrics" in card
+
+
+def test_training_sample_grids_have_headers_and_the_step(run):
+    with Image.open(run / "samples/step-000006.png") as image:
+        grid = image.convert("L")
+    # 2 validation pairs: 2 rows of 32 px with 2 px padding, under two 14 px header lines
+    assert grid.size == (3 * 32 + 4 * 2, 2 * 32 + 3 * 2 + 2 * 14)
+    header = grid.crop((0, 0, grid.width, 28))
+    assert min(header.getdata()) < 100  # text was drawn
+    assert min(grid.crop((0, 28, grid.width, 30)).getdata()) > 200  # the grid's white padding

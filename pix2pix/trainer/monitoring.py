@@ -137,6 +137,8 @@ class BestCheckpoint(Callback):
         if not trainer.context.is_main:
             return
         folder = Path(trainer.config.output_dir) / self.dirname
+        if trainer.last_checkpoint is None:  # a new run: nothing of an older one is deleted
+            return
         known = {Path(e["path"]).name for e in self.kept}
         if folder.is_dir():  # models of a crashed run's redone steps
             for child in folder.iterdir():

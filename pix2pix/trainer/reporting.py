@@ -30,20 +30,21 @@ def sample_grid(
     target: torch.Tensor,
     *,
     step: int | None = None,
-    headers: bool = True,
+    headers: bool = False,
 ) -> torch.Tensor:
     """One row per image: source | generated | target, as a ``[3, H, W]`` tensor in [0, 1].
 
-    With ``headers`` a white strip on top names the columns, below a line with the ``step``
-    when one is given; labels too long for a narrow column are cut short.
+    With ``headers`` (the trainer's sample grids have them) a white strip on top names the
+    columns, below a line with the ``step`` when one is given; labels too long for a narrow
+    column are cut short.
 
     Example:
         >>> x = torch.zeros(2, 3, 8, 8)
-        >>> sample_grid(x, x, x, headers=False).shape
-        torch.Size([3, 22, 32])
         >>> sample_grid(x, x, x).shape
+        torch.Size([3, 22, 32])
+        >>> sample_grid(x, x, x, headers=True).shape
         torch.Size([3, 36, 32])
-        >>> sample_grid(x, x, x, step=200).shape  # a second header line names the step
+        >>> sample_grid(x, x, x, headers=True, step=200).shape  # a second line names the step
         torch.Size([3, 50, 32])
     """
     rows = torch.stack([to_display(source), to_display(generated), to_display(target)], dim=1)

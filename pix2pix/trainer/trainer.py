@@ -859,7 +859,7 @@ class Trainer:
                 }
             source, target = self.prepare_batch(self._samples)
             fake = generator(source)
-        grid = sample_grid(source, fake, target, step=self.step)
+        grid = sample_grid(source, fake, target, step=self.step, headers=True)
         return self._reporter.log_samples(self.step, grid, ckpt.checkpoint_name(self.step))
 
     # ================================================================ checkpoints
