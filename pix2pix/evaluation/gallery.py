@@ -194,8 +194,8 @@ def save_pair_images(
     names = {}
     for suffix, image in zip(PAIR_SUFFIXES, (source, output, target)):
         name = f"{stem}_{suffix}.png"
-        array = to_display(image.unsqueeze(0))[0].mul(255).round().byte().permute(1, 2, 0)
-        array = array.cpu().numpy()
+        pixels = to_display(image.unsqueeze(0))[0].mul(255).round().byte().permute(1, 2, 0)
+        array = pixels.cpu().numpy()
         Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array[..., :3]).save(
             folder / name
         )
