@@ -333,3 +333,17 @@ def test_cli_train_with_loggers(tmp_path):
     assert code == 0
     assert [r["step"] for r in read_csv(run / "metrics.csv")[1]] == ["1", "2"]
     assert not (run / "tensorboard").exists()
+
+
+def test_a_line_cut_short_by_a_crash_does_not_swallow_the_next_record(tmp_path):
+    JSONLLogger(tmp_path).log_scalars(1, {"G_L1": 1.0})
+    CSVLogger(tmp_path).log_scalars(1, {"G_L1": 1.0})
+    with (tmp_path / "metrics.jsonl").open("a") as file:
+        file.write('{"step": 2, "G')
+    with (tmp_path / "metrics.csv").open("a") as file:
+        file.write("2,0.")
+    JSONLLogger(tmp_path).log_scalars(3, {"G_L1": 3.0})  # a new run appending, no resume
+    CSVLogger(tmp_path).log_scalars(3, {"G_L1": 3.0})
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1]) == {"step": 3, "G_L1": 3.0}
+    assert read_csv(tmp_path / "metrics.csv")[1][-1] == {"step": "3", "G_L1": "3.0"}

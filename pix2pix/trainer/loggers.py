@@ -111,6 +111,9 @@ class JSONLLogger(Logger):
                 if record_step <= resume_step:
                     kept.append(line)
             atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+        elif self.path.is_file() and not self.path.read_bytes().endswith(b"\n"):
+            with self.path.open("a") as file:  # a line cut short: the next record starts anew
+                file.write("\n")
 
     def log_scalars(self, step: int, values: Mapping[str, Any]) -> None:
         record = {"step": step, **{k: _json_number(v) for k, v in values.items()}}
@@ -148,7 +151,8 @@ class CSVLogger(Logger):
                         continue  # a line cut short by a crash
                     if resume_step is None or row_step <= resume_step:
                         self.rows.append({k: v or "" for k, v in row.items() if k is not None})
-            if resume_step is not None:
+            # dropped rows, or a last line cut short by a crash: write the file again whole
+            if resume_step is not None or not self.path.read_bytes().endswith(b"\n"):
                 self._rewrite()
 
     def _text(self) -> str:
