@@ -37,6 +37,7 @@ FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "gan_mode": GAN_MODE_CHOICES,
     "lr_policy": LR_POLICY_CHOICES,
     "precision": PRECISION_CHOICES,
+    "best_mode": ("auto", "min", "max"),
 }
 
 #: Fields that describe the data. The dataset owns these facts (``PairedImageDataset(direction=
@@ -241,7 +242,7 @@ class TrainerConfig:
                 raise ValueError(f"loggers={self.loggers!r} must hold logger names (strings).")
             check_choice("loggers", name, LOGGER_CHOICES)
         _check_range("keep_best", self.keep_best, 0)
-        check_choice("best_mode", self.best_mode, ("auto", "min", "max"))
+        check_choice("best_mode", self.best_mode, FIELD_CHOICES["best_mode"])
         if not self.best_metric:
             raise ValueError("best_metric='' is not allowed; name a metric such as 'val/L1'.")
         if self.early_stop_patience is not None:
