@@ -22,13 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from pix2pix._files import atomic_write_text
+from pix2pix.cli.run_record import (
+    MODEL_FLAGS,
+    REMEMBERED,
+    RUN_CONFIG_FORMAT,
+    callback_specs,
+    read_json,
+    recorded_value,
+    resume_settings,
+    run_and_checkpoint,
+    saved_models,
+)
 from pix2pix.constants import (
-    CHECKPOINTS_DIR,
-    CONFIG_NAME,
     RUN_CONFIG_NAME,
-    TRAIN_ARGS_NAME,
-    TRAINER_CONFIG_NAME,
-    TRAINER_STATE_NAME,
 )
 from pix2pix.models import (
     MultiScaleDiscriminator,
@@ -37,11 +43,11 @@ from pix2pix.models import (
     ResNetGenerator,
     UNetGenerator,
 )
-from pix2pix.models.base import ModelMixin, build_from_config, read_config
+from pix2pix.models.base import ModelMixin, build_from_config
 from pix2pix.presets import get_preset, preset_names
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
-from pix2pix.trainer.config import FIELD_CHOICES, RESUME_SAFE_FIELDS
+from pix2pix.trainer.config import FIELD_CHOICES
 from pix2pix.trainer.distributed import cleanup_distributed
 from pix2pix.trainer.errors import RunFolderWriteError
 from pix2pix.trainer.lock import RunLock
@@ -50,28 +56,11 @@ from pix2pix.trainer.rng import seed_everything
 
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel", "multiscale")
-RUN_CONFIG_FORMAT = 1
 # config fields whose flag is spelled differently (the rest are --field-name)
 _FLAG_NAMES = {
     "output_dir": ("--output", "--output-dir"),
     "loggers": ("--logger", "--loggers"),
 }
-# data arguments remembered in the run folder for --resume
-_REMEMBERED = ("data", "val_data", "layout", "flip", "on_bad_image")
-# model flags (all default to None, so the CLI knows which ones the user gave)
-_MODEL_FLAGS = (
-    "generator",
-    "num_downs",
-    "base_channels",
-    "discriminator",
-    "disc_channels",
-    "n_layers_d",
-    "num_d",
-    "norm",
-    "dropout",
-    "in_channels",
-    "out_channels",
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -251,7 +240,7 @@ def config_from_args(args: argparse.Namespace, base: TrainerConfig | None = None
     if preset:
         config = config.replace(**get_preset(preset)["trainer"])
     if getattr(args, "config", None):
-        record = _read_json(Path(args.config))
+        record = read_json(Path(args.config))
         if "trainer" in record:  # a run_config.json
             try:
                 config = TrainerConfig.from_dict(record["trainer"])
@@ -349,147 +338,6 @@ def _check_crop(crop_size: int, preprocess: str, multiple: int, generator: str) 
         )
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``, with errors that name the file."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist.")
-    try:
-        value = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(
-            f"{path} is not valid JSON ({error}); restore it, or delete it and pass the "
-            "settings as flags."
-        ) from None
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"{path} must hold a JSON object, not {type(value).__name__}; restore it, or delete "
-            "it and pass the settings as flags."
-        )
-    return value
-
-
-def _run_and_checkpoint(resume: str) -> tuple[Path, Path]:
-    """``(run folder, checkpoint folder)`` for ``--resume`` (a run or one of its checkpoints)."""
-    path = Path(resume)
-    if (path / TRAINER_STATE_NAME).is_file() and path.parent.name == CHECKPOINTS_DIR:
-        return path.parent.parent, path
-    if not path.is_dir():
-        raise FileNotFoundError(f"--resume {path}: no such run folder.")
-    return path, ckpt.resolve_checkpoint("latest", path)
-
-
-def _saved_models(checkpoint: Path) -> tuple[ModelMixin, ModelMixin]:
-    generator = build_from_config(read_config(checkpoint / "generator" / CONFIG_NAME))
-    discriminator = build_from_config(read_config(checkpoint / "discriminator" / CONFIG_NAME))
-    return generator, discriminator
-
-
-def _model_flag_changes(
-    args: argparse.Namespace, generator: ModelMixin, discriminator: ModelMixin
-) -> list[str]:
-    """The model flags given on a resume that differ from the checkpoint's models."""
-    g, d = generator.config, discriminator.config
-    g_type = type(generator).__name__
-    if g_type == "UNetGenerator":
-        g_name = {8: "unet_256", 7: "unet_128"}.get(g.get("num_downs", 0), "unet (custom)")
-    else:
-        g_name = {9: "resnet_9blocks", 6: "resnet_6blocks"}.get(g.get("n_blocks", 0), "resnet")
-    if type(discriminator).__name__ == "PixelDiscriminator":
-        d_name = "pixel"
-    elif type(discriminator).__name__ == "MultiScaleDiscriminator":
-        d_name = "multiscale"
-    else:
-        d_name = "basic" if d.get("n_layers") == 3 else "n_layers"
-    saved = {
-        "generator": g_name,
-        "num_downs": g.get("num_downs"),
-        "base_channels": g.get("base_channels"),
-        "discriminator": d_name,
-        "disc_channels": d.get("base_channels"),
-        "n_layers_d": d.get("n_layers"),
-        "num_d": d.get("num_d"),
-        "norm": g.get("norm"),
-        "dropout": g.get("dropout"),
-        "in_channels": g.get("in_channels"),
-        "out_channels": g.get("out_channels"),
-    }
-    changes = []
-    for key in _MODEL_FLAGS:
-        given = getattr(args, key, None)
-        if given is not None and given != saved[key]:
-            flag = "--" + key.replace("_", "-")
-            changes.append(f"{flag}: {saved[key]!r} -> {given!r}")
-    return changes
-
-
-def _resume_settings(args: argparse.Namespace, run_dir: Path, checkpoint: Path) -> TrainerConfig:
-    """The saved config of a run, with the flags given on this command checked against it."""
-    record_path = run_dir / RUN_CONFIG_NAME
-    state_copy = checkpoint / RUN_CONFIG_NAME
-    record: dict[str, Any] = {}
-    for candidate in (record_path, state_copy):
-        if candidate.is_file():
-            try:
-                record = _read_json(candidate)
-            except ValueError as error:
-                print(f"pix2pix train: warning: {error}; using the copy in the checkpoint.")
-                continue
-            break
-    if record:
-        saved_trainer = record.get("trainer", {})
-        saved_data = record.get("data", {})
-    else:  # a run written before run_config.json existed
-        legacy = run_dir / TRAINER_CONFIG_NAME
-        saved_trainer = _read_json(legacy) if legacy.is_file() else {}
-        old_args = run_dir / TRAIN_ARGS_NAME
-        saved_data = _read_json(old_args) if old_args.is_file() else {}
-    for key, value in saved_data.items():
-        if key in _REMEMBERED and getattr(args, key, None) is None:
-            setattr(args, key, value)
-    given = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
-    base = TrainerConfig.from_dict(saved_trainer)
-    refused = {
-        key: (getattr(base, key), value)
-        for key, value in given.items()
-        if key not in RESUME_SAFE_FIELDS and getattr(base, key) != value
-    }
-    model_changes = _model_flag_changes(args, *_saved_models(checkpoint))
-    if refused or model_changes or args.preset or args.config:
-        listed = [
-            f"--{k.replace('_', '-')}: {old!r} -> {new!r}" for k, (old, new) in refused.items()
-        ]
-        listed += model_changes
-        if args.preset or args.config:
-            listed.append("--preset/--config: a resumed run keeps its own settings")
-        raise ValueError(
-            f"--resume {args.resume}: these differ from the run's checkpoint: "
-            f"{'; '.join(listed)}. A resumed run keeps its models and the settings that change "
-            f"a step; only {', '.join(RESUME_SAFE_FIELDS)} may change. Drop those flags, or "
-            f"start a new run: pix2pix train --config {run_dir / RUN_CONFIG_NAME} --output NEW."
-        )
-    return base.replace(**given) if given else base
-
-
-def _recorded(run_dir: Path, key: str) -> Any:
-    """``run_config.json``'s ``key`` (``None`` when the file or the key is missing)."""
-    path = run_dir / RUN_CONFIG_NAME
-    try:
-        return json.loads(path.read_text()).get(key) if path.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        return None
-
-
-def _callback_specs(args: argparse.Namespace, run_dir: Path | None) -> list[str]:
-    """The ``--callback`` names of this run: a resumed run's recorded ones, then those given."""
-    recorded = _recorded(run_dir, "callbacks") if run_dir is not None else None
-    specs = [str(s) for s in recorded] if isinstance(recorded, list) else []
-    return list(dict.fromkeys([*specs, *(getattr(args, "callbacks", None) or [])]))
-
-
-def _flag_change(key: str, old: Any, new: Any) -> str:
-    return f"--{key.replace('_', '-')}: {old!r} -> {new!r}"
-
-
 def run_train(args: argparse.Namespace) -> int:
     """Build data, models and trainer from ``args``; train; return the exit code."""
     from pix2pix.data import PairedImageDataset  # the data stack is only needed here
@@ -497,19 +345,19 @@ def run_train(args: argparse.Namespace) -> int:
     checkpoint = None
     record: dict[str, Any] = {}
     if args.resume:
-        run_dir, checkpoint = _run_and_checkpoint(args.resume)
+        run_dir, checkpoint = run_and_checkpoint(args.resume)
         if getattr(args, "cfg_output_dir", str(run_dir)) != str(run_dir):
             raise ValueError(
                 f"--output {args.cfg_output_dir} differs from --resume {run_dir}; a resumed run "
                 "continues in its own folder (drop --output)."
             )
         args.cfg_output_dir = str(run_dir)
-        config = _resume_settings(args, run_dir, checkpoint)
+        config = resume_settings(args, run_dir, checkpoint)
     else:
         if not hasattr(args, "cfg_output_dir") and not args.config:
             raise ValueError("pass --output runs/NAME (the run folder) or --resume runs/NAME.")
         if args.config:
-            record = _read_json(Path(args.config))
+            record = read_json(Path(args.config))
             if "trainer" not in record:
                 record = {}
         config = config_from_args(args, None)
@@ -519,9 +367,9 @@ def run_train(args: argparse.Namespace) -> int:
     # seeded before the models are built, so their initial weights are reproducible too
     seed_everything(config.seed)
     if checkpoint is not None:
-        generator, discriminator = _saved_models(checkpoint)
+        generator, discriminator = saved_models(checkpoint)
     elif record:
-        given = [f"--{k.replace('_', '-')}" for k in _MODEL_FLAGS if getattr(args, k) is not None]
+        given = [f"--{k.replace('_', '-')}" for k in MODEL_FLAGS if getattr(args, k) is not None]
         if given:
             raise ValueError(
                 f"--config {args.config} defines the models; drop {', '.join(given)} (or edit "
@@ -564,10 +412,10 @@ def run_train(args: argparse.Namespace) -> int:
     val_data = None
     if args.val_data:
         val_data = PairedImageDataset(args.val_data, flip=False, train=False, **dataset_args)
-    callback_specs = _callback_specs(args, run_dir if args.resume else None)
-    callbacks = [load_callback(spec) for spec in callback_specs]
+    specs = callback_specs(args, run_dir if args.resume else None)
+    callbacks = [load_callback(spec) for spec in specs]
     trainer = Trainer(generator, discriminator, config, train_data, val_data, callbacks)
-    preset = args.preset or (_recorded(run_dir, "preset") if args.resume else None)
+    preset = args.preset or (recorded_value(run_dir, "preset") if args.resume else None)
     trainer.run_info = {"preset": preset} if preset else {}
     trainer.setup()  # joins the torchrun process group, so that only rank 0 writes below
     trainer.logger.info(
@@ -581,7 +429,7 @@ def run_train(args: argparse.Namespace) -> int:
         run_record = {
             "format": RUN_CONFIG_FORMAT,
             "data": {
-                **{key: getattr(args, key) for key in _REMEMBERED},
+                **{key: getattr(args, key) for key in REMEMBERED},
                 **data_settings,
                 "in_channels": in_channels,
                 "out_channels": out_channels,
@@ -589,7 +437,7 @@ def run_train(args: argparse.Namespace) -> int:
             "generator": {"model_type": type(generator).__name__, **generator.config},
             "discriminator": {"model_type": type(discriminator).__name__, **discriminator.config},
             "trainer": config.to_dict(),
-            "callbacks": callback_specs,
+            "callbacks": specs,
             "preset": preset,
         }
         try:
