@@ -1,5 +1,6 @@
 """One run per run folder: the lock a run holds for its whole life (issue 12.2)."""
 
+import errno
 import json
 import multiprocessing
 import os
@@ -8,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from pix2pix.cli import main
 from pix2pix.data import SyntheticPairs
@@ -149,6 +151,7 @@ def _rank(rank, port, run, results):
     )  # fmt: skip
     from pix2pix.trainer.distributed import cleanup_distributed
 
+    torch.set_num_threads(1)  # OpenMP's pool does not survive a fork (DataLoader does the same)
     seen = []
 
     class Look(Callback):
@@ -191,3 +194,22 @@ def test_with_ddp_a_held_folder_stops_every_rank(tmp_path, holder):
     _, outcome = _ddp(tmp_path / "run")  # no rank hangs waiting for the refused rank 0
     assert outcome[0][0] == outcome[1][0] == "refused"
     assert f"process {holder}" in outcome[0][1] and "Rank 0 could not take" in outcome[1][1]
+
+
+def test_without_flock_the_record_decides(tmp_path, monkeypatch):
+    """A file system that refuses flock (some NFS): a live recorded holder still blocks."""
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    record = {"pid": os.getppid(), "host": socket.gethostname(), "started": 1.0}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(record))
+    with pytest.raises(RunLockedError, match=f"process {os.getppid()} on host"):
+        RunLock(tmp_path).acquire()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / LOCK_NAME).write_text(json.dumps({**record, "pid": dead.pid}))
+    with RunLock(tmp_path):
+        assert read_holder(tmp_path)["pid"] == os.getpid()

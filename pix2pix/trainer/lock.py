@@ -38,6 +38,8 @@ __all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "read_holder"]
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = "pix2pix.lock"
+# flock errors that mean "not supported here", not "held by another process"
+_NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 
 # locks this process holds: resolved folder -> (owner pid, lock, depth); a forked child
 # inherits the dict but not the ownership, hence the pid
@@ -96,6 +98,7 @@ class RunLock:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_NAME
         self._fd: int | None = None
+        self._flock = fcntl is not None  # False where the file system refuses flock
 
     def __enter__(self) -> RunLock:
         self.acquire()
@@ -130,6 +133,9 @@ class RunLock:
                     try:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     except OSError as error:
+                        if error.errno in _NO_FLOCK:  # a file system without locks (some NFS)
+                            self._flock = False
+                            break
                         if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                             raise
                         raise RunLockedError(
@@ -174,15 +180,16 @@ class RunLock:
             )
         if pid == os.getpid():
             return
-        if fcntl is None and _alive(pid):
+        if not self._flock and _alive(pid):
             raise RunLockedError(
                 f"{self.folder} is in use by another training run: {_describe(holder)}. Wait "
                 f"for it to finish, stop it, or delete {self.path} if it is gone."
             )
         logger.warning(
-            "Taking over the lock of %s from %s, which is no longer running.",
+            "Taking over the lock of %s from %s, which %s.",
             self.folder,
             _describe(holder),
+            "no longer holds it" if _alive(pid) else "is no longer running",
         )
 
     def release(self) -> None:

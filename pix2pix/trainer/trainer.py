@@ -806,10 +806,10 @@ class Trainer:
             if self._interrupt_requested:
                 raise KeyboardInterrupt
             self._interrupt_requested = True
+            # between steps (a callback, validation) the loop stops after the step just done
+            where = f"finishing step {self.step + 1}" if self._mid_step else "stopping"
             self.logger.warning(
-                "Interrupt: finishing step %d, then saving a checkpoint (Ctrl-C again to "
-                "stop at once).",
-                self.step + 1,
+                "Interrupt: %s, then saving a checkpoint (Ctrl-C again to stop at once).", where
             )
 
         previous = signal.signal(signal.SIGINT, handler)
