@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from http_server import LocalServer
 
 import pix2pix
 from pix2pix import Translator
@@ -33,6 +32,7 @@ from pix2pix.pretrained import download as download_module
 from pix2pix.pretrained import resolve as resolve_module
 from pix2pix.pretrained.registry import REGISTRY
 
+from http_server import LocalServer
 from reference import RefResnet, RefUnet, randomize
 
 OFFICIAL_PIX2PIX = ["facades_label2photo", "sat2map", "map2sat", "edges2shoes", "day2night"]
