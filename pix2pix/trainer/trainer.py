@@ -16,8 +16,6 @@ import errno
 import inspect
 import logging
 import os
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,7 +46,6 @@ from pix2pix.trainer.checkpoint import (
     write_checkpoint,
 )
 from pix2pix.trainer.config import (
-    DATA_FIELDS,
     RESUME_SAFE_FIELDS,
     TrainerConfig,
     resume_differences,
@@ -63,8 +60,10 @@ from pix2pix.trainer.distributed import (
 )
 from pix2pix.trainer.ema import ExponentialMovingAverage
 from pix2pix.trainer.errors import NonFiniteLossError, NonFiniteWeightError, RunFolderWriteError
+from pix2pix.trainer.interrupts import deferred_interrupts
 from pix2pix.trainer.loader import batches_per_epoch, check_dataset, epoch_loader
 from pix2pix.trainer.lock import RunLock, RunLockedError
+from pix2pix.trainer.metadata import build_inference_metadata, logged_config
 from pix2pix.trainer.modes import eval_mode, frozen
 from pix2pix.trainer.monitoring import config_callbacks
 from pix2pix.trainer.optim import build_adam
@@ -74,8 +73,6 @@ from pix2pix.trainer.schedulers import build_scheduler
 
 logger = logging.getLogger(__name__)
 # config fields left out of the exported model's record: local paths and this machine's setup
-_PRIVATE_FIELDS = ("output_dir", "device", "num_workers", "progress_bar", "license")
-
 Logs = dict[str, torch.Tensor]
 # errors of a writer that the user fixes outside the program (space, quota, a read-only mount)
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
@@ -643,7 +640,7 @@ class Trainer:
             enabled=self.context.is_main,
             resume_step=self.step if resumed else None,
         )
-        self._reporter.log_config(self._logged_config())
+        self._reporter.log_config(logged_config(self))
         self.interrupted = self._interrupt_requested = self.should_stop = False
         try:
             self._call("on_train_start")
@@ -785,38 +782,9 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
         )
 
-    @contextlib.contextmanager
-    def _deferred_interrupts(self) -> Iterator[None]:
+    def _deferred_interrupts(self) -> contextlib.AbstractContextManager[None]:
         """Turn the first Ctrl-C into "stop after this step"; a second one stops at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        main_pid = os.getpid()
-
-        def handler(signum: int, frame: Any) -> None:
-            if os.getpid() != main_pid:
-                return  # a forked DataLoader worker: the main process speaks and decides
-            if self._saving:
-                # a checkpoint or the export is being written: never abort it halfway
-                if not self._interrupt_requested:
-                    self.logger.warning("Interrupt: finishing the save in progress first.")
-                self._interrupt_requested = True
-                return
-            if self._interrupt_requested:
-                raise KeyboardInterrupt
-            self._interrupt_requested = True
-            # between steps (a callback, validation) the loop stops after the step just done
-            where = f"finishing step {self.step + 1}" if self._mid_step else "stopping"
-            self.logger.warning(
-                "Interrupt: %s, then saving a checkpoint (Ctrl-C again to stop at once).", where
-            )
-
-        previous = signal.signal(signal.SIGINT, handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        return deferred_interrupts(self)
 
     # ================================================================ logging, samples
     def _flush_logs(self) -> None:
@@ -930,73 +898,7 @@ class Trainer:
         Raises:
             ValueError: If the trainer config and the dataset disagree on one of them.
         """
-        cfg = self.config
-        gen_config = getattr(self.generator, "config", {})
-        described = getattr(self.train_data, "config", None)
-        described = described if isinstance(described, dict) else {}
-        meta: dict[str, Any] = {
-            "in_channels": gen_config.get("in_channels"),
-            "out_channels": gen_config.get("out_channels"),
-        }
-        for key in DATA_FIELDS:
-            stated = getattr(cfg, key)
-            value = described.get(key, getattr(self.train_data, key, None))
-            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                value = None
-            if stated is not None and value is not None and stated != value:
-                raise ValueError(
-                    f"TrainerConfig.{key}={stated!r} but the training data has {key}={value!r}; "
-                    f"the dataset owns this setting: leave TrainerConfig.{key} as None or make "
-                    "them agree."
-                )
-            meta[key] = value if value is not None else stated
-        meta.update(self._training_facts(meta.get("direction")))
-        return {k: v for k, v in meta.items() if v is not None}
-
-    def _training_facts(self, direction: Any) -> dict[str, Any]:
-        """What the model card records: the data, steps, settings, metrics and license."""
-        cfg = self.config
-        data = self.train_data
-        root = getattr(getattr(data, "dataset", data), "root", None)  # a Subset wraps one
-        dataset: dict[str, Any] = {"name": Path(root).name if root is not None else None}
-        if root is not None and Path(root).name in ("train", "training") and Path(root).parent.name:
-            dataset["name"] = Path(root).parent.name  # facades/train -> facades
-            dataset["split"] = Path(root).name
-        with contextlib.suppress(TypeError):
-            dataset["pairs"] = len(data)  # type: ignore[arg-type]
-        dataset["direction"] = direction
-        training = {
-            "steps": self.step,
-            "epochs_completed": self.epoch,
-            **{k: v for k, v in self.run_info.items() if v is not None},
-            "config": {
-                k: list(v) if isinstance(v, tuple) else v
-                for k, v in cfg.to_dict().items()
-                if k not in _PRIVATE_FIELDS
-            },
-        }
-        metrics = {k: v for k, v in self.last_val_metrics.items() if isinstance(v, float)}
-        return {
-            "dataset": {k: v for k, v in dataset.items() if v is not None},
-            "training": training,
-            "metrics": metrics or None,
-            "license": cfg.license,
-        }
-
-    def _logged_config(self) -> dict[str, Any]:
-        """The settings sent to the loggers: the TrainerConfig, the models and the data."""
-        config = self.config.to_dict()
-        config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
-        record: dict[str, Any] = {"trainer": config, **self.run_info}
-        for name in ("generator", "discriminator"):
-            module = getattr(self, name)
-            model_config = getattr(module, "config", None)
-            record[name] = {"model_type": type(module).__name__, **(model_config or {})}
-        data = self.train_data
-        root = getattr(getattr(data, "dataset", data), "root", None)
-        if root is not None:
-            record["data"] = str(root)
-        return record
+        return build_inference_metadata(self)
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
         """Save the inference generator (EMA weights when on) with ``save_pretrained`` (rank 0).
