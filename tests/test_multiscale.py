@@ -311,11 +311,13 @@ def test_cli_builds_the_multiscale_discriminator_and_lambda_feat():
 
 
 def test_cli_resume_names_a_changed_num_d():
+    from pix2pix.cli.run_record import model_flag_changes
+
     d = tiny_msd(num_d=2)
     g = tiny_g()
-    changes = cli_train._model_flag_changes(parse("--num-d", "3"), g, d)
+    changes = model_flag_changes(parse("--num-d", "3"), g, d)
     assert changes == ["--num-d: 2 -> 3"]
-    assert cli_train._model_flag_changes(parse("--discriminator", "multiscale"), g, d) == []
+    assert model_flag_changes(parse("--discriminator", "multiscale"), g, d) == []
 
 
 def test_wgangp_penalty_takes_a_multiscale_critic():

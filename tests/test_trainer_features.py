@@ -196,9 +196,19 @@ def test_outputs_metrics_samples_and_inference_metadata(tmp_path):
     val = [r for r in records if "val/PSNR" in r]
     assert [r["step"] for r in val] == [4] and 0 < val[0]["val/SSIM"] < 1
     grid = Image.open(run / "samples/step-000004.png")
-    assert grid.size == (3 * 32 + 4 * 2, 3 * 32 + 4 * 2)  # 3 columns, 3 rows, 2 px padding
+    # 3 columns, 3 rows, 2 px padding, and two 14 px header lines (column names, step)
+    assert grid.size == (3 * 32 + 4 * 2, 3 * 32 + 4 * 2 + 2 * 14)
     inference = json.loads((run / "final/config.json").read_text())["inference"]
-    assert inference == {
+    assert {"dataset", "training"} <= set(inference)  # the card's facts (tested in test_report)
+    data_facts = (
+        "direction",
+        "preprocess",
+        "load_size",
+        "crop_size",
+        "in_channels",
+        "out_channels",
+    )
+    assert {k: inference[k] for k in data_facts} == {
         "direction": "BtoA",
         "preprocess": "none",
         "load_size": 32,
