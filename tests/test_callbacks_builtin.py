@@ -9,45 +9,17 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2pix import PatchGANDiscriminator, Translator, UNetGenerator
+from pix2pix import Translator
 from pix2pix.cli import main
 from pix2pix.trainer import BestCheckpoint, EarlyStopping, Trainer, TrainerConfig
 from pix2pix.trainer.monitoring import config_callbacks, load_callback, metric_mode
 
-
-def tiny_models(seed=0):
-    torch.manual_seed(seed)
-    return (
-        UNetGenerator(base_channels=4, num_downs=5),
-        PatchGANDiscriminator(base_channels=4, n_layers=2),
-    )
-
-
-def make_data(n=6, size=32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return [
-        {
-            "source": torch.rand(3, size, size, generator=g) * 2 - 1,
-            "target": torch.rand(3, size, size, generator=g) * 2 - 1,
-        }
-        for _ in range(n)
-    ]
+from helpers import make_data, tiny_config, tiny_models
 
 
 def config(tmp_path, **changes):
-    values = dict(
-        epochs=4,
-        epochs_decay=0,
-        batch_size=2,
-        device="cpu",
-        output_dir=str(tmp_path / "run"),
-        log_every=1,
-        sample_every=0,
-        val_every=1,
-        checkpoint_every=0,
-        progress_bar=False,
-    )
-    return TrainerConfig(**{**values, **changes})
+    """Four epochs of 2 steps, validated after every step (the scripted metric's cadence)."""
+    return tiny_config(tmp_path, **{"epochs": 4, "epochs_decay": 0, "val_every": 1, **changes})
 
 
 SCRIPT = {1: 0.50, 2: 0.40, 3: 0.45, 4: 0.30, 5: 0.35, 6: 0.32, 7: 0.31, 8: 0.33}

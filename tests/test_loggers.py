@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from pix2pix import PatchGANDiscriminator, UNetGenerator
 from pix2pix.cli import main
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer.loggers import (
@@ -23,40 +22,8 @@ from pix2pix.trainer.loggers import (
 )
 from pix2pix.trainer.reporting import Reporter
 
-
-def tiny_models(seed=0):
-    torch.manual_seed(seed)
-    return (
-        UNetGenerator(base_channels=4, num_downs=5),
-        PatchGANDiscriminator(base_channels=4, n_layers=2),
-    )
-
-
-def make_data(n=6, size=32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return [
-        {
-            "source": torch.rand(3, size, size, generator=g) * 2 - 1,
-            "target": torch.rand(3, size, size, generator=g) * 2 - 1,
-        }
-        for _ in range(n)
-    ]
-
-
-def config(tmp_path, **changes):
-    values = dict(
-        epochs=1,
-        epochs_decay=1,
-        batch_size=2,
-        device="cpu",
-        output_dir=str(tmp_path / "run"),
-        log_every=1,
-        sample_every=0,
-        val_every=0,
-        checkpoint_every=0,
-        progress_bar=False,
-    )
-    return TrainerConfig(**{**values, **changes})
+from helpers import make_data, tiny_models
+from helpers import tiny_config as config
 
 
 def read_csv(path):
