@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from pix2pix.data.io import is_image_file, read_image, write_image
+from pix2pix.data.tools import refuse_existing_outputs
 
 logger = logging.getLogger(__name__)
 
 BIT_DEPTH_CHOICES = ("input", "8", "16")
-_MAX_EXISTING_IN_ERRORS = 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -132,22 +131,8 @@ def _output_paths(files: list[Path], output: Path, overwrite: bool) -> dict[Path
                 f"Translating {path} would write {target}, one of the inputs; choose an "
                 "--output folder that does not hold the inputs."
             )
-    if not overwrite:
-        _refuse_existing(targets.values())
+    refuse_existing_outputs(targets.values(), overwrite, how="--overwrite")
     return targets
-
-
-def _refuse_existing(outputs: Iterable[Path]) -> None:
-    # the same wording as pix2pix split / combine
-    existing = [str(path) for path in outputs if path.exists()]
-    if existing:
-        shown = ", ".join(existing[:_MAX_EXISTING_IN_ERRORS])
-        hidden = len(existing) - _MAX_EXISTING_IN_ERRORS
-        more = f" and {hidden} more" if hidden > 0 else ""
-        raise FileExistsError(
-            f"{len(existing)} output file(s) already exist ({shown}{more}); pass --overwrite to "
-            "replace them, or choose an empty output folder."
-        )
 
 
 def _with_bit_depth(array: np.ndarray, bit_depth: str) -> np.ndarray:

@@ -75,7 +75,14 @@ def _check_folder(folder: Path, argument: str) -> None:
         raise NotADirectoryError(f"{argument} {folder} is a file; expected a folder of images.")
 
 
-def _check_overwrite(outputs: Iterable[Path], overwrite: bool) -> None:
+def refuse_existing_outputs(
+    outputs: Iterable[Path], overwrite: bool, *, how: str = "overwrite=True (--overwrite)"
+) -> None:
+    """Raise ``FileExistsError`` listing outputs that exist, unless ``overwrite``.
+
+    The one wording for every command that writes files (combine, split, translate); ``how``
+    names the way to allow it in the caller's terms.
+    """
     if overwrite:
         return
     existing = [str(path) for path in outputs if path.exists()]
@@ -84,8 +91,8 @@ def _check_overwrite(outputs: Iterable[Path], overwrite: bool) -> None:
         hidden = len(existing) - _MAX_EXISTING_IN_ERRORS
         more = f" and {hidden} more" if hidden > 0 else ""
         raise FileExistsError(
-            f"{len(existing)} output file(s) already exist ({shown}{more}); pass overwrite=True "
-            "(--overwrite) to replace them, or choose an empty output folder."
+            f"{len(existing)} output file(s) already exist ({shown}{more}); pass {how} to "
+            "replace them, or choose an empty output folder."
         )
 
 
@@ -219,7 +226,7 @@ def combine_folders(
         report.skipped.append(
             SkippedFile(str(b_stems[stem]), f"no image named {stem}.* in {a_dir}")
         )
-    _check_overwrite((out for _, _, out in pairs), overwrite)
+    refuse_existing_outputs((out for _, _, out in pairs), overwrite)
     output_dir.mkdir(parents=True, exist_ok=True)
 
     def combine(a_path: Path, b_path: Path, out_path: Path) -> str | None:
@@ -284,7 +291,7 @@ def split_folder(
         )
     names = [f"{path.stem}{ext or path.suffix}" for path in files]
     outputs = [output_dir / side / name for name in names for side in ("A", "B")]
-    _check_overwrite(outputs, overwrite)
+    refuse_existing_outputs(outputs, overwrite)
     for side in ("A", "B"):
         (output_dir / side).mkdir(parents=True, exist_ok=True)
     report = ToolReport(output=output_dir)

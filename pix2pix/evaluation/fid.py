@@ -78,6 +78,16 @@ class InceptionFeatures(nn.Module):
         return self.net(images * 2 - 1).double()
 
 
+def _check_feature_sets(features_a: torch.Tensor, features_b: torch.Tensor) -> None:
+    for name, features in (("features_a", features_a), ("features_b", features_b)):
+        if features.dim() != 2 or features.shape[0] < 2:
+            raise ValueError(
+                f"{name} must be [N, D] with N >= 2; got shape {tuple(features.shape)}."
+            )
+    if features_a.shape[1] != features_b.shape[1]:
+        raise ValueError(f"Feature sizes differ: {features_a.shape[1]} and {features_b.shape[1]}.")
+
+
 def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two ``[N, D]`` feature sets (FID's formula).
 
@@ -92,13 +102,7 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
         >>> round(frechet_distance(a, a + 1.0), 6)  # same covariance: |shift|^2 = 4
         4.0
     """
-    for name, features in (("features_a", features_a), ("features_b", features_b)):
-        if features.dim() != 2 or features.shape[0] < 2:
-            raise ValueError(
-                f"{name} must be [N, D] with N >= 2; got shape {tuple(features.shape)}."
-            )
-    if features_a.shape[1] != features_b.shape[1]:
-        raise ValueError(f"Feature sizes differ: {features_a.shape[1]} and {features_b.shape[1]}.")
+    _check_feature_sets(features_a, features_b)
     a, b = features_a.double(), features_b.double()
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
@@ -128,13 +132,7 @@ def kernel_inception_distance(features_a: torch.Tensor, features_b: torch.Tensor
         >>> abs(kernel_inception_distance(a, b)) < 0.1 < kernel_inception_distance(a, b + 1)
         True
     """
-    for name, features in (("features_a", features_a), ("features_b", features_b)):
-        if features.dim() != 2 or features.shape[0] < 2:
-            raise ValueError(
-                f"{name} must be [N, D] with N >= 2; got shape {tuple(features.shape)}."
-            )
-    if features_a.shape[1] != features_b.shape[1]:
-        raise ValueError(f"Feature sizes differ: {features_a.shape[1]} and {features_b.shape[1]}.")
+    _check_feature_sets(features_a, features_b)
     a, b = features_a.double(), features_b.double()
     dim = a.shape[1]
     k_aa = (a @ a.T / dim + 1) ** 3
