@@ -55,7 +55,8 @@ from torch.utils.data import Dataset, Subset
 
 from pix2pix._device import resolve_device
 from pix2pix.data import PairedImageDataset
-from pix2pix.evaluation import GalleryRow, evaluate, json_ready, write_gallery
+from pix2pix.evaluation import GalleryRow, evaluate, write_gallery
+from pix2pix.evaluation.score import json_ready
 from pix2pix.inference.translator import Translator
 from pix2pix.models import load_pretrained
 from pix2pix.models.convert import convert_reference_state_dict, load_reference_checkpoint

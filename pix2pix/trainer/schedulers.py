@@ -5,7 +5,8 @@ from __future__ import annotations
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler, StepLR
 
-from pix2pix.trainer.config import LR_POLICIES, TrainerConfig
+from pix2pix.constants import LR_POLICY_CHOICES
+from pix2pix.trainer.config import TrainerConfig
 
 
 def linear_decay_factor(epoch: int, epochs: int, epochs_decay: int, epoch_count: int = 1) -> float:
@@ -52,4 +53,4 @@ def build_scheduler(optimizer: Optimizer, config: TrainerConfig) -> LRScheduler:
         return CosineAnnealingLR(optimizer, T_max=config.total_epochs, eta_min=0.0)
     if policy == "constant":
         return LambdaLR(optimizer, lambda epoch: 1.0)
-    raise ValueError(f"lr_policy={policy!r} is not supported; choose one of {LR_POLICIES}.")
+    raise ValueError(f"lr_policy={policy!r} is not supported; choose one of {LR_POLICY_CHOICES}.")
