@@ -128,7 +128,8 @@ def kernel_inception_distance(features_a: torch.Tensor, features_b: torch.Tensor
         ValueError: If the feature sets have other shapes or fewer than two rows.
 
     Example:
-        >>> a, b = torch.randn(60, 8, dtype=torch.float64), torch.randn(60, 8, dtype=torch.float64)
+        >>> rng = torch.Generator().manual_seed(0)
+        >>> a, b = torch.randn(2, 200, 8, dtype=torch.float64, generator=rng)
         >>> abs(kernel_inception_distance(a, b)) < 0.1 < kernel_inception_distance(a, b + 1)
         True
     """
