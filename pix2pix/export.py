@@ -1,15 +1,15 @@
 """Export a generator to ONNX or TorchScript for deployment without pix2pix.
 
 The exported graph is the generator in eval mode (no dropout, running batch-norm statistics) on a
-float32 ``[N, C, H, W]`` tensor in [-1, 1], returning ``[N, out_channels, H, W]`` in [-1, 1]: the
-padding, tiling and image conversion of :class:`~pix2pix.Translator` are not part of it. The batch
-size is always free. Height and width are fixed to ``size`` unless ``dynamic_size=True``; even
-then they must be multiples of the generator's ``size_multiple`` (``2**num_downs`` for a U-Net, 4
-for the ResNet generator), which the caller pads to.
+float32 ``[N, C, H, W]`` tensor in [-1, 1], returning ``[N, out_channels, H, W]`` in [-1, 1]; the
+tiling and image conversion of :class:`~pix2pix.Translator` are not part of it. The batch size is
+always free. Height and width are fixed to ``size`` unless ``dynamic_size=True``; then any height
+and width work: the graph pads the input to the generator's ``size_multiple`` (``2**num_downs``
+for a U-Net, 4 for the ResNet generator) as the Translator does, and crops the output back.
 
-ONNX goes through ``torch.onnx.export(dynamo=True)`` (``torch.export`` then onnxscript), whose
-symbolic shapes express "a multiple of 32" exactly; it needs the ``onnx`` extra. TorchScript is a
-trace of the generator wrapped in a small scripted module that keeps the generator's input check.
+ONNX goes through ``torch.onnx.export(dynamo=True)`` (``torch.export`` then onnxscript); it needs
+the ``onnx`` extra. TorchScript is a trace of the generator wrapped in a small scripted module
+that keeps the generator's input checks (and pads, with ``dynamic_size``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from pix2pix._files import atomic_write
+from pix2pix.inference.tiling import pad_to_multiple_in_graph
 from pix2pix.version import __version__
 
 __all__ = ["export_model", "export_onnx", "export_torchscript"]
@@ -58,7 +59,7 @@ def export_model(
         output: The file to write.
         format: ``"onnx"`` or ``"torchscript"``.
         size: Example height and width (an int for a square); see :func:`export_onnx`.
-        dynamic_size: Let height and width vary (multiples of the generator's ``size_multiple``).
+        dynamic_size: Let height and width vary (any size; padded inside the graph).
         opset: ONNX opset (ONNX only).
 
     Returns:
@@ -92,18 +93,21 @@ def export_onnx(
 
     The graph has one input ``"input"`` ``[batch, C, H, W]`` and one output ``"output"``, float32
     in [-1, 1]. ``batch`` is a dynamic axis. With ``dynamic_size=True``, H and W are dynamic axes
-    named ``"height"`` and ``"width"``; they must still be multiples of the generator's
-    ``size_multiple`` (recorded in the file's metadata as ``pix2pix.size_multiple``): ONNX
-    Runtime does not check this, and other sizes fail or give wrong results. Without it, H and W
-    are fixed to ``size``. The metadata also holds the model config (``pix2pix.config``, with the
-    training direction when saved).
+    named ``"height"`` and ``"width"`` that take any size: the graph pads the input at the bottom
+    and right to the generator's ``size_multiple`` exactly as :class:`~pix2pix.Translator` does
+    (reflection, or edge replication for an image smaller than the pad) and crops the output
+    back, so ONNX Runtime gives the Translator's result for every size. Sizes that are already
+    multiples (``pix2pix.size_multiple`` in the file's metadata) need no padding; the graph
+    copies them once through the same gather. Without ``dynamic_size``, H and W are fixed to
+    ``size`` and ONNX Runtime refuses other sizes, naming the expected one. The metadata also
+    holds the model config (``pix2pix.config``, with the training direction when saved).
 
     Args:
         model_or_path: See :func:`export_model`.
         output: The ``.onnx`` file to write (written to a temporary name, then renamed).
         size: Height and width of the example input, or an int for a square. Default: the
             ``crop_size`` saved with the model, else 256 rounded up to ``size_multiple``.
-        dynamic_size: Make height and width dynamic axes.
+        dynamic_size: Make height and width dynamic axes (any size, padded in the graph).
         opset: ONNX opset, at least 18 (the exporter's native opset; ONNX Runtime >= 1.14).
 
     Returns:
@@ -126,22 +130,20 @@ def export_onnx(
         )
     generator, config = _load_generator(model_or_path)
     height, width = _check_size(size, generator, config)
-    if dynamic_size:
-        # torch.export fixes a dimension whose example value is 1 (here, one block of the size
-        # multiple, e.g. 256 for unet_256), so trace at two blocks or more; any number of blocks
-        # works at run time.
-        multiple = _size_multiple(generator)
-        height, width = max(height, 2 * multiple), max(width, 2 * multiple)
     example = _example_input(generator, height, width)
-    dynamic_shapes = _dynamic_shapes(generator, dynamic_size)
+    min_size = 0
+    if dynamic_size:
+        # an odd example size, so the traced example pads on both axes
+        example = _example_input(generator, max(height, 2) + 1, max(width, 2) + 1)
+        model, min_size = _export_any_size(generator, example)
+    else:
+        model = torch.export.export(generator, (example,), dynamic_shapes=_dynamic_shapes(False))
     program = torch.onnx.export(
-        generator,
-        (example,),
+        model,
         dynamo=True,
         opset_version=opset,
         input_names=["input"],
         output_names=["output"],
-        dynamic_shapes=dynamic_shapes,
         external_data=False,
         verbose=False,
     )
@@ -154,6 +156,8 @@ def export_onnx(
         "pix2pix.size_multiple": str(_size_multiple(generator)),
         "pix2pix.config": json.dumps(config),
     }
+    if dynamic_size:
+        metadata["pix2pix.min_size"] = str(min_size)
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -173,15 +177,16 @@ def export_torchscript(
     """Export a generator to a TorchScript file for ``torch.jit.load`` (C++ or Python).
 
     The generator is traced in eval mode on a ``size`` example and wrapped in a scripted module
-    that checks each input as the eager generator does: rank 4, the channel count, height and
-    width multiples of ``size_multiple``, and, unless ``dynamic_size``, exactly ``size``; a
-    failed check raises ``torch.jit.Error`` with the message. The batch size is free.
+    that checks each input: rank 4, the channel count, and, unless ``dynamic_size``, exactly
+    ``size``; a failed check raises ``torch.jit.Error`` with the message. With ``dynamic_size``
+    any height and width work: the module pads to ``size_multiple`` as
+    :class:`~pix2pix.Translator` does and crops the output back. The batch size is free.
 
     Args:
         model_or_path: See :func:`export_model`.
         output: The file to write (conventionally ``.pt``).
         size: See :func:`export_onnx`.
-        dynamic_size: Accept any height and width that are multiples of ``size_multiple``.
+        dynamic_size: Accept any height and width (padded to ``size_multiple`` and cropped).
 
     Returns:
         The path written.
@@ -221,6 +226,22 @@ def export_torchscript(
         )
 
 
+class _AnySizeGenerator(nn.Module):
+    """The generator behind in-graph padding to its size multiple, for exports of any size."""
+
+    def __init__(self, generator: nn.Module, multiple: int) -> None:
+        super().__init__()
+        self.generator = generator
+        self.multiple = multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2], x.shape[-1]
+        padded = pad_to_multiple_in_graph(x, self.multiple)
+        # narrow, not a slice: a slice's end is clamped, which leaves the exported output
+        # axes as min(height, padded height) instead of the input's own "height"
+        return self.generator(padded).narrow(2, 0, height).narrow(3, 0, width)
+
+
 class _CheckedGenerator(nn.Module):
     """The traced generator behind the input checks a trace loses (TorchScript-compatible)."""
 
@@ -232,7 +253,7 @@ class _CheckedGenerator(nn.Module):
         self.name = name
         self.channels = channels
         self.multiple = multiple
-        self.height = height  # 0: any multiple of `multiple`
+        self.height = height  # 0: any size, padded to `multiple` and cropped back
         self.width = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -243,12 +264,11 @@ class _CheckedGenerator(nn.Module):
             raise ValueError(
                 self.name + " expects " + str(self.channels) + " input channels; got shape " + shape
             )
-        if x.shape[2] % self.multiple != 0 or x.shape[3] % self.multiple != 0:
-            raise ValueError(
-                self.name + " needs height and width that are multiples of " + str(self.multiple)
-                + "; got shape " + shape + ". Pad the input."
-            )  # fmt: skip
-        if self.height > 0 and (x.shape[2] != self.height or x.shape[3] != self.width):
+        if self.height == 0:
+            height, width = x.shape[2], x.shape[3]
+            padded = pad_to_multiple_in_graph(x, self.multiple)
+            return self.generator(padded).narrow(2, 0, height).narrow(3, 0, width)
+        if x.shape[2] != self.height or x.shape[3] != self.width:
             raise ValueError(
                 "this export takes " + str(self.height) + "x" + str(self.width) + " inputs; got "
                 "shape " + shape + ". Export with dynamic_size=True for other sizes."
@@ -340,28 +360,57 @@ def _example_input(generator: nn.Module, height: int, width: int) -> torch.Tenso
     return torch.rand(2, _in_channels(generator), height, width, generator=generator_rng) * 2 - 1
 
 
-def _dynamic_shapes(generator: nn.Module, dynamic_size: bool) -> tuple[dict[int, Any]]:
+def _dynamic_shapes(dynamic_size: bool) -> tuple[dict[int, Any]]:
     from torch.export import Dim
 
     shapes: dict[int, Any] = {0: Dim("batch")}
     if dynamic_size:
-        multiple = _size_multiple(generator)
-        # Declaring H = multiple * k tells torch.export exactly which sizes are valid, so the
-        # generator's own `H % multiple` check resolves symbolically instead of failing the export.
-        if multiple > 1:
-            shapes[2] = multiple * Dim("height_blocks")
-            shapes[3] = multiple * Dim("width_blocks")
-        else:
-            shapes[2], shapes[3] = Dim("height"), Dim("width")
+        # AUTO, not a named Dim: a generator may truly need a minimum size (the ResNet's instance
+        # norm needs more than one value after two stride-2 convolutions, so 5 pixels a side),
+        # which a named Dim would reject as a constraint violation; _export_any_size reads the
+        # range export proved and refuses a specialised one
+        shapes[2] = shapes[3] = Dim.AUTO
     return (shapes,)
 
 
+def _export_any_size(generator: nn.Module, example: torch.Tensor) -> tuple[Any, int]:
+    """``torch.export`` of the generator behind in-graph padding; the program and its min size."""
+    program = torch.export.export(
+        _AnySizeGenerator(generator, _size_multiple(generator)),
+        (example,),
+        dynamic_shapes=_dynamic_shapes(True),
+    )
+    (name,) = program.graph_signature.user_inputs
+    node = next(n for n in program.graph.nodes if n.name == name)
+    sides = []
+    for axis in (2, 3):
+        size = node.meta["val"].shape[axis]
+        bounds = (
+            program.range_constraints.get(size.node.expr)
+            if isinstance(size, torch.SymInt)
+            else None
+        )
+        if bounds is None or bounds.lower == bounds.upper:
+            raise RuntimeError(
+                f"{type(generator).__name__} could not be exported for free sizes (axis {axis} "
+                f"was fixed to {size}); export with dynamic_size=False and a fixed size."
+            )
+        sides.append(int(bounds.lower))
+    # torch.export reports 2 as the least of every free size (it keeps 0 and 1 for its own
+    # specialisation), not a need of the graph: sizes of 1 pad and run like any other
+    lowest = max(sides)
+    return program, 1 if lowest <= 2 else lowest
+
+
 def _name_axes(program: Any, dynamic_size: bool) -> None:
-    """Name the dynamic axes ``height``/``width`` rather than ``32*height_blocks``."""
-    if not dynamic_size or not hasattr(program, "rename_axes"):  # older torch: keep its names
+    """Name the dynamic axes ``batch``, ``height`` and ``width`` rather than torch's ``s77``."""
+    if not hasattr(program, "rename_axes"):  # older torch: keep its names
         return
     shape = program.model.graph.inputs[0].shape
-    program.rename_axes({shape[2]: "height", shape[3]: "width"})
+    names = {shape[0]: "batch"}
+    if dynamic_size:
+        names.update({shape[2]: "height", shape[3]: "width"})
+    program.rename_axes(names)
 
 
 def _atomic_save(output: Path, write: Callable[[str], Any]) -> Path:

@@ -1,5 +1,6 @@
 """ONNX and TorchScript export: eval-mode generator, outputs equal to eager PyTorch."""
 
+import copy
 import json
 import sys
 import warnings
@@ -72,7 +73,7 @@ def unet_onnx_fixed(onnx_deps, randomized_unet, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def unet_onnx_dynamic(onnx_deps, randomized_unet, tmp_path_factory):
-    # size=32 is one block of the size multiple: torch.export would fix such a dimension
+    # size=32 is one block of the size multiple: the export must not fix any dimension to it
     return export_onnx(
         randomized_unet,
         tmp_path_factory.mktemp("onnx") / "unet_dyn.onnx",
@@ -90,12 +91,13 @@ def test_onnx_fixed_size_matches_pytorch(unet_onnx_fixed, randomized_unet):
         out = ort_run(session, x)
         assert out.shape == (batch, 3, 64, 64)
         assert np.abs(out - eager(randomized_unet, x)).max() < ATOL
+    assert "pix2pix.min_size" not in session.get_modelmeta().custom_metadata_map  # one size
     ort = pytest.importorskip("onnxruntime")
     with pytest.raises(ort.capi.onnxruntime_pybind11_state.InvalidArgument):
         ort_run(session, images(1, 3, 96, 64))  # the size is fixed
 
 
-def test_onnx_dynamic_size_matches_pytorch_at_two_sizes(unet_onnx_dynamic, randomized_unet):
+def test_onnx_dynamic_size_matches_pytorch_at_multiples(unet_onnx_dynamic, randomized_unet):
     session = ort_session(unet_onnx_dynamic)
     assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
     assert session.get_outputs()[0].shape == ["batch", 3, "height", "width"]
@@ -106,8 +108,25 @@ def test_onnx_dynamic_size_matches_pytorch_at_two_sizes(unet_onnx_dynamic, rando
         assert np.abs(out - eager(randomized_unet, x)).max() < ATOL
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["pix2pix.size_multiple"] == "32"
+    assert meta["pix2pix.min_size"] == "1"
     assert meta["pix2pix.model_type"] == "UNetGenerator"
     assert json.loads(meta["pix2pix.config"])["num_downs"] == 5
+
+
+def test_onnx_dynamic_size_takes_any_size_as_the_translator_does(
+    unet_onnx_dynamic, randomized_unet
+):
+    # sizes that are not multiples of 32 were ONNX Runtime's raw "Invalid input shape: {1,1}";
+    # the graph now pads them (reflection; replication where the pad is as large as the side)
+    # and crops back, giving the Translator's result
+    session = ort_session(unet_onnx_dynamic)
+    # a copy: the Translator puts its generator in eval mode, and the fixture is shared
+    translator = Translator(copy.deepcopy(randomized_unet), device="cpu")
+    for shape in [(1, 3, 50, 70), (2, 3, 33, 64), (1, 3, 1, 1), (3, 3, 100, 7), (1, 3, 3, 5)]:
+        x = images(*shape)
+        out = ort_run(session, x)
+        assert out.shape == shape
+        assert np.abs(out - translator(x).numpy()).max() < ATOL, shape
 
 
 def test_onnx_resnet_generator_dynamic_size(onnx_deps, tmp_path):
@@ -115,9 +134,13 @@ def test_onnx_resnet_generator_dynamic_size(onnx_deps, tmp_path):
     g = randomized(ResNetGenerator(base_channels=4, n_blocks=1))
     path = export_onnx(g, tmp_path / "resnet.onnx", size=(16, 24), dynamic_size=True)
     session = ort_session(path)
-    for shape in [(1, 3, 32, 20), (2, 3, 12, 28)]:
+    translator = Translator(g, device="cpu")
+    for shape in [(1, 3, 32, 20), (2, 3, 12, 28), (1, 3, 30, 21), (1, 3, 5, 9)]:
         x = images(*shape)
-        assert np.abs(ort_run(session, x) - eager(g, x)).max() < ATOL
+        assert np.abs(ort_run(session, x) - translator(x).numpy()).max() < ATOL, shape
+    # two stride-2 convolutions leave one value per channel below 5 pixels, which instance
+    # norm cannot normalise (eager PyTorch refuses it too): the file says so
+    assert session.get_modelmeta().custom_metadata_map["pix2pix.min_size"] == "5"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet.onnx"]  # no temporary left
 
 
@@ -161,7 +184,7 @@ def test_torchscript_equals_eager_and_keeps_the_input_checks(randomized_unet, tm
         module(images(1, 3, 96, 64))
     with pytest.raises(torch.jit.Error, match="expects 3 input channels"):
         module(images(1, 1, 64, 64))
-    with pytest.raises(torch.jit.Error, match="multiples of 32"):
+    with pytest.raises(torch.jit.Error, match=r"takes 64x64 inputs; got shape \[1, 3, 65, 64\]"):
         module(images(1, 3, 65, 64))
 
 
@@ -186,6 +209,15 @@ def test_torchscript_dynamic_size_from_a_saved_folder(randomized_unet, tmp_path)
         x = images(*shape)
         with torch.no_grad():
             assert np.array_equal(module(x).numpy(), eager(randomized_unet, x))
+    # any other size is padded and cropped back as the Translator does, bit for bit
+    # a copy: the Translator puts its generator in eval mode, and the fixture is shared
+    translator = Translator(copy.deepcopy(randomized_unet), device="cpu")
+    for shape in [(1, 3, 50, 70), (2, 3, 1, 3), (1, 3, 100, 7)]:
+        x = images(*shape)
+        with torch.no_grad():
+            assert torch.equal(module(x), translator(x)), shape
+    with pytest.raises(torch.jit.Error, match="expects 3 input channels"):
+        module(images(1, 4, 50, 70))
 
 
 def test_cli_export_onnx_and_torchscript(onnx_deps, randomized_unet, tmp_path, capsys):

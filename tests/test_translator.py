@@ -7,7 +7,7 @@ from PIL import Image
 from torch import nn
 
 from pix2pix import Translator
-from pix2pix.inference.tiling import pad_to_multiple
+from pix2pix.inference.tiling import pad_to_multiple, pad_to_multiple_in_graph
 from pix2pix.models import PatchGANDiscriminator, UNetGenerator
 
 from reference import RefNLayerD, RefUnet, randomize
@@ -80,6 +80,25 @@ def test_any_size_is_padded_and_cropped_back(translator, unet):
     assert torch.allclose(translator(x), expected, atol=1e-6)
     # tiny inputs (smaller than the reflection pad) still work
     assert translator(torch.zeros(1, 3, 3, 5)).shape == (1, 3, 3, 5)
+
+
+@pytest.mark.parametrize("multiple", [1, 4, 32])
+def test_in_graph_padding_equals_the_eager_padding(multiple):
+    # the exports pad with pad_to_multiple_in_graph: it must give pad_to_multiple's values for
+    # every size, reflection and replication (a pad as large as the side, or larger) alike
+    x = torch.rand(2, 3, 40, 40)
+    modes = set()
+    for height in (1, 2, 3, 7, 16, 17, 31, 32, 33, 40):
+        for width in (1, 5, 20, 32, 39):
+            crop = x[..., :height, :width]
+            eager, size = pad_to_multiple(crop, multiple)
+            graph = pad_to_multiple_in_graph(crop, multiple)
+            assert size == (height, width)
+            assert torch.equal(graph, eager), (height, width)
+            pad_h, pad_w = (-height) % multiple, (-width) % multiple
+            if pad_h or pad_w:
+                modes.add("reflect" if pad_h < height and pad_w < width else "replicate")
+    assert modes == (set() if multiple == 1 else {"reflect", "replicate"})
 
 
 def test_exact_multiple_equals_the_generator_in_eval_mode(translator, unet):

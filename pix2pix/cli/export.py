@@ -20,8 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="export a generator to ONNX or TorchScript",
         description="Export a trained generator (eval mode) to one file. The graph takes float "
         "[N, C, H, W] in [-1, 1] and returns the translation in [-1, 1]; the batch size is "
-        "free, and with --dynamic-size so are H and W, as multiples of the generator's size "
-        "multiple (2**num_downs for a U-Net, 4 for ResNet).",
+        "free, and with --dynamic-size so are H and W: the graph pads them to the generator's "
+        "size multiple (2**num_downs for a U-Net, 4 for ResNet) as Translator does and crops "
+        "the output back.",
     )
     parser.add_argument(
         "--model",
@@ -46,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "without --dynamic-size the only size the export accepts",
     )
     parser.add_argument(
-        "--dynamic-size", action="store_true", help="accept any height and width (multiples)"
+        "--dynamic-size",
+        action="store_true",
+        help="accept any height and width (padded to the size multiple inside the graph)",
     )
     parser.add_argument(
         "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"

@@ -27,6 +27,41 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return x, (height, width)
 
 
+def pad_to_multiple_in_graph(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """:func:`pad_to_multiple` as tensor operations only, for exported graphs of any size.
+
+    The same padding value for value (reflection, or edge replication when the image is too
+    small to reflect), but the choice and the amounts are computed on tensors rather than in
+    Python: an exported graph (``torch.export``/ONNX, TorchScript) whose height and width are
+    free cannot branch on them. Each axis is gathered through an index vector; the input is
+    copied even when no padding is needed, which is why eager code uses :func:`pad_to_multiple`.
+
+    Returns:
+        The padded tensor (the original size is ``x.shape[-2:]``, for the caller to crop back).
+    """
+    height, width = x.shape[-2], x.shape[-1]
+    rows_reflected, rows_replicated = _pad_indices(height, multiple, x.device)
+    cols_reflected, cols_replicated = _pad_indices(width, multiple, x.device)
+    # pad_to_multiple reflects only when both pads are smaller than their sides, i.e. when no
+    # reflected index falls below 0
+    reflect = (rows_reflected.min() >= 0) & (cols_reflected.min() >= 0)
+    rows = torch.where(reflect, rows_reflected.clamp(min=0), rows_replicated)
+    cols = torch.where(reflect, cols_reflected.clamp(min=0), cols_replicated)
+    return x.index_select(2, rows).index_select(3, cols)
+
+
+def _pad_indices(
+    length: int, multiple: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source indices of one axis padded to ``multiple``: (reflected, edge-replicated)."""
+    # ceil written with non-negative operands only: ONNX's Div truncates toward zero, so the
+    # usual -(-length // multiple) would round the wrong way in the exported graph
+    padded = (length + multiple - 1) // multiple * multiple
+    index = torch.arange(padded, device=device)
+    reflected = torch.where(index < length, index, 2 * (length - 1) - index)
+    return reflected, index.clamp(max=length - 1)
+
+
 def run_padded(forward: Forward, x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad to ``multiple``, run ``forward``, and crop back to the input size."""
     padded, (height, width) = pad_to_multiple(x, multiple)
