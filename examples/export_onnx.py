@@ -3,7 +3,7 @@
 Run: ``pip install "pix2pix[onnx]"``, then
 ``python examples/export_onnx.py [--model runs/NAME/final] [--output DIR]``. Without ``--model``
 an untrained paper U-Net is exported, so the picture is noise-like: the point is the deployment
-path (the graph's input convention, padding to its size multiple, cropping back).
+path (the graph's input convention; any image size, padded and cropped back inside the graph).
 """
 
 from __future__ import annotations
@@ -35,25 +35,20 @@ def main(argv: list[str] | None = None) -> dict:
         generator = UNetGenerator(base_channels=args.base_channels, num_downs=args.num_downs)
         model = generator.save_pretrained(output / "model", inference={"direction": "AtoB"})
 
-    # dynamic_size: one file for every image size (multiples of the generator's size_multiple)
+    # dynamic_size: one file for every image size; the graph pads to the generator's size
+    # multiple (256 for unet_256) and crops back, as the Translator does
     onnx_path = export_onnx(model, output / "generator.onnx", size=args.size, dynamic_size=True)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    multiple = int(session.get_modelmeta().custom_metadata_map["pix2pix.size_multiple"])
 
     # a 300x200 RGB picture as the graph expects it: float32 [1, 3, H, W] in [-1, 1]
     gradient = np.linspace(0, 255, 300, dtype=np.uint8)[None, :, None].repeat(200, 0)
     picture = gradient.repeat(3, 2)
     x = picture.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1
-    height, width = x.shape[-2:]
-
-    # the graph only takes multiples of `multiple`: reflect-pad bottom/right, crop afterwards
-    pad = ((0, 0), (0, 0), (0, -height % multiple), (0, -width % multiple))
-    y = session.run(["output"], {"input": np.pad(x, pad, mode="reflect")})[0]
-    y = y[..., :height, :width]
+    y = session.run(["output"], {"input": x})[0]  # [1, 3, 200, 300]
     result = ((y[0].transpose(1, 2, 0) + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
     Image.fromarray(result).save(output / "translated.png")
 
-    # the same picture through PyTorch, which pads the same way: equal up to float rounding
+    # the same picture through PyTorch: equal up to float rounding
     reference = Translator.from_pretrained(model, device="cpu")(torch.from_numpy(x[0]))
     max_diff = float(np.abs(y[0] - reference.numpy()).max())
     print(f"wrote {onnx_path} and {output / 'translated.png'}; max |onnx - torch| = {max_diff:.2e}")
