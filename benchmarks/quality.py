@@ -347,30 +347,38 @@ def run_one(args, row, seed, train, test, init, device) -> dict[str, Any]:
 
 def reused_runs(
     args: argparse.Namespace, runs: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The runs of an earlier ``quality.json`` under the same protocol, not retrained here.
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The runs of earlier ``quality.json`` files under the same protocol, not retrained here.
 
     Their models may be gone: they bring their recorded metrics (and lack what was added to
     the evaluation since, which the tables show as "–"). Each is marked with where it came from
-    and the machine that trained it.
+    and the machine that trained it. A row and seed trained here, or found in an earlier file
+    of the list, is not taken again.
     """
-    path = Path(args.reuse_json)
-    earlier = json.loads(path.read_text())
-    protocol = {k: earlier["protocol"].get(k) for k in protocol_key(args)}
-    if protocol != protocol_key(args):
-        differ = {k: (v, protocol_key(args)[k]) for k, v in protocol.items()}
-        differ = {k: v for k, v in differ.items() if v[0] != v[1]}
-        raise ValueError(f"--reuse-json {path}: another protocol ({differ}); rerun those rows.")
     done = {(r["row"], r["seed"]) for r in runs}
-    kept = []
-    for run in earlier["runs"]:
-        if (run["row"], run["seed"]) in done or run["seed"] not in args.reuse_seeds:
-            continue
-        if args.reuse_rows and run["row"] not in args.reuse_rows:
-            continue
-        kept.append({**run, "reused_from": str(path)})
-    source = {"path": str(path), "machine": earlier.get("machine"), "runs": len(kept)}
-    return kept, source
+    kept: list[dict[str, Any]] = []
+    sources = []
+    for name in args.reuse_json:
+        path = Path(name)
+        earlier = json.loads(path.read_text())
+        protocol = {k: earlier["protocol"].get(k) for k in protocol_key(args)}
+        if protocol != protocol_key(args):
+            differ = {k: (v, protocol_key(args)[k]) for k, v in protocol.items()}
+            differ = {k: v for k, v in differ.items() if v[0] != v[1]}
+            raise ValueError(f"--reuse-json {path}: another protocol ({differ}); rerun those rows.")
+        taken = 0
+        for run in earlier["runs"]:
+            key = (run["row"], run["seed"])
+            if key in done or run["seed"] not in args.reuse_seeds:
+                continue
+            if args.reuse_rows and run["row"] not in args.reuse_rows:
+                continue
+            done.add(key)
+            # a run that an earlier file reused keeps naming the file that first recorded it
+            kept.append({**run, "reused_from": run.get("reused_from", str(path))})
+            taken += 1
+        sources.append({"path": str(path), "machine": earlier.get("machine"), "runs": taken})
+    return kept, sources
 
 
 def protocol_key(args: argparse.Namespace) -> dict[str, Any]:
@@ -405,12 +413,15 @@ def summarise(runs: list[dict[str, Any]], rows: list[str], modes: list[str]) -> 
             entry[mode] = {}
             for key, _, _ in (*METRICS, *BLUR_METRICS):
                 values = [r["eval"][mode].get(key) for r in mine]
-                if any(v is None for v in values):  # a run scored before these existed
+                # a run scored before a statistic existed lacks it: the mean and spread are
+                # over the seeds that have it, and the per-seed list shows the gap
+                known = [v for v in values if v is not None]
+                if not known:
                     continue
                 entry[mode][key] = {
-                    "mean": sum(values) / len(values),
+                    "mean": sum(known) / len(known),
                     "seeds": values,
-                    "spread": max(values) - min(values),
+                    "spread": max(known) - min(known),
                 }
         summary[row] = entry
     return summary
@@ -473,15 +484,17 @@ def markdown(payload: dict[str, Any]) -> str:
         f"{payload['machine'].get('torch_threads')} threads. Values: mean over seeds (per seed).",
         "",
     ]
-    reused = p.get("reused_from")
+    reused = p.get("reused_from") or []
     if reused:
-        where = reused.get("machine") or {}
-        lines[-1:] = [
-            f"{reused['runs']} run(s) reused from {reused['path']} (same protocol; trained on "
-            f"{where.get('gpu') or where.get('cpu')}, {where.get('torch_threads')} threads, with "
-            "their recorded metrics: '–' where the evaluation has grown since).",
-            "",
-        ]
+        lines.pop()
+        for source in reused:
+            where = source.get("machine") or {}
+            lines.append(
+                f"{source['runs']} run(s) reused from {source['path']} (same protocol; trained on "
+                f"{where.get('gpu') or where.get('cpu')}, {where.get('torch_threads')} threads, "
+                "with their recorded metrics: '–' where the evaluation has grown since)."
+            )
+        lines.append("")
     for mode in p["eval_modes"]:
         lines += [f"## Test metrics, {mode} evaluation", ""]
         lines += [
@@ -499,7 +512,7 @@ def markdown(payload: dict[str, Any]) -> str:
                     cells.append("–")
                     continue
                 m = entry[mode][key]
-                seeds = " / ".join(f"{v:.4f}" for v in m["seeds"])
+                seeds = " / ".join("–" if v is None else f"{v:.4f}" for v in m["seeds"])
                 cells.append(f"{m['mean']:.4f}" + (f" ({seeds})" if len(m["seeds"]) > 1 else ""))
             steps = "/".join(str(s) for s in sorted(set(entry["steps"])))
             lines.append(
@@ -684,9 +697,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--reuse-json",
+        nargs="+",
         default=None,
-        help="an earlier quality.json of the same protocol: add its runs (rows/seeds not "
-        "trained here) to the tables with their recorded metrics",
+        help="earlier quality.json files of the same protocol: add their runs (rows/seeds not "
+        "trained here; the first file that has a row and seed wins) to the tables with their "
+        "recorded metrics",
     )
     parser.add_argument(
         "--reuse-rows", nargs="+", default=None, help="only these rows of --reuse-json"

@@ -114,3 +114,79 @@ def test_verdicts_use_the_seed_spread(quality):
     assert result["better_vs_paper"]["beats_paper"]
     assert not result["mixed_vs_paper"]["beats_paper"]
     assert result["mixed_vs_paper"]["better_beyond_noise"]["l1"]
+
+
+def test_reuse_takes_runs_from_several_files_first_one_wins(quality, tmp_path):
+    # rows trained in earlier sessions keep their recorded metrics; a statistic added to the
+    # evaluation since is shown as a gap for those seeds, not dropped for the whole row
+    args = quality.parse_args(["--data", "d", "--seeds", "0", "--rows", "paper"])
+    protocol = quality.protocol_key(args)
+
+    def run(row, seed, l1, sharpness=None):
+        scores = {"l1": l1, "psnr": 15.0, "ssim": 0.1}
+        if sharpness is not None:
+            scores["sharpness"] = sharpness
+        return {
+            "row": row,
+            "seed": seed,
+            "steps": 8,
+            "train_time_s": 1.0,
+            "eval": {"deterministic": scores},
+        }
+
+    def write(name, runs, cpu):
+        path = tmp_path / name
+        path.write_text(json.dumps({"protocol": protocol, "machine": {"cpu": cpu}, "runs": runs}))
+        return str(path)
+
+    newer = write("newer.json", [run("lsgan", 0, 0.30, sharpness=0.5)], "B")
+    older = write(
+        "older.json",
+        [run("lsgan", 0, 0.99), run("lsgan", 1, 0.32), run("paper", 0, 0.99), run("ema", 0, 0.4)],
+        "A",
+    )
+    trained_here = [run("paper", 0, 0.35, sharpness=0.6)]
+    args.reuse_json, args.reuse_rows = [newer, older], ["lsgan", "paper"]
+    kept, sources = quality.reused_runs(args, trained_here)
+    assert [(r["row"], r["seed"], r["eval"]["deterministic"]["l1"]) for r in kept] == [
+        ("lsgan", 0, 0.30),
+        ("lsgan", 1, 0.32),
+    ]
+    assert [r["reused_from"] for r in kept] == [newer, older]
+    assert [(s["path"], s["runs"], s["machine"]["cpu"]) for s in sources] == [
+        (newer, 1, "B"),
+        (older, 1, "A"),
+    ]
+
+    summary = quality.summarise([*kept, *trained_here], ["lsgan", "paper"], ["deterministic"])
+    sharp = summary["lsgan"]["deterministic"]["sharpness"]
+    assert (sharp["mean"], sharp["seeds"], sharp["spread"]) == (0.5, [0.5, None], 0.0)
+    payload = {
+        "protocol": {
+            **protocol,
+            "seeds": [0, 1],
+            "rows": ["lsgan", "paper"],
+            "reused_from": sources,
+            "eval_modes": ["deterministic"],
+            "train_pairs": 4,
+            "test_pairs": 2,
+            "steps_per_epoch": 2,
+            "steps_per_run": 8,
+            "smoke": False,
+        },
+        "machine": {"cpu": "C", "torch_threads": 2},
+        "summary": summary,
+        "verdicts": {},
+    }
+    table = quality.markdown(payload)
+    assert "| lsgan | 8 | 0.3100 (0.3000 / 0.3200) |" in table
+    assert "| 0.5000 (0.5000 / –) |" in table
+    assert f"1 run(s) reused from {newer}" in table and f"1 run(s) reused from {older}" in table
+
+    other = write("other.json", [], "A")
+    args.reuse_json = [other]
+    changed = json.loads(Path(other).read_text())
+    changed["protocol"]["size"] = 64
+    Path(other).write_text(json.dumps(changed))
+    with pytest.raises(ValueError, match=r"another protocol \({'size': \(64, 128\)}\)"):
+        quality.reused_runs(args, trained_here)
