@@ -1,4 +1,4 @@
-"""The README's and the quickstart's commands and Python blocks, run as written.
+"""The README's, the quickstart's and the export page's commands and Python blocks, run as written.
 
 Downloads go to a LocalServer on 127.0.0.1 that serves a tiny ``facades.tar.gz`` in the official
 layout (``facades/{train,val,test}/N.jpg``, aligned ``A|B`` pairs) and a tiny reference-format
@@ -168,3 +168,32 @@ def test_the_quickstart_runs_as_written(fresh_machine):
         exec(compile(code, "quickstart.md", "exec"), {"__name__": "__quickstart__"})
     assert (work / "photo.png").is_file()
     assert server.count("/models-pytorch/facades_label2photo.pth") == 1
+
+
+def test_the_export_page_runs_as_written(tmp_path, monkeypatch):
+    # docs/src/export.md, its ONNX and TorchScript section (the Hub section needs the network):
+    # both commands, the Python export and the ONNX Runtime block on a 300x200 input
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(name)
+    monkeypatch.chdir(tmp_path)
+    from pix2pix.models import UNetGenerator
+
+    generator = UNetGenerator(base_channels=4, num_downs=5)
+    generator.save_pretrained(
+        "runs/facades/final", inference={"direction": "BtoA", "crop_size": 32}
+    )
+    page = (ROOT / "docs" / "src" / "export.md").read_text(encoding="utf-8")
+    section = page.split("## Hugging Face Hub")[0]
+    section_file = tmp_path / "section.md"
+    section_file.write_text(section, encoding="utf-8")
+    commands = shell_lines(section_file)
+    assert len(commands) == 2
+    for command in commands:
+        run_command(command)
+    python = blocks(section_file, "python")
+    assert len(python) == 2
+    namespace: dict = {"__name__": "__export_page__"}
+    for code in python:
+        exec(compile(code, "export.md", "exec"), namespace)
+    assert namespace["photo"].shape == (1, 3, 200, 300)
+    assert Path("facades.onnx").is_file() and Path("facades.pt").is_file()
