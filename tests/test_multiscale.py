@@ -94,6 +94,51 @@ def test_bad_num_d_is_refused(num_d):
         MultiScaleDiscriminator(num_d=num_d)
 
 
+@pytest.mark.parametrize("num_d", [1, 2, 3])
+def test_too_small_an_input_is_one_clear_error_naming_the_least_size(num_d):
+    # 64 px crops with three scales gave torch's "Expected more than 1 value per channel when
+    # training, got input size [1, 32, 1, 1]" from the coarsest scale's 16 px
+    d = MultiScaleDiscriminator(base_channels=4, num_d=num_d).train()
+    least = {1: 24, 2: 47, 3: 93}[num_d]
+    assert d.min_input_size == least
+    assert [p.shape[-1] for p in d(torch.zeros(1, 6, least, least))][-1] >= 1  # batch 1 trains
+    with pytest.raises(ValueError) as error:
+        d(torch.zeros(1, 6, least, least - 1))
+    assert str(error.value).startswith(
+        f"MultiScaleDiscriminator(num_d={num_d}, n_layers=3) needs inputs of at least "
+        f"{least}x{least} pixels; got {least}x{least - 1}."
+    )
+    assert "--crop-size" in str(error.value) and "--num-d" in str(error.value)
+
+
+@pytest.mark.parametrize("n_layers, least", [(1, 6), (2, 12), (3, 24), (4, 48)])
+def test_the_patchgan_names_its_least_input_size(n_layers, least):
+    d = PatchGANDiscriminator(base_channels=4, n_layers=n_layers).train()
+    assert d.min_input_size == least
+    assert d(torch.zeros(1, 6, least, least)).shape[-2:] == (1, 1)  # batch 1 trains
+    with pytest.raises(ValueError, match=rf"n_layers={n_layers}\) needs inputs of at least "
+                       rf"{least}x{least} pixels; got {least - 1}x{least}\."):  # fmt: skip
+        d(torch.zeros(1, 6, least - 1, least))
+
+
+def test_cli_refuses_a_crop_too_small_for_the_discriminator_before_any_work(tmp_path, capsys):
+    from pix2pix.cli import main
+    from pix2pix.data import SyntheticPairs
+
+    SyntheticPairs(2, size=64).write(tmp_path / "data")
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "data"), "--output", str(run), "--crop-size", "64",
+            "--load-size", "64", "--num-downs", "6", "--base-channels", "4", "--disc-channels",
+            "4", "--discriminator", "multiscale", "--max-steps", "1"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "crop_size=64 is too small for the MultiScaleDiscriminator, which needs at least " in err
+    assert "93 pixels a side; pass --crop-size 128" in err
+    assert not run.exists()
+    assert main([*argv, "--num-d", "2"]) == 0  # 64 >= 47: two scales fit
+
+
 def test_save_and_load_round_trip(tmp_path):
     d = tiny_msd(spectral_norm=True)
     d.save_pretrained(tmp_path / "d")

@@ -329,12 +329,25 @@ def _with_model_defaults(args: argparse.Namespace) -> argparse.Namespace:
     return filled
 
 
-def _check_crop(crop_size: int, preprocess: str, multiple: int, generator: str) -> None:
-    if "crop" in preprocess and crop_size % multiple:
+def _check_crop(
+    crop_size: int, preprocess: str, multiple: int, generator: str, discriminator: Any
+) -> None:
+    if "crop" not in preprocess:
+        return
+    if crop_size % multiple:
         raise ValueError(
             f"crop_size={crop_size} is not a multiple of {multiple}, which {generator} "
             f"needs; pass --crop-size {max(multiple, crop_size // multiple * multiple)} "
             "or choose another --generator / --num-downs."
+        )
+    # the discriminator would refuse such crops at the first step; say so before any work
+    least = int(getattr(discriminator, "min_input_size", 1))
+    if crop_size < least:
+        fits = -(-least // multiple) * multiple
+        raise ValueError(
+            f"crop_size={crop_size} is too small for the {type(discriminator).__name__}, which "
+            f"needs at least {least} pixels a side; pass --crop-size {fits} or a discriminator "
+            "that sees less (fewer layers: --n-layers-d; fewer scales: --num-d)."
         )
 
 
@@ -395,7 +408,11 @@ def run_train(args: argparse.Namespace) -> int:
     multiple = int(getattr(generator, "size_multiple", 4))
     data_settings = _data_settings(config)
     _check_crop(
-        data_settings["crop_size"], data_settings["preprocess"], multiple, type(generator).__name__
+        data_settings["crop_size"],
+        data_settings["preprocess"],
+        multiple,
+        type(generator).__name__,
+        discriminator,
     )
     dataset_args: dict[str, Any] = dict(
         layout=args.layout or "auto",

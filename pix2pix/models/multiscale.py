@@ -17,7 +17,7 @@ from torch import nn
 
 from pix2pix._checks import check_positive_int
 from pix2pix.models.base import ModelMixin
-from pix2pix.models.patchgan import PatchGANDiscriminator
+from pix2pix.models.patchgan import PatchGANDiscriminator, check_input_size
 
 __all__ = ["MultiScaleDiscriminator", "patchgan_features"]
 
@@ -104,6 +104,18 @@ class MultiScaleDiscriminator(ModelMixin):
         """Receptive field of one logit of the finest scale, in input pixels (70 by default)."""
         return self._patchgans()[0].receptive_field
 
+    @property
+    def min_input_size(self) -> int:
+        """The smallest input side whose coarsest scale the PatchGAN still takes (93 for 3 scales).
+
+        Each 3x3 stride-2 average pool halves a side, rounding up; the PatchGAN needs
+        :attr:`PatchGANDiscriminator.min_input_size` (24 with 3 layers) at every scale.
+        """
+        least = self._patchgans()[0].min_input_size
+        for _ in range(self.num_d - 1):
+            least = 2 * least - 1  # the smallest side whose rounded-up half is `least`
+        return least
+
     def _patchgans(self) -> list[PatchGANDiscriminator]:
         return cast(list[PatchGANDiscriminator], list(self.scales))
 
@@ -111,6 +123,10 @@ class MultiScaleDiscriminator(ModelMixin):
         self, x: torch.Tensor, return_features: bool = False
     ) -> list[torch.Tensor] | tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         """Patch logits per scale for ``x`` = cat(source, target); features on request."""
+        # checked here, not only by each scale: the coarsest scale's size is not the user's
+        layers = len(self._patchgans()[0].blocks) - 1
+        name = f"MultiScaleDiscriminator(num_d={self.num_d}, n_layers={layers})"
+        check_input_size(name, self.min_input_size, x)
         predictions: list[torch.Tensor] = []
         features: list[list[torch.Tensor]] = []
         for index, scale in enumerate(self._patchgans()):

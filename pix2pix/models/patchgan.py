@@ -20,6 +20,29 @@ def receptive_field(layers: list[tuple[int, int]]) -> int:
     return field
 
 
+def output_side(side: int, layers: list[tuple[int, int]]) -> int:
+    """Output side of a stack of ``(kernel_size, stride)`` convolutions with padding 1."""
+    for kernel, stride in layers:
+        side = (side + 2 - kernel) // stride + 1
+    return side
+
+
+def check_input_size(name: str, least: int, x: torch.Tensor) -> None:
+    """Refuse, in one line, an input of ``x``'s size under ``least`` pixels a side.
+
+    Too small an input would otherwise fail deep in torch ("Expected more than 1 value per
+    channel when training", or a convolution's "Kernel size can't be greater than actual
+    input size"), naming a layer's size, not the crop the user chose.
+    """
+    height, width = x.shape[-2], x.shape[-1]
+    if height < least or width < least:
+        raise ValueError(
+            f"{name} needs inputs of at least {least}x{least} pixels; got {height}x{width}. "
+            "Train on larger crops (--crop-size), or use a discriminator that sees less "
+            "(fewer layers: --n-layers-d; fewer scales: --num-d)."
+        )
+
+
 class PatchGANDiscriminator(ModelMixin):
     """The reference "basic" / ``n_layers`` PatchGAN: classifies overlapping patches as real/fake.
 
@@ -77,6 +100,7 @@ class PatchGANDiscriminator(ModelMixin):
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Conv2d(widths[-1], 1, 4, stride=1, padding=1)
         self._layers = [(4, 2)] * n_layers + [(4, 1), (4, 1)]
+        self._name = f"PatchGANDiscriminator(n_layers={n_layers})"
         init_weights(self, "normal", 0.02)
         if spectral_norm:
             # after the init, so the normalised weights start from the paper's N(0, 0.02) draw
@@ -88,8 +112,21 @@ class PatchGANDiscriminator(ModelMixin):
         """Side in pixels of the input patch that one output logit sees (70 for n_layers=3)."""
         return receptive_field(self._layers)
 
+    @property
+    def min_input_size(self) -> int:
+        """The smallest input side that gives at least one logit (24 for n_layers=3).
+
+        At that size every normalised layer also has more than one value per channel, which
+        batch norm needs in training at batch size 1.
+        """
+        side = 1
+        while output_side(side, self._layers) < 1:
+            side += 1
+        return side
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return patch logits ``[N, 1, h, w]`` for ``x`` = cat(source, target) ``[N, C, H, W]``."""
+        check_input_size(self._name, self.min_input_size, x)
         for block in self.blocks:
             x = block(x)
         return self.head(x)
