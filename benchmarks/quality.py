@@ -752,8 +752,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.reuse_json:
         earlier, reused_from = reused_runs(args, runs)
         runs = earlier + runs
-        rows = [*dict.fromkeys(r["row"] for r in earlier), *(r for r in rows)]
-        rows = list(dict.fromkeys(rows))
+        rows = list(dict.fromkeys([*rows, *(r["row"] for r in earlier)]))
+        # the tables read in one order however the rows were gathered: the reference, then
+        # the presets as pix2pix.presets lists them
+        order = [REFERENCE, *preset_names()]
+        rows.sort(key=lambda row: order.index(row) if row in order else len(order))
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     comparisons = [str(comparison_gallery(args, args.rows, args.seeds[0], test, output, device))]
