@@ -300,6 +300,7 @@ def run_one(args, row, seed, train, test, init, device) -> dict[str, Any]:
             json.dumps({"protocol": protocol, "training": training}, indent=2) + "\n"
         )
     evaluations = {}
+    shown = [name for name, _ in gallery_pairs(args, test)]
     for mode in args.eval_modes:
         out = Path(args.output) / "galleries" / f"{row}-seed{seed}" if mode == MODES[0] else None
         result = evaluate(
@@ -307,7 +308,8 @@ def run_one(args, row, seed, train, test, init, device) -> dict[str, Any]:
             test,
             stochastic=mode == "stochastic",
             seed=0,
-            num_gallery=args.gallery_rows if out else 0,
+            num_gallery=len(shown) if out else 0,
+            gallery_names=shown if out else None,
             output_dir=out,
             # eval mode gives the same numbers for any batch size; the paper's test mode
             # normalises with batch statistics, so it keeps the paper's batch of 1
@@ -541,14 +543,13 @@ def markdown(payload: dict[str, Any]) -> str:
 
 
 # ============================================================================ comparison gallery
-def comparison_gallery(args, rows, seed, test, output: Path, device) -> Path:
-    translators = {
-        row: Translator(
-            load_pretrained(Path(args.work_dir) / args.tag / f"{row}-seed{seed}" / "final"),
-            device=device,
-        )
-        for row in rows
-    }
+def gallery_pairs(args: argparse.Namespace, test: Dataset | Path) -> list[tuple[str, dict]]:
+    """``(name, item)`` of the ``--gallery-rows`` test pairs every gallery shows.
+
+    Spread evenly over the test set, the first and the last pair among them, and the same for
+    every row and seed: galleries picked by each run's own L1 ranking would show each row on
+    other pairs, which cannot be compared.
+    """
     if isinstance(test, Path):
         test = PairedImageDataset(
             test,
@@ -557,15 +558,28 @@ def comparison_gallery(args, rows, seed, test, output: Path, device) -> Path:
             load_size=args.load_size,
             crop_size=args.size,
         )
-    gallery = []
-    for index in range(min(args.gallery_rows, len(test))):
+    total = len(test)  # type: ignore[arg-type]
+    count = min(args.gallery_rows, total)
+    indices = [round(i * (total - 1) / max(count - 1, 1)) for i in range(count)]
+    pairs = []
+    for index in dict.fromkeys(indices):
         item = test[index]
-        outputs = [translators[row].translate(item["source"]) for row in rows]
-        gallery.append(
-            GalleryRow(
-                Path(str(item.get("path", index))).name, [item["source"], *outputs, item["target"]]
-            )
+        pairs.append((Path(str(item.get("path", index))).name, item))
+    return pairs
+
+
+def comparison_gallery(args, rows, seed, test, output: Path, device) -> Path:
+    translators = {
+        row: Translator(
+            load_pretrained(Path(args.work_dir) / args.tag / f"{row}-seed{seed}" / "final"),
+            device=device,
         )
+        for row in rows
+    }
+    gallery = []
+    for name, item in gallery_pairs(args, test):
+        outputs = [translators[row].translate(item["source"]) for row in rows]
+        gallery.append(GalleryRow(name, [item["source"], *outputs, item["target"]]))
     written = write_gallery(
         gallery,
         output / f"comparison-seed{seed}.png",

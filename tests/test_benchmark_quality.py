@@ -73,6 +73,19 @@ def test_facades_protocol_end_to_end(quality, tmp_path, capsys):
     assert "SMOKE RUN" in table and "| hinge-sn | 2 |" in table
     assert (out / "comparison-seed0.png").is_file()
     assert (out / "galleries" / "paper-seed0" / "gallery.png").is_file()
+    # every row's gallery shows the same pairs, spread over the test set (first and last of
+    # three), not each run's own best/median/worst
+    shown = {
+        row: json.loads((out / "galleries" / f"{row}-seed0" / "metrics.json").read_text())[
+            "gallery"
+        ]
+        for row in ("reference", "paper", "hinge-sn")
+    }
+    names = sorted(p.name for p in (tmp_path / "facades" / "test").iterdir())
+    assert shown == {row: [names[0], names[2]] for row in shown}
+    assert [names[0], names[2]] == [
+        name for name in names if name in (out / "comparison-seed0.html").read_text()
+    ]
     assert "| reference |" in capsys.readouterr().out
 
     # a second call reuses the finished runs instead of training again
