@@ -119,6 +119,9 @@ def test_the_patchgan_names_its_least_input_size(n_layers, least):
     with pytest.raises(ValueError, match=rf"n_layers={n_layers}\) needs inputs of at least "
                        rf"{least}x{least} pixels; got {least - 1}x{least}\."):  # fmt: skip
         d(torch.zeros(1, 6, least - 1, least))
+    # feature matching with a plain PatchGAN walks its blocks without forward: checked too
+    with pytest.raises(ValueError, match=rf"at least {least}x{least} pixels"):
+        patchgan_features(d, torch.zeros(1, 6, least, least - 1))
 
 
 def test_cli_refuses_a_crop_too_small_for_the_discriminator_before_any_work(tmp_path, capsys):

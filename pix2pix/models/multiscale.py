@@ -17,7 +17,11 @@ from torch import nn
 
 from pix2pix._checks import check_positive_int
 from pix2pix.models.base import ModelMixin
-from pix2pix.models.patchgan import PatchGANDiscriminator, check_input_size
+from pix2pix.models.patchgan import (
+    PatchGANDiscriminator,
+    check_input_size,
+    check_patchgan_input,
+)
 
 __all__ = ["MultiScaleDiscriminator", "patchgan_features"]
 
@@ -30,6 +34,7 @@ def patchgan_features(
     The logits equal ``discriminator(x)``; ``features`` are the ``n_layers + 1`` intermediate
     activations (after each block's norm and LeakyReLU) that feature matching compares.
     """
+    check_patchgan_input(discriminator, x)
     features = []
     for block in discriminator.blocks:
         x = block(x)

@@ -43,6 +43,11 @@ def check_input_size(name: str, least: int, x: torch.Tensor) -> None:
         )
 
 
+def check_patchgan_input(discriminator: PatchGANDiscriminator, x: torch.Tensor) -> None:
+    """:func:`check_input_size` for one PatchGAN (its forward, and its features' walk)."""
+    check_input_size(discriminator._name, discriminator.min_input_size, x)
+
+
 class PatchGANDiscriminator(ModelMixin):
     """The reference "basic" / ``n_layers`` PatchGAN: classifies overlapping patches as real/fake.
 
@@ -101,6 +106,9 @@ class PatchGANDiscriminator(ModelMixin):
         self.head = nn.Conv2d(widths[-1], 1, 4, stride=1, padding=1)
         self._layers = [(4, 2)] * n_layers + [(4, 1), (4, 1)]
         self._name = f"PatchGANDiscriminator(n_layers={n_layers})"
+        self._min_input_size = next(
+            n for n in range(1, 1 << 20) if output_side(n, self._layers) > 0
+        )
         init_weights(self, "normal", 0.02)
         if spectral_norm:
             # after the init, so the normalised weights start from the paper's N(0, 0.02) draw
@@ -119,14 +127,11 @@ class PatchGANDiscriminator(ModelMixin):
         At that size every normalised layer also has more than one value per channel, which
         batch norm needs in training at batch size 1.
         """
-        side = 1
-        while output_side(side, self._layers) < 1:
-            side += 1
-        return side
+        return self._min_input_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return patch logits ``[N, 1, h, w]`` for ``x`` = cat(source, target) ``[N, C, H, W]``."""
-        check_input_size(self._name, self.min_input_size, x)
+        check_patchgan_input(self, x)
         for block in self.blocks:
             x = block(x)
         return self.head(x)
