@@ -206,6 +206,21 @@ def wandb_history(run_dir):
     return runs, history, config
 
 
+def settled_wandb_history(run_dir, runs, steps, timeout=15.0):
+    """:func:`wandb_history` once the offline files hold ``runs`` runs and ``steps`` steps.
+
+    ``run.finish()`` can return before W&B's service process has written the last records of
+    an offline run (about one time in five here, the second run's file still empty), so the
+    reader waits for them, a bounded time, rather than reading a file still being written.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = wandb_history(run_dir)
+        if (len(found[0]) >= runs and len(found[1]) >= steps) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def test_wandb_offline_run_resumes_the_same_run_without_duplicate_steps(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -222,7 +237,7 @@ def test_wandb_offline_run_resumes_the_same_run_without_duplicate_steps(tmp_path
     for step in (2, 3, 4):
         resumed.log_scalars(step, {"G_L1": step * 10.0})
     resumed.close()
-    runs, history, config = wandb_history(tmp_path)
+    runs, history, config = settled_wandb_history(tmp_path, runs=2, steps=4)
     assert runs == [run_id, run_id]  # one W&B run, continued
     steps = [int(h["_step"]) for h in history]
     assert steps == [1, 2, 3, 4]  # every step once
