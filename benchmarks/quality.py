@@ -590,55 +590,6 @@ def comparison_gallery(args, rows, seed, test, output: Path, device) -> Path:
     return written["png"]
 
 
-# ============================================================================ galleries
-def gallery_cells(path: Path, columns: int) -> list[list[torch.Tensor]]:
-    """The images of a ``write_gallery`` PNG, row by row: ``[3, h, w]`` tensors in [-1, 1].
-
-    The layout is ``write_gallery``'s (2 px padding, a 14 px header, a 13 px caption under each
-    row, square cells); the cells hold the 8-bit images the gallery shows.
-    """
-    from PIL import Image
-
-    pad, header, caption_h = 2, 14, 13
-    image = Image.open(path).convert("RGB")
-    cell = (image.width - pad) // columns - pad
-    count = (image.height - header - pad) // (cell + caption_h + pad)
-    rows = []
-    for i in range(count):
-        y = header + i * (cell + caption_h + pad)
-        cells = []
-        for j in range(columns):
-            x = pad + j * (cell + pad)
-            crop = image.crop((x, y, x + cell, y + cell))
-            array = torch.frombuffer(bytearray(crop.tobytes()), dtype=torch.uint8)
-            cells.append(array.view(cell, cell, 3).permute(2, 0, 1).float() / 127.5 - 1)
-        rows.append(cells)
-    return rows
-
-
-def gallery_blur(folder: Path) -> dict[str, Any]:
-    """Blur-aware statistics of every ``galleries/<row>-seed<k>/gallery.png`` under ``folder``.
-
-    For runs whose models are gone: the gallery shows the first test pairs (source | output |
-    target, as 8-bit PNG), so the statistics are computed on those few output/target pairs,
-    and on the whole test set only where a run was evaluated again.
-    """
-    from pix2pix.evaluation.blur import blur_statistics
-
-    result: dict[str, Any] = {}
-    for gallery in sorted(folder.glob("galleries/*/gallery.png")):
-        rows = gallery_cells(gallery, 3)
-        output = torch.stack([r[1] for r in rows])
-        target = torch.stack([r[2] for r in rows])
-        stats = blur_statistics(output, target)
-        result[gallery.parent.name] = {
-            "pairs": len(rows),
-            **{k: float(v.mean()) for k, v in stats.items()},
-            "per_image": {k: [round(x, 4) for x in v.tolist()] for k, v in stats.items()},
-        }
-    return result
-
-
 # ============================================================================ main
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -739,16 +690,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--gallery-blur"]:  # quality.py --gallery-blur RESULTS_FOLDER
-        folder = Path(argv[1])
-        stats = gallery_blur(folder)
-        (folder / "gallery_blur.json").write_text(json.dumps(stats, indent=2) + "\n")
-        for name, entry in stats.items():
-            print(
-                f"{name:24s} pairs {entry['pairs']}  sharpness {entry['sharpness']:.3f}  "
-                f"HF deficit {entry['hf_deficit_db']:+.2f} dB  colour EMD {entry['color_emd']:.2f}"
-            )
-        return stats
     args = parse_args(argv)
     device = resolve_device(args.device)
     train, test, test_pairs = load_data(args)
