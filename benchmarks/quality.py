@@ -623,7 +623,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rows",
         nargs="+",
         default=[REFERENCE, "paper", IMPROVED_PRESET],
-        choices=[REFERENCE, *preset_names()],
+        metavar="ROW[:SEEDS]",
+        help=f"rows to train and score, of {[REFERENCE, *preset_names()]}; ROW:0 or ROW:0,2 "
+        "runs that row for those of --seeds only (a one-seed sweep beside two-seed rows)",
     )
     parser.add_argument(
         "--base-channels",
@@ -677,6 +679,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     args = parser.parse_args(argv)
+    args.row_seeds = {}
+    for spec in args.rows:
+        row, _, seeds = spec.partition(":")
+        if row not in (REFERENCE, *preset_names()):
+            parser.error(f"--rows {spec}: {row!r} is not one of {[REFERENCE, *preset_names()]}")
+        try:
+            wanted = [int(s) for s in seeds.split(",")] if seeds else list(args.seeds)
+        except ValueError:
+            parser.error(f"--rows {spec}: the seeds after ':' must be integers, like {row}:0,1")
+        if not set(wanted) <= set(args.seeds):
+            parser.error(f"--rows {spec}: seeds {wanted} are not all in --seeds {args.seeds}")
+        args.row_seeds[row] = wanted
+    args.rows = list(args.row_seeds)
     args.direction = args.direction or DEFAULT_DIRECTION[args.dataset]
     args.epochs_decay = args.epochs if args.epochs_decay is None else args.epochs_decay
     if args.size < 32 or args.size & (args.size - 1):
@@ -697,7 +712,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     runs = []
     for seed in args.seeds:
         init = initial_states(args, seed)
-        for row in args.rows:
+        for row in (r for r in args.rows if seed in args.row_seeds[r]):
             # the reference always starts from its own draw for the seed; with
             # --independent-init the presets draw theirs (build_preset after seeding)
             row_init = None if args.independent_init and row != REFERENCE else init
@@ -714,13 +729,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows.sort(key=lambda row: order.index(row) if row in order else len(order))
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    comparisons = [str(comparison_gallery(args, args.rows, args.seeds[0], test, output, device))]
+    first = args.seeds[0]
+    shown = [row for row in args.rows if first in args.row_seeds[row]]
+    comparisons = [str(comparison_gallery(args, shown, first, test, output, device))]
     steps = total_steps(args, per_epoch)
     payload: dict[str, Any] = {
         "protocol": {
             **protocol_key(args),
             "seeds": args.seeds,
             "rows": rows,
+            "row_seeds": args.row_seeds,
             "reused_from": reused_from,
             "eval_modes": args.eval_modes,
             "train_pairs": per_epoch,

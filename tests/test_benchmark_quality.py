@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,29 @@ def test_reuse_takes_runs_from_several_files_first_one_wins(quality, tmp_path):
     Path(other).write_text(json.dumps(changed))
     with pytest.raises(ValueError, match=r"another protocol \({'size': \(64, 128\)}\)"):
         quality.reused_runs(args, trained_here)
+
+
+def test_a_row_can_run_on_some_of_the_seeds(quality, tmp_path, capsys):
+    # the ablation's shape: a one-seed sweep beside the two-seed rows, in one command
+    SyntheticPairs(3, size=32).write(tmp_path / "facades" / "train")
+    SyntheticPairs(2, size=32, split="test").write(tmp_path / "facades" / "test")
+    args = tiny_args(tmp_path, tmp_path / "facades", "--rows", "paper", "lsgan:1")
+    args[args.index("--seeds") + 1 : args.index("--seeds") + 2] = ["0", "1"]
+    payload = quality.main(args)
+    assert sorted((r["row"], r["seed"]) for r in payload["runs"]) == [
+        ("lsgan", 1),
+        ("paper", 0),
+        ("paper", 1),
+    ]
+    assert payload["protocol"]["row_seeds"] == {"paper": [0, 1], "lsgan": [1]}
+    assert payload["summary"]["lsgan"]["seeds"] == [1]
+    # the comparison gallery (seed 0) shows the rows run with seed 0
+    assert "lsgan" not in (tmp_path / "out" / "comparison-seed0.html").read_text()
+    for bad, message in [
+        (["--rows", "paper:2"], r"seeds \[2\] are not all in --seeds \[0\]"),
+        (["--rows", "paper:x"], "must be integers, like paper:0,1"),
+        (["--rows", "nope"], "'nope' is not one of"),
+    ]:
+        with pytest.raises(SystemExit):
+            quality.parse_args(["--data", "d", "--seeds", "0", *bad])
+        assert re.search(message, capsys.readouterr().err), bad
