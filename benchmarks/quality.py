@@ -405,7 +405,8 @@ def protocol_key(args: argparse.Namespace) -> dict[str, Any]:
 def summarise(runs: list[dict[str, Any]], rows: list[str], modes: list[str]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for row in rows:
-        mine = [r for r in runs if r["row"] == row]
+        # in seed order, whichever file a run came from: the tables list seeds as "0 / 1"
+        mine = sorted((r for r in runs if r["row"] == row), key=lambda r: r["seed"])
         entry: dict[str, Any] = {
             "seeds": [r["seed"] for r in mine],
             "steps": [r["steps"] for r in mine],
