@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import math
 import re
 from pathlib import Path
 
@@ -231,3 +232,26 @@ def test_a_row_can_run_on_some_of_the_seeds(quality, tmp_path, capsys):
         with pytest.raises(SystemExit):
             quality.parse_args(["--data", "d", "--seeds", "0", *bad])
         assert re.search(message, capsys.readouterr().err), bad
+
+
+SHARED_MAPS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "maps"
+
+
+@pytest.mark.skipif(not (SHARED_MAPS / "train").is_dir(), reason="no ../shared datasets")
+def test_maps_smoke_with_the_pix2pixhd_rows_on_the_real_pairs(quality, tmp_path):
+    # maps rows need a GPU budget (1,600 steps learn no maps); on the CPU the real 1200x600
+    # pairs go through the multi-scale and feature-matching rows for two steps at 128 px
+    args = tiny_args(
+        tmp_path, SHARED_MAPS, "--dataset", "maps", "--size", "128", "--test-limit", "2"
+    )
+    payload = quality.main([*args, "--rows", "paper", "lsgan-ema-msd-fm"])
+    assert payload["protocol"]["direction"] == "AtoB" and payload["protocol"]["test_pairs"] == 2
+    runs = {run["row"]: run for run in payload["runs"]}
+    assert runs["lsgan-ema-msd-fm"]["steps"] == 2
+    assert runs["lsgan-ema-msd-fm"]["shared_init"] == {
+        "g": True,
+        "d": True,
+        "d_scope": "scale 0 of 3",
+    }
+    scores = runs["lsgan-ema-msd-fm"]["eval"]["deterministic"]
+    assert all(math.isfinite(scores[k]) for k in ("l1", "psnr", "sharpness", "color_emd"))
