@@ -369,6 +369,11 @@ def _dynamic_shapes(dynamic_size: bool) -> tuple[dict[int, Any]]:
         # norm needs more than one value after two stride-2 convolutions, so 5 pixels a side),
         # which a named Dim would reject as a constraint violation; _export_any_size reads the
         # range export proved and refuses a specialised one
+        if not hasattr(Dim, "AUTO"):
+            raise RuntimeError(
+                f"dynamic_size=True needs torch 2.6 or newer (torch.export's Dim.AUTO); this is "
+                f"torch {torch.__version__}. Upgrade torch, or export one fixed size."
+            )
         shapes[2] = shapes[3] = Dim.AUTO
     return (shapes,)
 

@@ -254,3 +254,14 @@ def test_cli_export_errors_are_one_line(randomized_unet, tmp_path, capsys, monke
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     assert main([*args, "--format", "onnx"]) == 2
     assert 'pip install "pix2pix[onnx]"' in capsys.readouterr().err
+
+
+def test_dynamic_size_on_a_torch_without_dim_auto_is_one_clear_error(monkeypatch, randomized_unet):
+    from torch.export import Dim
+
+    from pix2pix import export
+
+    monkeypatch.delattr(Dim, "AUTO")
+    with pytest.raises(RuntimeError, match=r"needs torch 2.6 or newer .* export one fixed size"):
+        export._dynamic_shapes(True)
+    assert export._dynamic_shapes(False)[0][0] is not None  # fixed sizes need no AUTO
