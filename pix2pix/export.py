@@ -130,13 +130,13 @@ def export_onnx(
         )
     generator, config = _load_generator(model_or_path)
     height, width = _check_size(size, generator, config)
-    example = _example_input(generator, height, width)
-    min_size = 0
+    min_size = None
     if dynamic_size:
         # an odd example size, so the traced example pads on both axes
         example = _example_input(generator, max(height, 2) + 1, max(width, 2) + 1)
         model, min_size = _export_any_size(generator, example)
     else:
+        example = _example_input(generator, height, width)
         model = torch.export.export(generator, (example,), dynamic_shapes=_dynamic_shapes(False))
     program = torch.onnx.export(
         model,
@@ -156,7 +156,7 @@ def export_onnx(
         "pix2pix.size_multiple": str(_size_multiple(generator)),
         "pix2pix.config": json.dumps(config),
     }
-    if dynamic_size:
+    if min_size is not None:  # one fixed size has no least size to record
         metadata["pix2pix.min_size"] = str(min_size)
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
@@ -210,12 +210,13 @@ def export_torchscript(
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         # torch.jit is deprecated in favour of torch.export, but TorchScript is what was asked for
         warnings.simplefilter("ignore", category=FutureWarning)
-        traced = torch.jit.trace(generator, example, check_trace=False)
+        traced: nn.Module = torch.jit.trace(generator, example, check_trace=False)
+        if dynamic_size:
+            traced = _AnySizeGenerator(traced, _size_multiple(generator))
         checked = _CheckedGenerator(
             traced,
             name=type(generator).__name__,
             channels=_in_channels(generator),
-            multiple=_size_multiple(generator),
             height=0 if dynamic_size else height,
             width=0 if dynamic_size else width,
         )
@@ -246,14 +247,13 @@ class _CheckedGenerator(nn.Module):
     """The traced generator behind the input checks a trace loses (TorchScript-compatible)."""
 
     def __init__(
-        self, traced: nn.Module, *, name: str, channels: int, multiple: int, height: int, width: int
+        self, traced: nn.Module, *, name: str, channels: int, height: int, width: int
     ) -> None:
         super().__init__()
-        self.generator = traced
+        self.generator = traced  # an _AnySizeGenerator around the trace when height is 0
         self.name = name
         self.channels = channels
-        self.multiple = multiple
-        self.height = height  # 0: any size, padded to `multiple` and cropped back
+        self.height = height  # 0: any size
         self.width = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -264,11 +264,7 @@ class _CheckedGenerator(nn.Module):
             raise ValueError(
                 self.name + " expects " + str(self.channels) + " input channels; got shape " + shape
             )
-        if self.height == 0:
-            height, width = x.shape[2], x.shape[3]
-            padded = pad_to_multiple_in_graph(x, self.multiple)
-            return self.generator(padded).narrow(2, 0, height).narrow(3, 0, width)
-        if x.shape[2] != self.height or x.shape[3] != self.width:
+        if self.height > 0 and (x.shape[2] != self.height or x.shape[3] != self.width):
             raise ValueError(
                 "this export takes " + str(self.height) + "x" + str(self.width) + " inputs; got "
                 "shape " + shape + ". Export with dynamic_size=True for other sizes."
