@@ -23,6 +23,7 @@ from pix2pix import metrics
 from pix2pix.constants import DIRECTION_CHOICES
 from pix2pix.data.paired import PairedImageDataset
 from pix2pix.evaluation.blur import BAND_EDGE, blur_statistics
+from pix2pix.evaluation.checkerboard import checkerboard
 from pix2pix.evaluation.fid import InceptionFeatures, fid_entries, find_inception_weights
 from pix2pix.evaluation.gallery import (
     gallery_rows,
@@ -51,6 +52,13 @@ BLUR_NOTE = (
     f"spectra from {BAND_EDGE} x Nyquist to Nyquist (0 ideal, > 0 missing fine detail, < 0 "
     "excess); color_emd: per-channel histogram earth mover's distance in grey levels (0 "
     "ideal). Means over images; see pix2pix.evaluation.blur for how each can mislead."
+)
+CHECKERBOARD_NOTE = (
+    "checkerboard: 10 log10 of the output's share of luma energy (mean removed, Hann window) "
+    "at the period-2 frequencies (pi,0), (0,pi), (pi,pi) (bins within 1.5 steps of Nyquist) "
+    "over the target's share, floor 1e-7, in dB; mean over images. 0 ideal, > 0 a grid the "
+    "target lacks (transposed-convolution artefacts), < 0 less period-2 energy (blur). See "
+    "pix2pix.evaluation.checkerboard."
 )
 _SSIM_MIN_SIDE = 11  # the SSIM window (11x11) must fit inside the image
 
@@ -216,7 +224,9 @@ def evaluate(
         deterministic), ``direction``, ``resolution`` (the sizing rule), ``data``, ``model``
         (path, class, config, inference settings, parameter count), the blur-aware
         statistics of :mod:`pix2pix.evaluation.blur` (``sharpness``, ``hf_deficit_db``,
-        ``color_emd``, each with ``_std``, and ``blur_note``), ``fid``/``fid_note`` and
+        ``color_emd``, each with ``_std``, and ``blur_note``), ``checkerboard`` (dB, with
+        ``_std`` and ``checkerboard_note``: :mod:`pix2pix.evaluation.checkerboard`; ``None``
+        for images under 8 px a side), ``fid``/``fid_note`` and
         ``kid``/``kid_note`` (with Inception weights), ``lpips``/``lpips_note``,
         ``per_image`` (name and metrics of every pair),
         ``time_s``, and ``files`` (what was written). ``ssim`` is ``None`` for images under
@@ -314,7 +324,12 @@ def _evaluate(
         resolution = "as the given dataset returns the images"
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     values: dict[str, list[float]] = {"l1": [], "psnr": [], "ssim": []}
-    blur: dict[str, list[float]] = {"sharpness": [], "hf_deficit_db": [], "color_emd": []}
+    blur: dict[str, list[float]] = {
+        "sharpness": [],
+        "hf_deficit_db": [],
+        "color_emd": [],
+        "checkerboard": [],
+    }
     names: list[str] = []
     # every pair's images go to images/ (save_images), else to a scratch folder for the gallery
     scratch = None
@@ -350,6 +365,7 @@ def _evaluate(
             ssim = [math.nan] * len(l1)
         for key, stat in blur_statistics(output, target).items():
             blur[key].extend(stat.tolist())
+        blur["checkerboard"].extend(checkerboard(output, target).tolist())
         paths = batch.get("path") or [str(len(names) + i) for i in range(len(l1))]
         for i, (a, b, c) in enumerate(zip(l1, psnr, ssim)):
             name = Path(paths[i]).name
@@ -390,12 +406,13 @@ def _evaluate(
             continue
         result[key] = float(tensor.mean())
         result[f"{key}_std"] = float(tensor.std()) if len(series) > 1 else 0.0
-    for key, stats in blur.items():  # NaN (a flat target's sharpness) is left out
+    for key, stats in blur.items():  # NaN (a flat target's sharpness, a tiny image) is left out
         kept = torch.tensor(stats, dtype=torch.float64)
         kept = kept[~kept.isnan()]
         result[key] = float(kept.mean()) if len(kept) else None
         result[f"{key}_std"] = float(kept.std()) if len(kept) > 1 else 0.0
     result["blur_note"] = BLUR_NOTE
+    result["checkerboard_note"] = CHECKERBOARD_NOTE
     result.update(fid_entries(features, inception_weights, len(names)))
     result["lpips"], result["lpips_note"] = None, LPIPS_NOTE
     result["per_image"] = [
