@@ -339,6 +339,77 @@ def test_a_symlink_chain_leading_out_is_refused_by_download(server, tmp_path, ca
     assert not (tmp_path / "data" / "facades").exists()
 
 
+def header_bomb(path, kind, size=4 << 20):
+    """Issue 23, item 2: one member whose long name (GNU) or pax header declares ``size`` bytes;
+    tarfile used to read it whole into memory and the error line echoed it."""
+    if kind == "gnu":
+        info, fmt = tarfile.TarInfo("facades/train/" + "a" * size + ".jpg"), tarfile.GNU_FORMAT
+    else:
+        info, fmt = tarfile.TarInfo("facades/train/1.jpg"), tarfile.PAX_FORMAT
+        info.pax_headers = {"comment": "a" * size}
+    info.size = 1
+    with tarfile.open(path, "w:gz", format=fmt) as tar:
+        tar.addfile(info, io.BytesIO(b"x"))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["gnu", "pax"])
+def test_a_header_bomb_is_refused_before_it_is_read(tmp_path, kind):
+    import tracemalloc
+
+    archive = header_bomb(tmp_path / "bomb.tar.gz", kind)
+    assert archive.stat().st_size < 64 << 10  # 4 MiB of header in a few KB of gzip
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafeArchiveError, match="header bomb") as error:
+            safe_extract(archive, tmp_path / "target")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"peak {peak:,} bytes: the header was read"
+    assert len(str(error.value)) < 400
+    assert not (tmp_path / "target").exists()
+
+
+def test_long_names_are_cut_in_messages_and_refused_over_the_limit(tmp_path):
+    # 3 KiB of name in a pax header is within the header limit, but ".." must still be named
+    name = "x/" + "../" * 1000 + "escape.txt"
+    archive = make_tar(tmp_path / "long.tar.gz", lambda t: add_file(t, name))
+    with pytest.raises(UnsafeArchiveError, match="climbs out") as error:
+        safe_extract(archive, tmp_path / "target")
+    assert len(str(error.value)) < 400 and "(3,012 characters)" in str(error.value)
+    too_long = "x/" + "a" * 5000
+    archive = make_tar(tmp_path / "long2.tar.gz", lambda t: add_file(t, too_long))
+    with pytest.raises(UnsafeArchiveError, match="longer than 4,096 bytes"):
+        safe_extract(archive, tmp_path / "target")
+
+
+def test_extended_headers_are_bounded_in_total(tmp_path):
+    def build(tar):
+        for i in range(4):
+            info = tarfile.TarInfo(f"a/{i}.jpg")
+            info.pax_headers = {"comment": "c" * 1000}
+            tar.addfile(info, io.BytesIO(b""))
+
+    with tarfile.open(tmp_path / "many.tar", "w", format=tarfile.PAX_FORMAT) as tar:
+        build(tar)
+    safe_extract(tmp_path / "many.tar", tmp_path / "ok")  # the default limit is far away
+    with pytest.raises(UnsafeArchiveError, match="more than 3,000 bytes in all"):
+        safe_extract(tmp_path / "many.tar", tmp_path / "target", max_header_bytes=3000)
+    assert not (tmp_path / "target").exists()
+
+
+def test_a_header_bomb_download_prints_one_short_line(server, tmp_path, capsys):
+    from pix2pix.cli import main
+
+    archive = header_bomb(tmp_path / "bomb.tar.gz", "gnu", size=2 << 20)
+    server.files["/datasets/facades.tar.gz"] = archive.read_bytes()
+    code = main(["download", "facades", "--root", str(tmp_path / "data"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "GNU long name of 2,097,1" in err and "header bomb" in err
+    assert len(err) < 500 and len(err.strip().splitlines()) == 1
+
+
 def test_a_damaged_archive_leaves_no_target(tmp_path):
     archive = make_tar(tmp_path / "ok.tar.gz", lambda t: add_file(t, "a/1.jpg", payload(50_000)))
     data = archive.read_bytes()
