@@ -2,7 +2,9 @@ import pickle
 
 import pytest
 import torch
+from PIL import Image
 
+from pix2pix.cli import main
 from pix2pix.models import PatchGANDiscriminator, PixelDiscriminator, ResNetGenerator, UNetGenerator
 from pix2pix.models.convert import (
     convert_reference_state_dict,
@@ -179,3 +181,74 @@ def test_unet_train_mode_with_dropout_matches_the_reference_for_a_seed():
     torch.manual_seed(3)
     b = ours(x)
     assert (a - b).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("ref", "dropped"),
+    [
+        (RefUnet(3, 3, 5, ngf=4), ["model.model.3.weight", "model.model.1.model.2.running_var"]),
+        (RefUnet(3, 3, 5, ngf=4, norm="instance"), ["model.model.0.weight"]),
+        (RefResnet(3, 3, ngf=4, n_blocks=2), ["model.1.weight", "model.19.weight"]),
+        (RefResnet(3, 3, ngf=4, n_blocks=2), ["model.1.bias"]),  # not mistaken for --norm none
+        (RefNLayerD(6, ndf=4, n_layers=2), ["model.0.weight", "model.8.weight"]),
+        (RefPixelD(4, ndf=8), ["net.0.weight"]),
+    ],
+    ids=[
+        "unet-outermost",
+        "unet-first",
+        "resnet-stem-head",
+        "resnet-stem-bias",
+        "patchgan",
+        "pixel",
+    ],
+)
+def test_partial_checkpoint_lists_every_missing_key_naming_the_file(tmp_path, ref, dropped):
+    # issue 23: a reference .pth missing some tensors gave KeyError: 'decoder.0.conv.weight'
+    state = {k: v for k, v in ref.state_dict().items() if k not in dropped}
+    path = tmp_path / "partial_net_G.pth"
+    torch.save(state, path)
+    with pytest.raises(ValueError) as caught:
+        load_reference_checkpoint(path)
+    message = str(caught.value)
+    assert message.startswith(f"Incomplete reference checkpoint: {path} lacks {len(dropped)} of ")
+    assert "\n" not in message
+    for key in dropped:
+        assert key in message  # named as in the file, with our name beside it
+    assert "torch.save(net.state_dict(), path)" in message
+
+
+def test_partial_checkpoint_lists_many_missing_keys_clipped():
+    state = dict(RefUnet(3, 3, 6, ngf=4).state_dict())
+    dropped = [k for k in state if k.endswith(("running_mean", "running_var"))]
+    for key in dropped:
+        del state[key]
+    message = f"lacks {len(dropped)} of the 58 tensors .*, \\.\\.\\. \\({len(dropped) - 8} more\\)"
+    with pytest.raises(ValueError, match=message):
+        load_reference_checkpoint(state)
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_unet_without_its_inner_levels_is_reported_as_incomplete(norm):
+    state = dict(RefUnet(3, 3, 5, ngf=4, norm=norm).state_dict())
+    for key in [k for k in state if k.startswith("model.model.1.model.3.")]:
+        del state[key]
+    # the layers left show level 1 has a level below it: the deepest missing keys are listed
+    # (it was "Unexpected layer index", and a KeyError with the innermost level's keys)
+    with pytest.raises(
+        ValueError, match=r"Incomplete .* model\.model\.1\.model\.3\.model\.1\.weight"
+    ):
+        load_reference_checkpoint(state)
+
+
+def test_partial_checkpoint_from_the_cli_is_one_line(tmp_path, capsys):
+    state = dict(RefUnet(3, 3, 5, ngf=4).state_dict())
+    del state["model.model.3.weight"]
+    path = tmp_path / "latest_net_G.pth"
+    torch.save(state, path)
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (32, 32)).save(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    code = main(["translate", "--model", str(path), str(tmp_path / "in"), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"{path} lacks 1 of the 46 tensors" in err and "model.model.3.weight" in err

@@ -27,6 +27,7 @@ _SEQ_KEY = re.compile(r"^model\.(\d+)\.(\w+)$")
 _RES_KEY = re.compile(r"^model\.(\d+)\.conv_block\.(\d+)\.(\w+)$")
 _PIXEL_KEY = re.compile(r"^net\.(\d+)\.(\w+)$")
 _STATS = ("running_mean", "running_var", "num_batches_tracked")
+_MAX_LISTED = 8  # missing keys named in an error; the rest are counted
 
 
 def _parse_unet_key(key: str) -> tuple[int, int, str] | None:
@@ -108,8 +109,14 @@ def clean_reference_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, t
     return cleaned
 
 
-def infer_reference_architecture(state: Mapping[str, torch.Tensor]) -> str:
+def infer_reference_architecture(
+    state: Mapping[str, torch.Tensor], *, source: str = "this state dict"
+) -> str:
     """Name the reference architecture a cleaned state dict belongs to.
+
+    Args:
+        state: The cleaned state dict (see :func:`clean_reference_state_dict`).
+        source: Where it came from (a file name), for the error message.
 
     Returns:
         ``"unet"``, ``"resnet"``, ``"patchgan"`` (basic / n_layers) or ``"pixel"``.
@@ -118,7 +125,7 @@ def infer_reference_architecture(state: Mapping[str, torch.Tensor]) -> str:
         ValueError: If the keys match none of them.
     """
     keys = list(state)
-    if "model.model.0.weight" in state and all(_parse_unet_key(k) for k in keys):
+    if keys and all(_parse_unet_key(k) for k in keys):
         return "unet"
     if any(_RES_KEY.match(k) for k in keys):
         return "resnet"
@@ -127,16 +134,23 @@ def infer_reference_architecture(state: Mapping[str, torch.Tensor]) -> str:
     if keys and all(_SEQ_KEY.match(k) for k in keys):
         return "patchgan"
     raise ValueError(
-        "Could not recognise the architecture of this state dict (first keys: "
+        f"Could not recognise the architecture of {source} (first keys: "
         f"{keys[:4]}). Expected a reference pix2pix/CycleGAN generator (unet_*, resnet_*) or "
         "discriminator (basic, n_layers, pixel) state dict."
     )
 
 
-def _norm_from(state: Mapping[str, torch.Tensor], norm_weight: str, conv_bias: str) -> str:
-    if norm_weight in state:
+def _norm_from(state: Mapping[str, torch.Tensor], always_biased: set[str]) -> str:
+    """The norm a converted state dict was trained with, from any of its layers.
+
+    Batch norm leaves weights and statistics under ``*.norm.*``; InstanceNorm (no affine) leaves
+    nothing, but then the convolutions before a norm have biases (``use_bias`` in the
+    reference). ``always_biased`` names the convolutions that have a bias whatever the norm.
+    Any layer decides, so one missing tensor is reported as missing, not as a wrong norm.
+    """
+    if any(".norm." in key for key in state):
         return "batch"
-    if conv_bias in state:
+    if any(k.endswith(".bias") and k[: -len(".bias")] not in always_biased for k in state):
         return "instance"
     raise ValueError(
         "This reference checkpoint has neither batch-norm weights nor convolution biases, i.e. "
@@ -144,44 +158,112 @@ def _norm_from(state: Mapping[str, torch.Tensor], norm_weight: str, conv_bias: s
     )
 
 
-def _convert_unet(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _reference_key(key: str, reference: Mapping[str, str]) -> str:
+    prefix, _, param = key.rpartition(".")
+    return f"{reference[prefix]}.{param}" if prefix in reference else key
+
+
+def _check_complete(
+    structure: dict[str, Any],
+    renamed: Mapping[str, torch.Tensor],
+    reference: Mapping[str, str],
+    source: str,
+) -> None:
+    """Raise one ``ValueError`` listing every tensor the inferred architecture lacks.
+
+    The key names of a model do not depend on its channel counts, so a skeleton built from the
+    architecture alone (on the meta device: nothing allocated) lists the expected keys before
+    the shapes the channel counts are read from are needed.
+
+    Args:
+        structure: ``model_type`` and the arguments read from the key names (depth, norm).
+        renamed: The converted tensors.
+        reference: Our layer prefix -> the reference's, to name missing keys as the file does.
+        source: The file (or "the given state dict"), for the message.
+    """
+    with torch.device("meta"):
+        expected = list(build_from_config(structure).state_dict())
+    missing = [key for key in expected if key not in renamed]
+    if missing:
+        names = [f"{_reference_key(key, reference)} (our {key})" for key in missing]
+        shown = ", ".join(names[:_MAX_LISTED])
+        more = f", ... ({len(names) - _MAX_LISTED} more)" if len(names) > _MAX_LISTED else ""
+        arguments = ", ".join(f"{k}={v!r}" for k, v in structure.items() if k != "model_type")
+        raise ValueError(
+            f"Incomplete reference checkpoint: {source} lacks {len(missing)} of the "
+            f"{len(expected)} tensors of the {structure['model_type']}({arguments}) its keys "
+            f"describe: {shown}{more}. Save the whole network again with "
+            "torch.save(net.state_dict(), path)."
+        )
+
+
+def _unet_layout(level: int, n: int) -> dict[int, str]:
+    """Layer index in the reference's level-``level`` ``nn.Sequential`` -> our layer prefix."""
+    up = f"decoder.{n - 1 - level}"
+    if level == 0:
+        return {0: "encoder.0.conv", 3: f"{up}.conv"}
+    if level == n - 1:
+        return {1: f"encoder.{level}.conv", 3: f"{up}.conv", 4: f"{up}.norm"}
+    return {
+        1: f"encoder.{level}.conv",
+        2: f"encoder.{level}.norm",
+        5: f"{up}.conv",
+        6: f"{up}.norm",
+    }
+
+
+def _unet_reference_prefix(level: int, index: int) -> str:
+    nesting = "" if level == 0 else "1.model." + "3.model." * (level - 1)
+    return f"model.model.{nesting}{index}"
+
+
+def _convert_unet(
+    state: Mapping[str, torch.Tensor], source: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     parsed = {}
     for key, value in state.items():
         parts = _parse_unet_key(key)
         if parts is None:
-            raise ValueError(f"Unexpected key {key!r} in a reference U-Net state dict.")
+            raise ValueError(f"Unexpected key {key!r} in {source}, a reference U-Net state dict.")
         parsed[key] = (*parts, value)
-    n = max(level for level, *_ in parsed.values()) + 1
+    # a level whose layers sit where a middle level keeps them (down norm 2, up conv 5, up norm
+    # 6) has a level below it, even when every tensor of the deeper levels is missing
+    n = max(
+        level + (2 if index in (2, 5, 6) and level > 0 else 1)
+        for level, index, *_ in parsed.values()
+    )
+    layouts = [_unet_layout(level, n) for level in range(n)]
+    reference = {
+        ours: _unet_reference_prefix(level, index)
+        for level, layout in enumerate(layouts)
+        for index, ours in layout.items()
+    }
     renamed = {}
     for level, index, param, value in parsed.values():
-        up = f"decoder.{n - 1 - level}"
-        if level == 0:
-            table = {0: "encoder.0.conv", 3: f"{up}.conv"}
-        elif level == n - 1:
-            table = {1: f"encoder.{level}.conv", 3: f"{up}.conv", 4: f"{up}.norm"}
-        else:
-            table = {
-                1: f"encoder.{level}.conv",
-                2: f"encoder.{level}.norm",
-                5: f"{up}.conv",
-                6: f"{up}.norm",
-            }
-        if index not in table:
-            raise ValueError(f"Unexpected layer index {index} at U-Net level {level}.")
-        renamed[f"{table[index]}.{param}"] = value
+        if index not in layouts[level]:
+            raise ValueError(f"Unexpected layer index {index} at U-Net level {level} in {source}.")
+        renamed[f"{layouts[level][index]}.{param}"] = value
+    structure = {
+        "model_type": "UNetGenerator",
+        "num_downs": n,
+        # the outermost up-convolution has a bias whatever the norm
+        "norm": _norm_from(renamed, {f"decoder.{n - 1}.conv"}),
+        "dropout": 0.5,  # the reference trains pix2pix with dropout unless --no_dropout
+    }
+    _check_complete(structure, renamed, reference, source)
     first = renamed["encoder.0.conv.weight"]
     config = {
+        **structure,
         "in_channels": int(first.shape[1]),
         "out_channels": int(renamed[f"decoder.{n - 1}.conv.weight"].shape[1]),
         "base_channels": int(first.shape[0]),
-        "num_downs": n,
-        "norm": _norm_from(renamed, "encoder.1.norm.weight", "encoder.1.conv.bias"),
-        "dropout": 0.5,  # the reference trains pix2pix with dropout unless --no_dropout
     }
-    return {"model_type": "UNetGenerator", **config}, renamed
+    return config, renamed
 
 
-def _convert_resnet(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _convert_resnet(
+    state: Mapping[str, torch.Tensor], source: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     blocks: dict[int, dict[int, dict[str, torch.Tensor]]] = {}
     top: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in state.items():
@@ -191,14 +273,24 @@ def _convert_resnet(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], 
         elif match := _SEQ_KEY.match(key):
             top.setdefault(int(match.group(1)), {})[match.group(2)] = value
         else:
-            raise ValueError(f"Unexpected key {key!r} in a reference ResNet state dict.")
-    first_block = min(blocks)
+            raise ValueError(f"Unexpected key {key!r} in {source}, a reference ResNet state dict.")
     n_blocks = len(blocks)
-    if first_block != 10 or sorted(blocks) != list(range(10, 10 + n_blocks)):
-        raise ValueError(f"Residual blocks at unexpected positions {sorted(blocks)}.")
-    conv_indices = sorted(i for i, p in blocks[10].items() if p["weight"].dim() == 4)
+    if not blocks or sorted(blocks) != list(range(10, 10 + n_blocks)):
+        raise ValueError(f"Residual blocks at unexpected positions {sorted(blocks)} in {source}.")
+    # every block has the same layout: read it from all of them, so one missing tensor does not
+    # hide a convolution
+    conv_indices = sorted(
+        {
+            index
+            for layers in blocks.values()
+            for index, params in layers.items()
+            if "weight" in params and params["weight"].dim() == 4
+        }
+    )
     if conv_indices not in ([1, 5], [1, 6]):
-        raise ValueError(f"Unexpected residual block layout (convolutions at {conv_indices}).")
+        raise ValueError(
+            f"Unexpected residual block layout in {source} (convolutions at {conv_indices})."
+        )
     second = conv_indices[1]
     layout = {
         1: "stem.conv",
@@ -213,76 +305,123 @@ def _convert_resnet(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], 
         14 + n_blocks: "up.1.norm",
         17 + n_blocks: "head.conv",
     }
+    block_layout = {
+        1: "conv1.conv",
+        2: "conv1.norm",
+        second: "conv2.conv",
+        second + 1: "conv2.norm",
+    }
+    reference = {ours: f"model.{index}" for index, ours in layout.items()}
+    reference.update(
+        {
+            f"blocks.{block}.{ours}": f"model.{10 + block}.conv_block.{index}"
+            for block in range(n_blocks)
+            for index, ours in block_layout.items()
+        }
+    )
     renamed = {}
     for index, params in top.items():
         if index not in layout:
-            raise ValueError(f"Unexpected layer index {index} in a reference ResNet generator.")
+            raise ValueError(
+                f"Unexpected layer index {index} in {source}, a reference ResNet generator."
+            )
         for param, value in params.items():
             renamed[f"{layout[index]}.{param}"] = value
-    block_layout = {1: "conv1.conv", 2: "conv1.norm"}
-    block_layout.update({second: "conv2.conv", second + 1: "conv2.norm"})
     for block, layers in blocks.items():
         for index, params in layers.items():
+            if index not in block_layout:
+                raise ValueError(
+                    f"Unexpected layer index {index} in residual block {block} of {source}."
+                )
             for param, value in params.items():
                 renamed[f"blocks.{block - 10}.{block_layout[index]}.{param}"] = value
+    structure = {
+        "model_type": "ResNetGenerator",
+        "n_blocks": n_blocks,
+        "norm": _norm_from(renamed, {"head.conv"}),  # the last convolution always has a bias
+        "dropout": 0.5 if second == 6 else 0.0,
+    }
+    _check_complete(structure, renamed, reference, source)
     stem = renamed["stem.conv.weight"]
     config = {
+        **structure,
         "in_channels": int(stem.shape[1]),
         "out_channels": int(renamed["head.conv.weight"].shape[0]),
         "base_channels": int(stem.shape[0]),
-        "n_blocks": n_blocks,
-        "norm": _norm_from(renamed, "stem.norm.weight", "stem.conv.bias"),
-        "dropout": 0.5 if second == 6 else 0.0,
     }
-    return {"model_type": "ResNetGenerator", **config}, renamed
+    return config, renamed
 
 
-def _convert_patchgan(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _convert_patchgan(
+    state: Mapping[str, torch.Tensor], source: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     layers: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in state.items():
         match = _SEQ_KEY.match(key)
-        layers.setdefault(int(match.group(1)), {})[match.group(2)] = value  # type: ignore[union-attr]
-    convs = sorted(i for i, p in layers.items() if "weight" in p and p["weight"].dim() == 4)
-    n_layers = len(convs) - 2
-    expected = [0] + [2 + 3 * i for i in range(n_layers + 1)]
-    if n_layers < 1 or convs != expected:
-        raise ValueError(f"Unexpected PatchGAN layout (convolutions at {convs}).")
-    layout = {0: "blocks.0.conv", convs[-1]: "head"}
+        if match is None:
+            raise ValueError(
+                f"Unexpected key {key!r} in {source}, a reference PatchGAN state dict."
+            )
+        layers.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    # conv 0, then (conv, norm, LeakyReLU) per layer at 2 + 3 * (i - 1), the head at
+    # 2 + 3 * n_layers: the last index with tensors gives n_layers even when the head is missing
+    n_layers = -(-(max(layers, default=0) - 2) // 3)
+    if n_layers < 1:
+        raise ValueError(f"Unexpected PatchGAN layout in {source} (layers at {sorted(layers)}).")
+    layout = {0: "blocks.0.conv", 2 + 3 * n_layers: "head"}
     for i in range(1, n_layers + 1):
         layout[2 + 3 * (i - 1)] = f"blocks.{i}.conv"
         layout[3 + 3 * (i - 1)] = f"blocks.{i}.norm"
     renamed = {}
     for index, params in layers.items():
         if index not in layout:
-            raise ValueError(f"Unexpected layer index {index} in a reference PatchGAN.")
+            raise ValueError(f"Unexpected layer index {index} in {source}, a reference PatchGAN.")
         for param, value in params.items():
             renamed[f"{layout[index]}.{param}"] = value
+    structure = {
+        "model_type": "PatchGANDiscriminator",
+        "n_layers": n_layers,
+        "norm": _norm_from(renamed, {"blocks.0.conv", "head"}),
+    }
+    reference = {ours: f"model.{index}" for index, ours in layout.items()}
+    _check_complete(structure, renamed, reference, source)
     first = renamed["blocks.0.conv.weight"]
     config = {
+        **structure,
         "in_channels": int(first.shape[1]),
         "base_channels": int(first.shape[0]),
-        "n_layers": n_layers,
-        "norm": _norm_from(renamed, "blocks.1.norm.weight", "blocks.1.conv.bias"),
     }
-    return {"model_type": "PatchGANDiscriminator", **config}, renamed
+    return config, renamed
 
 
-def _convert_pixel(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _convert_pixel(
+    state: Mapping[str, torch.Tensor], source: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     layout = {0: "blocks.0.conv", 2: "blocks.1.conv", 3: "blocks.1.norm", 5: "head"}
     renamed = {}
     for key, value in state.items():
         match = _PIXEL_KEY.match(key)
-        index = int(match.group(1))  # type: ignore[union-attr]
+        if match is None:
+            raise ValueError(f"Unexpected key {key!r} in {source}, a reference PixelDiscriminator.")
+        index = int(match.group(1))
         if index not in layout:
-            raise ValueError(f"Unexpected layer index {index} in a reference PixelDiscriminator.")
-        renamed[f"{layout[index]}.{match.group(2)}"] = value  # type: ignore[union-attr]
+            raise ValueError(
+                f"Unexpected layer index {index} in {source}, a reference PixelDiscriminator."
+            )
+        renamed[f"{layout[index]}.{match.group(2)}"] = value
+    structure = {
+        "model_type": "PixelDiscriminator",
+        "norm": _norm_from(renamed, {"blocks.0.conv"}),
+    }
+    reference = {ours: f"net.{index}" for index, ours in layout.items()}
+    _check_complete(structure, renamed, reference, source)
     first = renamed["blocks.0.conv.weight"]
     config = {
+        **structure,
         "in_channels": int(first.shape[1]),
         "base_channels": int(first.shape[0]),
-        "norm": _norm_from(renamed, "blocks.1.norm.weight", "blocks.1.conv.bias"),
     }
-    return {"model_type": "PixelDiscriminator", **config}, renamed
+    return config, renamed
 
 
 _CONVERTERS = {
@@ -294,7 +433,10 @@ _CONVERTERS = {
 
 
 def convert_reference_state_dict(
-    state: Mapping[str, torch.Tensor], *, architecture: str | None = None
+    state: Mapping[str, torch.Tensor],
+    *,
+    architecture: str | None = None,
+    source: str = "the state dict",
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Rename a reference state dict to our layout and infer the model config.
 
@@ -303,13 +445,16 @@ def convert_reference_state_dict(
             are removed first).
         architecture: Force ``"unet"``, ``"resnet"``, ``"patchgan"`` or ``"pixel"`` instead of
             inferring it from the keys.
+        source: Where the state dict came from (a file name), for error messages.
 
     Returns:
         ``(config, state_dict)``: the config (with ``"model_type"``) that builds the matching
         model, and the renamed tensors.
 
     Raises:
-        ValueError: If the architecture is unknown or the keys do not fit it.
+        ValueError: If the architecture is unknown or the keys do not fit it, or tensors of the
+            architecture the keys describe are missing (all of them are listed, named as in the
+            reference file).
 
     Example:
         >>> state = torch.load("latest_net_G.pth", weights_only=True)  # doctest: +SKIP
@@ -319,13 +464,13 @@ def convert_reference_state_dict(
     """
     state = clean_reference_state_dict(state)
     if architecture is None:
-        architecture = infer_reference_architecture(state)
+        architecture = infer_reference_architecture(state, source=source)
     if architecture not in _CONVERTERS:
         raise ValueError(
             f"architecture={architecture!r} is not supported; choose one of "
             f"{REFERENCE_ARCHITECTURES} or None to infer it."
         )
-    return _CONVERTERS[architecture](state)
+    return _CONVERTERS[architecture](state, source)
 
 
 def load_reference_checkpoint(
@@ -363,7 +508,7 @@ def load_reference_checkpoint(
         state, source = dict(checkpoint), "the given state dict"
     else:
         state, source = read_reference_checkpoint(checkpoint), str(checkpoint)
-    config, renamed = convert_reference_state_dict(state, architecture=architecture)
+    config, renamed = convert_reference_state_dict(state, architecture=architecture, source=source)
     config.update(overrides)
     model = build_from_config(config)
     load_state_dict_checked(model, renamed, source=source)
