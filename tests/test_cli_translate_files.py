@@ -1,5 +1,7 @@
 """pix2pix translate and the files it writes: no silent overwrite, the input's bit depth kept."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -110,3 +112,35 @@ def test_8bit_inputs_stay_8bit_and_keep_alpha(tmp_path, model_dir):
     out16 = tmp_path / "o16"
     assert translate(model_dir, tmp_path / "in", "--output", out16, "--bit-depth", 16) == 0
     assert png_bit_depth(tmp_path / "o16" / "rgba.png") == 16
+
+
+def test_a_file_named_twice_is_translated_once_and_counted_once(tmp_path, model_dir, caplog):
+    # issue 23: `translate x.png x.png` reported 2 images written and left one out/x_.png
+    src = save(tmp_path / "in" / "x.png", noise(32, 32, 3, np.uint8))
+    out = tmp_path / "out"
+    with caplog.at_level(logging.INFO):
+        assert translate(model_dir, src, src, tmp_path / "in", "--output", out) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["x.png"]
+    assert f"note: {src} is named 3 times in the inputs; translating it once" in caplog.messages
+    assert f"wrote 1 image(s) to {out}" in caplog.messages
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("a/x.png", "b/x.png"), ("a/x.png", "a/x.jpg"), ("a/x.png", "b/X.png")],
+    ids=["two-folders", "two-formats", "case"],
+)
+def test_two_inputs_for_one_output_are_refused(tmp_path, model_dir, capsys, first, second):
+    for name in (first, second):
+        save(tmp_path / name, noise(32, 32, 3, np.uint8))
+    out = tmp_path / "out"
+    # a missing model: the refusal comes before loading, and nothing is written
+    code = translate(tmp_path / "no-model", tmp_path / first, tmp_path / second, "--output", out)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    target = out / f"{(tmp_path / first).stem}.png"
+    assert (
+        f"{tmp_path / first} and {tmp_path / second} would both be written to {target}; "
+        "translate them into separate --output folders, or rename one." in err
+    )
+    assert not out.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "translate",
         help="translate images with a trained model",
         description="Translate image files (or every image in the given folders) and write one "
-        "PNG per input, named by the input's stem, to --output. A 16-bit input gives a 16-bit "
-        "PNG. Existing outputs are not replaced without --overwrite.",
+        "PNG per input, named by the input's stem, to --output (a file named twice is translated "
+        "once; two inputs with one stem, such as a/x.png and b/x.jpg, are refused). A 16-bit "
+        "input gives a 16-bit PNG. Existing outputs are not replaced without --overwrite.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     parser.add_argument(
@@ -79,7 +81,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def collect_images(inputs: list[str]) -> list[Path]:
-    """Expand files and folders into a sorted list of image files.
+    """Expand files and folders into a list of image files, each file once.
+
+    A file named twice (given twice, or given and inside a given folder) is translated once,
+    with a note: writing it twice would report more images than files written.
 
     Raises:
         FileNotFoundError: If an input does not exist.
@@ -95,27 +100,29 @@ def collect_images(inputs: list[str]) -> list[Path]:
             raise FileNotFoundError(f"Input not found: {item}")
     if not files:
         raise ValueError(f"No images found in {', '.join(inputs)}.")
-    return files
-
-
-def _output_names(files: list[Path]) -> dict[Path, str]:
-    """Each file's output stem; a stem seen before (two input folders) gets underscores."""
-    names: dict[Path, str] = {}
-    used: set[str] = set()
+    first: dict[Path, Path] = {}
+    repeats: Counter[Path] = Counter()
     for path in files:
-        name = path.stem
-        while name in used:
-            name += "_"
-        used.add(name)
-        names[path] = name
-    return names
+        resolved = path.resolve()
+        if resolved in first:
+            repeats[first[resolved]] += 1
+        else:
+            first[resolved] = path
+    for path, count in repeats.items():
+        logger.warning(
+            "note: %s is named %d times in the inputs; translating it once", path, count + 1
+        )
+    return list(first.values())
 
 
 def _output_paths(files: list[Path], output: Path, overwrite: bool) -> dict[Path, Path]:
-    """Each input's output file, after refusing outputs that exist (without ``overwrite``).
+    """Each input's output file ``output/STEM.png``, after refusing clashes and existing outputs.
 
     Raises:
         NotADirectoryError: If ``output`` is a file.
+        ValueError: If two inputs would be written to one output (``a/x.png`` and ``b/x.png``,
+            or ``x.jpg`` and ``x.png``; names that differ only in case clash too, as they do on
+            macOS and Windows).
         FileExistsError: If an output exists and ``overwrite`` is false, or an output would
             replace one of the inputs.
     """
@@ -123,7 +130,15 @@ def _output_paths(files: list[Path], output: Path, overwrite: bool) -> dict[Path
         raise NotADirectoryError(
             f"--output {output} is a file; pass a folder for the translated PNGs."
         )
-    targets = {path: output / f"{name}.png" for path, name in _output_names(files).items()}
+    targets = {path: output / f"{path.stem}.png" for path in files}
+    owners: dict[str, Path] = {}
+    for path, target in targets.items():
+        other = owners.setdefault(target.name.casefold(), path)
+        if other != path:
+            raise ValueError(
+                f"{other} and {path} would both be written to {targets[other]}; translate them "
+                "into separate --output folders, or rename one."
+            )
     inputs = {path.resolve() for path in files}
     for path, target in targets.items():
         if target.resolve() in inputs:
