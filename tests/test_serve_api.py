@@ -459,6 +459,43 @@ def test_cli_missing_model_is_a_plain_error(tmp_path):
         serve_cli.run(_parse(["serve", "--model", str(tmp_path / "nope"), "--port", "0"]))
 
 
+@pytest.mark.parametrize(
+    ("argv", "env", "words"),
+    [
+        (["--token", ""], None, "--token is empty"),
+        (["--token", "  "], None, "--token is empty"),
+        ([], "", "PIX2PIX_SERVE_TOKEN is empty"),
+        (["--token", "pässwort"], None, "--token has a space or a character outside"),
+        (["--token", "two words"], None, "character 4"),
+    ],
+)
+def test_cli_refuses_an_unusable_token(monkeypatch, capsys, tmp_path, argv, env, words):
+    # issue 23: `--token ""` (or an empty PIX2PIX_SERVE_TOKEN) used to serve with no token
+    from pix2pix.cli import main
+
+    monkeypatch.delenv(serve_cli.TOKEN_ENV, raising=False)
+    if env is not None:
+        monkeypatch.setenv(serve_cli.TOKEN_ENV, env)
+    # the model does not exist: without the check, the error would be about the model
+    code = main(["serve", "--model", str(tmp_path / "absent"), "--port", "0", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "pässwort" not in err  # the secret is not repeated
+
+
+def test_a_non_ascii_token_is_refused_and_an_ascii_one_compared_as_sent(translator):
+    # a non-ASCII token could never match: the header is read as Latin-1
+    with pytest.raises(ValueError, match="printable ASCII"):
+        ServeSettings(token="pässwort")
+    token = "a-B_9.~+/=!$%&'*"
+    with _client(translator, token=token) as client:
+        ok = client.get("/api/info", headers={"authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        latin = client.get("/api/info", headers={"authorization": "Bearer ä".encode("latin-1")})
+        _error(latin, 401)
+
+
 def test_display_name_hides_local_paths(tmp_path):
     (tmp_path / "runs" / "facades" / "final").mkdir(parents=True)
     assert serve_cli.display_name(str(tmp_path / "runs" / "facades" / "final")) == "facades/final"

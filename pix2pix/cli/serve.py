@@ -107,6 +107,32 @@ def display_name(model: str) -> str:
     return model
 
 
+def token_from(args: argparse.Namespace) -> str | None:
+    """The token to require: ``--token`` if given, else ``PIX2PIX_SERVE_TOKEN`` if set.
+
+    Given but empty is an error, never "no token": ``--token "$UNSET"`` in a script must not
+    serve without authentication.
+
+    Raises:
+        ValueError: Naming the flag or variable, for an empty or unusable token.
+    """
+    from pix2pix.serve.settings import token_problem
+
+    if args.token is not None:
+        token, source = args.token, "--token"
+    elif TOKEN_ENV in os.environ:
+        token, source = os.environ[TOKEN_ENV], TOKEN_ENV
+    else:
+        return None
+    problem = token_problem(token)
+    if problem is None:
+        return token
+    if not token.strip():
+        fix = "leave out --token" if source == "--token" else f"unset {TOKEN_ENV}"
+        problem += f"; give a token, or {fix} to serve without one"
+    raise ValueError(f"{source} {problem}.")
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the model, bind the address, serve until Ctrl-C; returns the exit code."""
     require_stack()
@@ -119,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ServeSettings(
         host=args.host,
         port=args.port,
-        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        token=token_from(args),
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_pixels=args.max_pixels,
         max_batch=args.max_batch,

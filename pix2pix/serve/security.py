@@ -104,11 +104,16 @@ def check_origin(headers: dict[str, str]) -> str | None:
 
 
 def check_token(headers: dict[str, str], token: str) -> bool:
-    """Whether the ``Authorization`` header carries ``Bearer <token>``."""
+    """Whether the ``Authorization`` header carries ``Bearer <token>``.
+
+    The header was decoded as Latin-1 (see :func:`_headers`), so encoding it back gives the
+    bytes the client sent; they are compared with the token's bytes (printable ASCII, see
+    :func:`~pix2pix.serve.settings.token_problem`) in constant time.
+    """
     scheme, _, value = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(value.strip().encode(), token.encode())
+    return hmac.compare_digest(value.strip().encode("latin-1"), token.encode("utf-8"))
 
 
 def _headers(scope: Scope) -> dict[str, str]:

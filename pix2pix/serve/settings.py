@@ -5,12 +5,38 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_MAX_UPLOAD_BYTES", "ServeSettings", "is_loopback"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "ServeSettings",
+    "is_loopback",
+    "token_problem",
+]
 
 #: 16 MiB: a 2048x2048 PNG of a photo fits, a multi-gigabyte body is refused early.
 DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 #: 2048 x 2048: a U-Net at this size needs a few GiB of activations; beyond it, use --tile.
 DEFAULT_MAX_PIXELS = 2048 * 2048
+
+
+def token_problem(token: str) -> str | None:
+    """What makes ``token`` unusable as a bearer token, or ``None`` if it is fine.
+
+    An empty token is refused, never read as "no token": a script passing ``--token "$UNSET"``
+    must not end up serving without authentication. A token must be printable ASCII without
+    spaces: servers read header bytes as Latin-1 and browsers refuse to send anything beyond
+    it, so a token with other characters could never be presented. The message does not
+    repeat the token (it is a secret), only where the bad character is.
+    """
+    if not token.strip():
+        return "is empty, which would serve without authentication"
+    bad = next((i for i, c in enumerate(token) if not "!" <= c <= "~"), None)
+    if bad is not None:
+        return (
+            f"has a space or a character outside printable ASCII (character {bad + 1}); use "
+            "letters, digits and punctuation only, which an HTTP header carries unchanged"
+        )
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -56,8 +82,9 @@ class ServeSettings:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1.")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port={self.port} must be in 0..65535.")
-        if self.token is not None and not self.token.strip():
-            raise ValueError("token must not be empty; leave it unset for no token.")
+        problem = None if self.token is None else token_problem(self.token)
+        if problem is not None:
+            raise ValueError(f"token {problem}; leave it unset (None) for no token.")
 
     @property
     def url(self) -> str:
