@@ -34,7 +34,8 @@ __all__ = ["export_model", "export_onnx", "export_torchscript"]
 EXPORT_FORMATS = ("onnx", "torchscript")
 
 # The opset the dynamo exporter's operator library is written for: lower opsets need a version
-# conversion that fails on Pad (ResNet generator), higher ones are accepted as they are.
+# conversion that fails on Pad (ResNet generator), higher ones up to the installed onnx's newest
+# are converted to; beyond it the exporter keeps 18 with only a log line, so those are refused.
 DEFAULT_OPSET = 18
 _MIN_OPSET = 18
 
@@ -108,7 +109,9 @@ def export_onnx(
         size: Height and width of the example input, or an int for a square. Default: the
             ``crop_size`` saved with the model, else 256 rounded up to ``size_multiple``.
         dynamic_size: Make height and width dynamic axes (any size, padded in the graph).
-        opset: ONNX opset, at least 18 (the exporter's native opset; ONNX Runtime >= 1.14).
+        opset: ONNX opset, from 18 (the exporter's native opset; ONNX Runtime >= 1.14) to the
+            newest the installed onnx knows (``onnx.defs.onnx_opset_version()``, 28 for onnx
+            1.23). The written file's opset is checked to be this one.
 
     Returns:
         The path written.
@@ -116,6 +119,8 @@ def export_onnx(
     Raises:
         ImportError: If onnx, onnxscript or onnxruntime is missing.
         ValueError: For a bad size or opset, or a discriminator instead of a generator.
+        RuntimeError: If the exporter produced another opset than ``opset`` (nothing is
+            written).
 
     Example:
         >>> from pix2pix.models import UNetGenerator
@@ -124,9 +129,11 @@ def export_onnx(
         PosixPath('/tmp/g.onnx')
     """
     _require_onnx()
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset < _MIN_OPSET:
+    newest = _max_opset()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not _MIN_OPSET <= opset <= newest:
         raise ValueError(
-            f"opset={opset!r} is not supported: the exporter writes opset {_MIN_OPSET} or newer."
+            f"opset={opset!r} is not supported: the exporter writes opsets {_MIN_OPSET} to "
+            f"{newest} (the newest that the installed onnx knows)."
         )
     generator, config = _load_generator(model_or_path)
     height, width = _check_size(size, generator, config)
@@ -150,6 +157,12 @@ def export_onnx(
     assert program is not None  # dynamo=True always returns the program
     _name_axes(program, dynamic_size)
     proto = program.model_proto
+    written = _written_opset(proto)
+    if written != opset:  # the exporter falls back to its own opset with only a log line
+        raise RuntimeError(
+            f"The ONNX exporter produced opset {written}, not the opset {opset} asked for; "
+            f"{output} was not written. Export with opset={written}."
+        )
     metadata = {
         "pix2pix.version": __version__,
         "pix2pix.model_type": type(generator).__name__,
@@ -270,6 +283,18 @@ class _CheckedGenerator(nn.Module):
                 "shape " + shape + ". Export with dynamic_size=True for other sizes."
             )
         return self.generator(x)
+
+
+def _max_opset() -> int:
+    """The newest ONNX opset the installed ``onnx`` package knows (and can convert to)."""
+    import onnx
+
+    return int(onnx.defs.onnx_opset_version())
+
+
+def _written_opset(proto: Any) -> int:
+    """The default-domain (``ai.onnx``) opset an ONNX ``ModelProto`` declares."""
+    return next(int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def _require_onnx() -> None:

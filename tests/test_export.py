@@ -2,6 +2,7 @@
 
 import copy
 import json
+import logging
 import sys
 import warnings
 
@@ -265,3 +266,56 @@ def test_dynamic_size_on_a_torch_without_dim_auto_is_one_clear_error(monkeypatch
     with pytest.raises(RuntimeError, match=r"needs torch 2.6 or newer .* export one fixed size"):
         export._dynamic_shapes(True)
     assert export._dynamic_shapes(False)[0][0] is not None  # fixed sizes need no AUTO
+
+
+def test_an_opset_the_installed_onnx_cannot_write_is_refused(onnx_deps, randomized_unet, tmp_path):
+    # issue 23: --opset 99 wrote opset 18 and reported success
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    with pytest.raises(ValueError, match=rf"opset=99 is not supported: .* opsets 18 to {newest} "):
+        export_onnx(randomized_unet, tmp_path / "x.onnx", size=32, opset=99)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_opset_the_exporter_did_not_write_is_an_error(
+    onnx_deps, randomized_unet, tmp_path, monkeypatch
+):
+    # were the range check wrong, the file's own opset is checked: the exporter falls back to 18
+    import onnx
+
+    from pix2pix import export
+
+    asked = onnx.defs.onnx_opset_version() + 1
+    monkeypatch.setattr(export, "_max_opset", lambda: asked)
+    with pytest.raises(RuntimeError, match=rf"produced opset 18, not the opset {asked} asked for"):
+        export_onnx(randomized_unet, tmp_path / "x.onnx", size=32, opset=asked)
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_export_reports_the_opset_it_wrote(
+    onnx_deps, randomized_unet, tmp_path, capsys, caplog
+):
+    import onnx
+
+    from pix2pix.cli import main
+
+    randomized_unet.save_pretrained(tmp_path / "m")
+    args = ["export", "--model", str(tmp_path / "m"), "--size", "32"]
+    assert main([*args, "--output", str(tmp_path / "g.onnx"), "--opset", "99"]) == 2
+    err = capsys.readouterr().err
+    newest = onnx.defs.onnx_opset_version()
+    assert (
+        err.count("\n") == 1
+        and f"opset=99 is not supported: the exporter writes opsets 18 to {newest}" in err
+    )
+    assert not (tmp_path / "g.onnx").exists()
+    with caplog.at_level(logging.INFO):
+        assert main([*args, "--output", str(tmp_path / "g.onnx"), "--opset", "19"]) == 0
+    assert f"wrote {tmp_path / 'g.onnx'} (onnx, opset 19)" in caplog.messages
+    assert [(o.domain, o.version) for o in onnx.load(tmp_path / "g.onnx").opset_import] == [
+        ("", 19)
+    ]
+    # a setting is never silently ignored: TorchScript has no opset
+    assert main([*args, "--output", str(tmp_path / "g.pt"), "--opset", "19"]) == 2
+    assert "--opset applies to ONNX exports only" in capsys.readouterr().err

@@ -52,7 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="accept any height and width (padded to the size multiple inside the graph)",
     )
     parser.add_argument(
-        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
+        "--opset",
+        type=int,
+        default=None,
+        help=f"ONNX opset, {DEFAULT_OPSET} (default) up to the newest the installed onnx knows "
+        "(ONNX only)",
     )
     parser.set_defaults(func=run)
 
@@ -66,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
             f"cannot tell the format from --output {output}; pass --format "
             f"{' or '.join(EXPORT_FORMATS)} (or name the file .onnx / .pt)."
         )
+    if args.opset is not None and export_format != "onnx":
+        raise ValueError(f"--opset applies to ONNX exports only; drop it for {export_format}.")
+    opset = DEFAULT_OPSET if args.opset is None else args.opset
     size = None
     if args.size is not None:
         if len(args.size) > 2:
@@ -78,10 +85,13 @@ def run(args: argparse.Namespace) -> int:
             format=export_format,
             size=size,
             dynamic_size=args.dynamic_size,
-            opset=args.opset,
+            opset=opset,
         )
     except ImportError as error:
         # a missing optional dependency is a user-fixable error: one line, like the others
         raise RuntimeError(str(error)) from error
-    logger.info("wrote %s (%s)", path, export_format)
+    if export_format == "onnx":  # export_onnx checked that the file declares this opset
+        logger.info("wrote %s (onnx, opset %d)", path, opset)
+    else:
+        logger.info("wrote %s (%s)", path, export_format)
     return 0
