@@ -102,6 +102,46 @@ def test_csv_one_row_per_step_new_keys_widen_the_header(tmp_path):
     assert [r["step"] for r in read_csv(tmp_path / "metrics.csv")[1]] == ["1", "2", "3", "4"]
 
 
+def test_csv_losses_and_validation_with_epoch_share_one_row_written_at_once(tmp_path):
+    # issue 22.4: the trainer logs {"epoch", losses} then {"epoch", val/*} at one step; the
+    # shared "epoch" key used to start a second row for the validation
+    logger = CSVLogger(tmp_path)
+    logger.log_scalars(500, {"epoch": 0, "G_L1": 2.0})
+    logger.log_scalars(1000, {"epoch": 1, "G_L1": 1.5})
+    logger.log_scalars(1000, {"epoch": 1, "val/L1": 0.4})  # val/L1 first seen here
+    # written at once, not held back for a later step: a kill now keeps the merged row
+    header, rows = read_csv(tmp_path / "metrics.csv")
+    assert header == ["step", "epoch", "G_L1", "val/L1"]
+    assert [(r["step"], r["G_L1"], r["val/L1"]) for r in rows] == [
+        ("500", "2.0", ""),
+        ("1000", "1.5", "0.4"),
+    ]
+    logger.log_scalars(1000, {"val/L1": 0.3})  # a key given twice at one step: the last value
+    logger.log_scalars(1100, {"epoch": 1, "G_L1": 1.0})
+    rows = read_csv(tmp_path / "metrics.csv")[1]
+    assert [(r["step"], r["val/L1"]) for r in rows] == [("500", ""), ("1000", "0.3"), ("1100", "")]
+    # metrics.jsonl keeps one line per call
+    jsonl = JSONLLogger(tmp_path)
+    jsonl.log_scalars(1000, {"epoch": 1, "G_L1": 1.5})
+    jsonl.log_scalars(1000, {"epoch": 1, "val/L1": 0.4})
+    assert [r["step"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1000, 1000]
+
+
+def test_csv_a_new_run_in_the_folder_never_joins_the_old_runs_last_row(tmp_path):
+    CSVLogger(tmp_path).log_scalars(2, {"G_L1": 1.0})
+    CSVLogger(tmp_path).log_scalars(2, {"G_L1": 5.0})  # no resume: another run's step 2
+    assert [r["G_L1"] for r in read_csv(tmp_path / "metrics.csv")[1]] == ["1.0", "5.0"]
+
+
+def test_a_run_with_validation_has_one_csv_row_per_step(tmp_path):
+    cfg = config(tmp_path, max_steps=4, log_every=2, val_every=2, loggers=("csv",))
+    Trainer(*tiny_models(), cfg, make_data(8), make_data(2, seed=1)).fit()
+    rows = read_csv(Path(cfg.output_dir) / "metrics.csv")[1]
+    assert [r["step"] for r in rows] == ["2", "4"]
+    assert all(r["G_L1"] and r["val/L1"] for r in rows)
+    assert [r["step"] for r in read_jsonl(Path(cfg.output_dir) / "metrics.jsonl")] == [2, 2, 4, 4]
+
+
 def test_jsonl_and_csv_drop_rows_after_the_resume_step(tmp_path):
     for step in (1, 2, 3, 4):
         for logger in (JSONLLogger(tmp_path), CSVLogger(tmp_path)):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pix2pix._files import atomic_write_text
+from pix2pix.trainer.metric_files import append_text, jsonl_records, read_csv_table
 
 if TYPE_CHECKING:  # torch is imported by whoever passes a tensor; config.py reads names only
     import torch
@@ -89,11 +90,17 @@ def _is_number(value: Any) -> bool:
 
 
 class JSONLLogger(Logger):
-    """``metrics.jsonl``: one ``{"step": N, ...}`` object per :meth:`log_scalars` call.
+    """``metrics.jsonl``: one ``{"step": N, ...}`` line per :meth:`log_scalars` call.
+
+    A step with a validation has two lines (the losses, then ``val/*``): appending is what keeps
+    every line that reached the disk through a kill. A failed append (a full disk) leaves no
+    partial line and raises :class:`~pix2pix._files.WriteError` naming the file.
 
     Args:
         output_dir: The run folder.
-        resume_step: When resuming, drop the records after this step.
+        resume_step: When resuming, drop the records after this step. Damaged lines (a crash's
+            cut-short line, non-JSON, non-UTF-8, no integer ``step``) are dropped too, each with
+            a warning naming the file and line.
     """
 
     name = "jsonl"
@@ -102,35 +109,42 @@ class JSONLLogger(Logger):
         self.path = Path(output_dir) / JSONL_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and self.path.is_file():
-            kept = []
-            for line in self.path.read_text().splitlines():
-                try:
-                    record_step = json.loads(line).get("step", 0)
-                except (json.JSONDecodeError, AttributeError):
-                    continue  # a line cut short by a crash
-                if record_step <= resume_step:
-                    kept.append(line)
-            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
-        elif self.path.is_file() and not self.path.read_bytes().endswith(b"\n"):
-            with self.path.open("a") as file:  # a line cut short: the next record starts anew
-                file.write("\n")
+            records = jsonl_records(self.path)
+            kept = [text for text, record in records if record["step"] <= resume_step]
+            atomic_write_text(self.path, "".join(text + "\n" for text in kept))
+        elif _ends_without_newline(self.path):
+            append_text(self.path, "\n")  # a line cut short: the next record starts anew
 
     def log_scalars(self, step: int, values: Mapping[str, Any]) -> None:
         record = {"step": step, **{k: _json_number(v) for k, v in values.items()}}
-        with self.path.open("a") as file:
-            file.write(json.dumps(record) + "\n")
+        append_text(self.path, json.dumps(record) + "\n")
+
+
+def _ends_without_newline(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            if file.seek(0, os.SEEK_END) == 0:
+                return False
+            file.seek(-1, os.SEEK_END)
+            return file.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 class CSVLogger(Logger):
     """``metrics.csv``: one row per step, one column per key, empty cells where a key is absent.
 
-    Values logged at the same step (the losses and a validation) share one row. A new key adds
-    a column: the file is then rewritten whole, atomically, with the wider header, so a reader
-    never sees a row longer than the header. Otherwise rows are appended.
+    Everything logged at one step shares its row (the losses and a validation, both with
+    ``epoch``); a key logged twice at one step keeps its last value (``metrics.jsonl`` keeps
+    both). A step's first call appends its row; a later call at the same step, or a new key
+    (a new column), rewrites the file whole, atomically: the merged row is on disk at once (a
+    kill at the next step keeps it) and no row is ever longer than the header.
 
     Args:
         output_dir: The run folder.
-        resume_step: When resuming, drop the rows after this step.
+        resume_step: When resuming, drop the rows after this step. Damaged rows (a crash's
+            cut-short line, non-UTF-8, a non-integer ``step``, the wrong number of cells) are
+            dropped whenever the file is opened, each with a warning naming the file and line.
     """
 
     name = "csv"
@@ -138,54 +152,50 @@ class CSVLogger(Logger):
     def __init__(self, output_dir: str | os.PathLike[str], resume_step: int | None = None) -> None:
         self.path = Path(output_dir) / CSV_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.columns: list[str] = ["step"]
-        self.rows: list[dict[str, str]] = []
-        if self.path.is_file():
-            with self.path.open(newline="") as file:
-                reader = csv.DictReader(file)
-                self.columns = list(reader.fieldnames or ["step"])
-                for row in reader:
-                    try:
-                        row_step = int(row.get("step") or 0)
-                    except ValueError:
-                        continue  # a line cut short by a crash
-                    if resume_step is None or row_step <= resume_step:
-                        self.rows.append({k: v or "" for k, v in row.items() if k is not None})
-            # dropped rows, or a last line cut short by a crash: write the file again whole
-            if resume_step is not None or not self.path.read_bytes().endswith(b"\n"):
-                self._rewrite()
+        self.columns, rows, damaged = read_csv_table(self.path)
+        self.rows = [r for r in rows if resume_step is None or int(r["step"]) <= resume_step]
+        # each row's formatted line, kept so that completing the last row formats one line,
+        # not the whole file; formatted again for all rows when a column is added
+        self._lines: list[str] = []
+        self._width = -1  # the number of columns self._lines were formatted with
+        # the step of the row this logger wrote last: values logged at it join that row
+        self._row_step: int | None = None
+        if self.path.is_file() and (resume_step is not None or damaged):
+            self._rewrite()
 
-    def _text(self) -> str:
+    def _line(self, cells: Sequence[str]) -> str:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=self.columns, restval="", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
+        csv.writer(buffer, lineterminator="\n").writerow(cells)
         return buffer.getvalue()
 
+    def _row_line(self, row: Mapping[str, str]) -> str:
+        return self._line([row.get(column, "") for column in self.columns])
+
     def _rewrite(self) -> None:
-        atomic_write_text(self.path, self._text())
+        if self._width != len(self.columns):
+            self._lines = [self._row_line(row) for row in self.rows]
+            self._width = len(self.columns)
+        atomic_write_text(self.path, self._line(self.columns) + "".join(self._lines))
 
     def log_scalars(self, step: int, values: Mapping[str, Any]) -> None:
         cells = {k: str(_json_number(v)) for k, v in values.items()}
         new_columns = [k for k in cells if k not in self.columns]
-        last = self.rows[-1] if self.rows else None
-        if (
-            last is not None
-            and last.get("step") == str(step)
-            and not set(cells) & {k for k, v in last.items() if v != "" and k != "step"}
-        ):
-            last.update(cells)  # same step, new keys: complete the row
-            self.columns += new_columns
+        self.columns += new_columns
+        if self._row_step == step and self.rows:
+            self.rows[-1].update(cells)  # the same step: complete its row
+            if self._width == len(self.columns):
+                self._lines[-1] = self._row_line(self.rows[-1])
             self._rewrite()
             return
+        self._row_step = step
         self.rows.append({"step": str(step), **cells})
+        line = self._row_line(self.rows[-1])
+        if self._width == len(self.columns):
+            self._lines.append(line)
         if new_columns or not self.path.is_file():
-            self.columns += new_columns
             self._rewrite()
-            return
-        with self.path.open("a", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=self.columns, restval="", lineterminator="\n")
-            writer.writerow(self.rows[-1])
+        else:
+            append_text(self.path, line)
 
 
 def _summary_writer(log_dir: Path, purge_step: int | None) -> Any:
