@@ -496,6 +496,28 @@ def test_a_non_ascii_token_is_refused_and_an_ascii_one_compared_as_sent(translat
         _error(latin, 401)
 
 
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--max-upload-mb", "inf"], "--max-upload-mb inf must be a positive, finite number"),
+        (["--max-upload-mb", "nan"], "--max-upload-mb nan must be"),
+        (["--max-upload-mb", "-1"], "--max-upload-mb -1.0 must be"),
+        (["--max-upload-mb", "0"], "--max-upload-mb 0.0 must be"),
+        (["--max-upload-mb", "1e-9"], "less than one byte"),
+        (["--max-pixels", "0"], "--max-pixels 0 must be at least 1"),
+        (["--max-batch", "-2"], "--max-batch -2 must be at least 1"),
+    ],
+)
+def test_cli_bad_limits_are_one_line(capsys, tmp_path, argv, words):
+    # issue 23: --max-upload-mb inf was an OverflowError traceback
+    from pix2pix.cli import main
+
+    code = main(["serve", "--model", str(tmp_path / "absent"), "--port", "0", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
 def test_display_name_hides_local_paths(tmp_path):
     (tmp_path / "runs" / "facades" / "final").mkdir(parents=True)
     assert serve_cli.display_name(str(tmp_path / "runs" / "facades" / "final")) == "facades/final"

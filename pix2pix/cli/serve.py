@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -133,6 +134,31 @@ def token_from(args: argparse.Namespace) -> str | None:
     raise ValueError(f"{source} {problem}.")
 
 
+def upload_limit(megabytes: float) -> int:
+    """``--max-upload-mb`` in bytes.
+
+    Raises:
+        ValueError: For ``inf``, ``nan``, zero, a negative number, or less than a byte.
+    """
+    if not math.isfinite(megabytes) or megabytes <= 0:
+        raise ValueError(
+            f"--max-upload-mb {megabytes} must be a positive, finite number of MiB (16 by "
+            "default; e.g. 64 for large photos)."
+        )
+    size = int(megabytes * 1024 * 1024)
+    if size < 1:
+        raise ValueError(f"--max-upload-mb {megabytes} is less than one byte; use at least 0.01.")
+    return size
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    """Refuse a ``--max-pixels`` or ``--max-batch`` below 1, naming the flag."""
+    for flag in ("max_pixels", "max_batch"):
+        value = getattr(args, flag)
+        if value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} {value} must be at least 1.")
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the model, bind the address, serve until Ctrl-C; returns the exit code."""
     require_stack()
@@ -140,13 +166,12 @@ def run(args: argparse.Namespace) -> int:
     from pix2pix.serve import ServeSettings, create_app, serve
     from pix2pix.serve.server import bind, warn_if_exposed
 
-    if args.max_upload_mb <= 0:
-        raise ValueError(f"--max-upload-mb {args.max_upload_mb} must be positive.")
+    check_counts(args)
     settings = ServeSettings(
         host=args.host,
         port=args.port,
         token=token_from(args),
-        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_upload_bytes=upload_limit(args.max_upload_mb),
         max_pixels=args.max_pixels,
         max_batch=args.max_batch,
         allowed_hosts=tuple(args.allow_host),
