@@ -3,6 +3,8 @@
 It serves bytes from a dict, honours ``Range: bytes=N-`` (206 with ``Content-Range``), answers
 404 for anything else, counts requests per path, and can drop the connection part-way through a
 file (``drop_after``) or ignore ``Range`` (``ignore_range``) to exercise the client's recovery.
+Each file has a strong ``ETag`` (from its content) and ``If-Range`` is honoured: a validator that
+no longer matches gets the whole file with 200, as a real server sends.
 
 Example:
     with LocalServer({"/models-pytorch/x.pth": data}) as server:
@@ -11,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +31,10 @@ class LocalServer:
         drop_after: ``path -> n``: the next response for ``path`` announces the full length,
             sends only ``n`` bytes and closes the connection (once per entry; removed after).
         ignore_range: Answer 200 with the whole file even when a ``Range`` is asked.
+        validators: Send an ``ETag``; without it a client cannot tell versions apart.
+        ignore_if_range: Answer a ``Range`` with 206 even when ``If-Range`` names another
+            version (a broken server, or a cache in between).
+        if_ranges: The ``If-Range`` header of every request, in order.
     """
 
     def __init__(self, files: dict[str, bytes] | None = None) -> None:
@@ -35,6 +42,9 @@ class LocalServer:
         self.requests: list[tuple[str, str | None]] = []
         self.drop_after: dict[str, int] = {}
         self.ignore_range = False
+        self.validators = True
+        self.ignore_if_range = False
+        self.if_ranges: list[str | None] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -79,6 +89,7 @@ class LocalServer:
                 asked = self.headers.get("Range")
                 with server._lock:
                     server.requests.append((path, asked))
+                    server.if_ranges.append(self.headers.get("If-Range"))
                     data = server.files.get(path)
                     drop = server.drop_after.pop(path, None)
                 if data is None:
@@ -89,7 +100,12 @@ class LocalServer:
                     self.wfile.write(body)
                     return
                 start = 0
+                etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+                if_range = self.headers.get("If-Range")
+                changed = if_range is not None and if_range != etag
                 match = _RANGE.match(asked or "")
+                if changed and not server.ignore_if_range:
+                    match = None  # RFC 9110 13.1.5: another version, so the whole file
                 if match and not server.ignore_range:
                     start = int(match.group(1))
                     if start >= len(data):
@@ -103,6 +119,8 @@ class LocalServer:
                 else:
                     self.send_response(200)
                 body = data[start:]
+                if server.validators:
+                    self.send_header("ETag", etag)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Content-Type", "application/octet-stream")
                 if drop is not None:

@@ -32,6 +32,7 @@ from pix2pix.pretrained.download import (
     Manifest,
     NetworkError,
     OfflineError,
+    RejectedFileError,
     fetch,
 )
 
@@ -134,15 +135,70 @@ def test_wrong_expected_hash_deletes_the_file(server, cache):
     assert Manifest().get("downloads/f.bin") is None
 
 
-def test_resume_after_a_partial_file_asks_only_for_the_rest(server, cache):
+def killed_attempt(server, target, data, at, monkeypatch):
+    """A first download that stops after ``at`` bytes and is not retried, like a killed one."""
+    server.files["/f.bin"] = data
+    server.drop_after["/f.bin"] = at
+    monkeypatch.setattr(download_module, "RETRIES", 0)
+    with pytest.raises(NetworkError, match="resumes next time"):
+        fetch(server.url + "/f.bin", target, progress=False)
+    monkeypatch.setattr(download_module, "RETRIES", 2)
+    assert target.with_name("f.bin.part").stat().st_size == at
+
+
+def test_resume_after_a_partial_file_asks_only_for_the_rest(server, cache, monkeypatch):
+    data = payload()
+    target = cache / "downloads" / "f.bin"
+    killed_attempt(server, target, data, 100_000, monkeypatch)
+    fetch(server.url + "/f.bin", target, sha256=hashlib.sha256(data).hexdigest(), progress=False)
+    assert target.read_bytes() == data
+    assert server.requests[-1] == ("/f.bin", "bytes=100000-")
+    assert server.if_ranges[-1] == '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+    assert not target.with_name("f.bin.part.json").exists()  # the validator goes with the .part
+
+
+def test_a_file_changed_between_attempts_is_not_spliced(server, cache, monkeypatch):
+    # issue 23, item 5: a 206 without If-Range glued the old file's start to the new one's end
+    old, new = payload(seed=1), payload(seed=2)
+    target = cache / "downloads" / "f.bin"
+    killed_attempt(server, target, old, 120_000, monkeypatch)
+    server.files["/f.bin"] = new
+    fetch(server.url + "/f.bin", target, progress=False)
+    assert target.read_bytes() == new
+    assert Manifest().get("downloads/f.bin")["sha256"] == hashlib.sha256(new).hexdigest()
+
+
+def test_a_server_ignoring_if_range_is_caught_by_its_etag(server, cache, monkeypatch):
+    old, new = payload(seed=1), payload(seed=2)
+    target = cache / "downloads" / "f.bin"
+    killed_attempt(server, target, old, 120_000, monkeypatch)
+    server.files["/f.bin"] = new
+    server.ignore_if_range = True  # answers 206 with the new file's rest and its new ETag
+    fetch(server.url + "/f.bin", target, progress=False)
+    assert target.read_bytes() == new
+    assert [r for _, r in server.requests[-2:]] == ["bytes=120000-", None]
+
+
+def test_a_partial_file_of_unknown_version_starts_over(server, cache):
     data = payload()
     server.files["/f.bin"] = data
     target = cache / "downloads" / "f.bin"
     target.parent.mkdir(parents=True)
-    target.with_name("f.bin.part").write_bytes(data[:100_000])  # a killed earlier attempt
-    fetch(server.url + "/f.bin", target, sha256=hashlib.sha256(data).hexdigest(), progress=False)
+    target.with_name("f.bin.part").write_bytes(b"?" * 1000)  # no validator beside it
+    fetch(server.url + "/f.bin", target, progress=False)
     assert target.read_bytes() == data
-    assert server.requests == [("/f.bin", "bytes=100000-")]
+    assert server.requests == [("/f.bin", None)]
+
+
+def test_without_validators_a_dropped_download_starts_over(server, cache):
+    data = payload()
+    server.files["/f.bin"] = data
+    server.validators = False
+    server.drop_after["/f.bin"] = 120_000
+    target = cache / "downloads" / "f.bin"
+    fetch(server.url + "/f.bin", target, progress=False)
+    assert target.read_bytes() == data
+    assert [r for _, r in server.requests] == [None, None]
 
 
 def test_a_server_ignoring_range_restarts_cleanly(server, cache):
@@ -527,6 +583,74 @@ def test_open_standard_dataset_is_the_download_true_path(server, tmp_path, monke
     train = PairedImageDataset.download("facades", tmp_path, load_size=8, crop_size=8)
     assert train.direction == "BtoA" and len(train) == 2
     assert server.count("/datasets/facades.tar.gz") == 1
+
+
+# ------------------------------------------------------------------------------ bad downloads
+
+
+HTML_PAGE = b"<!DOCTYPE html>\n<html><body>Please log in to the network.</body></html>\n"
+
+
+def truncated_gzip():
+    whole = dataset_archive("maps", {"train": 3, "val": 2})
+    return whole[: len(whole) // 2]
+
+
+@pytest.mark.parametrize(
+    ("bad", "needle"),
+    [
+        (lambda: HTML_PAGE, "The server sent an HTML page"),
+        (truncated_gzip, "maps.tar.gz"),
+        (symlink_chain_archive, "is a symbolic link"),
+    ],
+    ids=["html", "truncated", "hostile"],
+)
+def test_a_bad_download_is_deleted_unrecorded_and_fetched_again(
+    server, cache, tmp_path, bad, needle
+):
+    # issue 23, item 5: the hash was recorded before the archive was checked, so every rerun
+    # (--force too) repeated the error from the cache without asking the server again
+    url_path = "/datasets/maps.tar.gz"
+    server.files[url_path] = bad()
+    root = tmp_path / "data"
+    for attempt in (1, 2):
+        with pytest.raises(RejectedFileError, match=needle) as error:
+            download_dataset("maps", root, progress=False, force=attempt == 2)
+        assert "deleted and nothing was recorded" in str(error.value)
+        assert server.count(url_path) == attempt  # each run asks the server again
+        assert not (cache / "downloads" / "maps.tar.gz").exists()
+        assert Manifest().get("downloads/maps.tar.gz") is None
+        assert not (root / "maps").exists()
+    server.files[url_path] = dataset_archive("maps", {"train": 3, "val": 2})  # fixed upstream
+    download_dataset("maps", root, progress=False)
+    assert dataset_is_complete("maps", root)
+    assert (
+        Manifest().get("downloads/maps.tar.gz")["sha256"]
+        == hashlib.sha256(server.files[url_path]).hexdigest()
+    )
+
+
+def test_force_downloads_a_kept_archive_again(server, cache, tmp_path):
+    server.files["/datasets/maps.tar.gz"] = dataset_archive("maps", {"train": 3, "val": 2})
+    download_dataset("maps", tmp_path, progress=False, keep_archive=True)
+    assert (cache / "downloads" / "maps.tar.gz").is_file()
+    download_dataset("maps", tmp_path, progress=False, force=True, keep_archive=True)
+    assert server.count("/datasets/maps.tar.gz") == 2
+
+
+def test_a_cached_file_without_a_record_is_checked_before_it_is_recorded(server, cache):
+    # a kill between the rename and the record leaves the file unrecorded: it is checked again
+    target = cache / "downloads" / "f.bin"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(HTML_PAGE)
+
+    def check(path):
+        raise ValueError(f"{path} is not a readable tar archive.")
+
+    with pytest.raises(RejectedFileError, match="HTML page"):
+        fetch(server.url + "/f.bin", target, progress=False, check=check)
+    assert not target.exists() and Manifest().get("downloads/f.bin") is None
+    assert server.requests == []
 
 
 # ------------------------------------------------------------------------------ the CLI

@@ -30,6 +30,7 @@ from pix2pix.pretrained import (
 )
 from pix2pix.pretrained import download as download_module
 from pix2pix.pretrained import resolve as resolve_module
+from pix2pix.pretrained.download import RejectedFileError
 from pix2pix.pretrained.registry import REGISTRY
 
 from http_server import LocalServer
@@ -230,6 +231,34 @@ def test_a_file_of_another_architecture_is_refused_and_nothing_cached(tiny, serv
         resolve_model("tiny_facades", progress=False)
     assert not is_cached("tiny_facades")
     assert not (cache / "downloads" / "tiny_facades.pth").exists()
+
+
+class _Payload:
+    """Unpickling it would call os.getcwd (harmless here): a stand-in for a malicious .pth."""
+
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_a_refused_checkpoint_is_not_recorded_and_the_fixed_file_is_accepted(tiny, server, cache):
+    # issue 23, item 5: the refused file's hash stayed in the manifest, so the good file the
+    # server sent afterwards was refused as "changed on the server", forever
+    _, by_hand = tiny
+    buffer = io.BytesIO()
+    torch.save({"model.model.0.weight": _Payload()}, buffer)
+    server.files["/models-pytorch/tiny_facades.pth"] = buffer.getvalue()
+    for attempt in (1, 2):
+        with pytest.raises(RejectedFileError, match="not a usable reference checkpoint") as error:
+            resolve_model("tiny_facades", progress=False)
+        assert "deleted and nothing was recorded" in str(error.value)
+        assert server.count("/models-pytorch/tiny_facades.pth") == attempt
+        assert not (cache / "downloads" / "tiny_facades.pth").exists()
+        assert not (cache / "manifest.json").exists()
+    server.files["/models-pytorch/tiny_facades.pth"] = by_hand.read_bytes()  # fixed upstream
+    folder = resolve_model("tiny_facades", progress=False)
+    assert is_cached("tiny_facades") and folder.is_dir()
+    manifest = json.loads((cache / "manifest.json").read_text())
+    assert "downloads/tiny_facades.pth" in manifest
 
 
 def test_http_404_for_a_registry_entry_names_the_url(tiny, server):

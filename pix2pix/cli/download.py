@@ -25,7 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--root", default=".", metavar="DIR", help="parent folder (default: the current one)"
     )
-    parser.add_argument("--force", action="store_true", help="download and extract again")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="download again (even a kept archive) and extract, even if complete",
+    )
     parser.add_argument(
         "--keep-archive", action="store_true", help="keep the .tar.gz in the cache afterwards"
     )

@@ -242,7 +242,8 @@ def download_dataset(
         root: The parent folder (default: the current folder, so ``facades/train`` is where
             ``pix2pix train --data facades/train`` looks).
         progress: Show a progress bar.
-        force: Download and extract again even if complete.
+        force: Download and extract again even if complete (a kept archive is downloaded
+            again too).
         keep_archive: Keep the ``.tar.gz`` in the cache's ``downloads/`` folder (it is deleted
             after a successful extraction by default; its sha256 stays recorded).
 
@@ -265,16 +266,30 @@ def download_dataset(
         logger.info("%s is already complete in %s; nothing downloaded.", name, folder)
         return folder
     archive = downloads_dir() / f"{name}.tar.gz"
-    fetch(info.url(), archive, what=f"{name}.tar.gz", progress=progress, manifest=Manifest())
-    safe_extract(archive, folder, strip_prefix=name)
+
+    def extract(path: Path) -> None:
+        # fetch's check: an archive that does not extract, or holds no training images, is
+        # deleted and never recorded, so the next run (or --force) downloads it again
+        safe_extract(path, folder, strip_prefix=name)
+        counts = _split_counts(folder)
+        missing = [split for split in info.splits[:1] if counts.get(split, 0) == 0]
+        if missing:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ValueError(
+                f"The archive {info.url()} has no images in {', '.join(missing)}/ (it holds "
+                f"{sorted(counts) or 'no split folders'}); the extracted folder was removed."
+            )
+
+    fetch(
+        info.url(),
+        archive,
+        what=f"{name}.tar.gz",
+        progress=progress,
+        manifest=Manifest(),
+        check=extract,
+        force=force,
+    )
     counts = _split_counts(folder)
-    missing = [split for split in info.splits[:1] if counts.get(split, 0) == 0]
-    if missing:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise ValueError(
-            f"The archive {info.url()} has no images in {', '.join(missing)}/ (it holds "
-            f"{sorted(counts) or 'no split folders'}); the extracted folder was removed."
-        )
     record: dict[str, Any] = {"name": name, "url": info.url(), "splits": counts}
     atomic_write_text(folder / COMPLETE_NAME, json.dumps(record, indent=2) + "\n")
     if not keep_archive:

@@ -118,7 +118,7 @@ class _BoundedReader:
                 f"{MAX_MEMBER_HEADER_BYTES:,} bytes (a header bomb); refused."
             )
         self._left -= size
-        return self._raw.read(size)  # type: ignore[attr-defined, no-any-return]
+        return self._raw.read(size)  # type: ignore[attr-defined]
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._raw, name)
@@ -136,7 +136,7 @@ def _checked_tarinfo(archive: Path, max_header_bytes: int) -> type[tarfile.TarIn
                     "(dataset archives hold plain files)."
                 )
             if self.type not in _EXTENDED:
-                return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+                return super()._proc_member(tarfile_)  # type: ignore[misc]
             limit = MAX_NAME_BYTES if self.type in _LONG_NAMES else MAX_MEMBER_HEADER_BYTES
             kind = "a GNU long name" if self.type in _LONG_NAMES else "an extended (pax) header"
             if self.size > limit:
@@ -151,11 +151,11 @@ def _checked_tarinfo(archive: Path, max_header_bytes: int) -> type[tarfile.TarIn
                     "in all; refused (a header bomb, or raise max_header_bytes)."
                 )
             if isinstance(tarfile_.fileobj, _BoundedReader):  # nested: the outer one counts
-                return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+                return super()._proc_member(tarfile_)  # type: ignore[misc]
             raw = tarfile_.fileobj
             tarfile_.fileobj = _BoundedReader(raw, MAX_MEMBER_HEADER_BYTES, archive)  # type: ignore[assignment]
             try:
-                return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+                return super()._proc_member(tarfile_)  # type: ignore[misc]
             finally:
                 tarfile_.fileobj = raw
 

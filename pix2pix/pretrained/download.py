@@ -6,32 +6,47 @@ request. Bytes go to ``NAME.part`` beside the final file, which is renamed into 
 complete and verified, so a process killed at any moment never leaves a half file under the
 final name (the ``.part`` is resumed next time).
 
-Integrity is trust-on-first-use where no hash is known in advance: the sha256 and size of every
-file are recorded in a small JSON manifest in the cache at its first download, and checked on
-every later use and every later download of the same entry. A file that fails its check is
-deleted, never kept.
+A resumed download continues only the same version of the file: the first response's
+validator (a strong ``ETag``, else ``Last-Modified``) is kept beside the ``.part`` file and sent
+as ``If-Range``, so a server whose file changed sends the whole new file instead of the rest of
+it; a ``206`` naming another version, or a ``.part`` whose version is unknown, starts over.
+
+Integrity is trust-on-first-use where no hash is known in advance: the sha256 and size of a file
+are recorded in a small JSON manifest in the cache once it has passed its checks (the caller's
+``check``: the archive extracts, the checkpoint converts), and checked on every later use and
+every later download of the same entry. A file that fails any check is deleted and nothing is
+recorded, so the next run downloads it again; a bad download never sticks.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
-import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pix2pix._files import atomic_write_text, fsync_directory
-from pix2pix.pretrained.cache import ENV_OFFLINE, cache_dir, is_offline
+from pix2pix.pretrained.cache import ENV_OFFLINE, is_offline
+from pix2pix.pretrained.errors import (
+    DiskSpaceError,
+    DownloadError,
+    HTTPStatusError,
+    IntegrityError,
+    NetworkError,
+    OfflineError,
+    RejectedFileError,
+)
+from pix2pix.pretrained.manifest import Manifest, sha256_file, verify_file
 from pix2pix.version import __version__
 
 __all__ = [
@@ -42,6 +57,7 @@ __all__ = [
     "Manifest",
     "NetworkError",
     "OfflineError",
+    "RejectedFileError",
     "fetch",
     "sha256_file",
     "verify_file",
@@ -56,159 +72,6 @@ CHUNK_BYTES = 1 << 20
 # Room left on the disk beyond the download itself (metadata, the converted copy's headroom).
 DISK_MARGIN_BYTES = 64 << 20
 
-MANIFEST_NAME = "manifest.json"
-
-
-class DownloadError(RuntimeError):
-    """A download failed; ``url`` names what was asked for."""
-
-    def __init__(self, message: str, *, url: str | None = None) -> None:
-        super().__init__(message)
-        self.url = url
-
-
-class NetworkError(DownloadError):
-    """The server could not be reached (no network, DNS failure, refused, timed out)."""
-
-
-class HTTPStatusError(DownloadError):
-    """The server answered with an error status (``status``)."""
-
-    def __init__(self, message: str, *, url: str, status: int) -> None:
-        super().__init__(message, url=url)
-        self.status = status
-
-
-class IntegrityError(DownloadError):
-    """A file's size or sha256 differs from the expected or recorded one; it was deleted."""
-
-
-class DiskSpaceError(DownloadError):
-    """Not enough free space, before starting or while writing (the message names the path)."""
-
-
-class OfflineError(FileNotFoundError):
-    """``PIX2PIX_OFFLINE=1`` and the entry is not in the cache."""
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-class Manifest:
-    """The JSON record of sha256 and size for every file the cache has seen.
-
-    Keys are paths relative to the cache folder when the file is inside it (so a cache moved as
-    a whole stays valid), else absolute paths. Writes are atomic; the last writer wins when two
-    processes record at once, which only loses a record, never corrupts the file.
-
-    Args:
-        path: The manifest file (default ``cache_dir()/manifest.json``).
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else cache_dir() / MANIFEST_NAME
-
-    def _read(self) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-            # a damaged manifest only loses the records; the files are checked afresh
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def key(self, file: str | os.PathLike[str]) -> str:
-        """The manifest key of ``file``."""
-        path = Path(file).absolute()
-        try:
-            return path.relative_to(cache_dir().absolute()).as_posix()
-        except ValueError:
-            return str(path)
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The record under ``key`` (``sha256``, ``size``, ``url``, ``recorded``), if any."""
-        record = self._read().get(key)
-        return record if isinstance(record, dict) else None
-
-    def record(self, key: str, *, sha256: str, size: int, url: str | None = None) -> None:
-        """Store ``sha256`` and ``size`` under ``key``."""
-        data = self._read()
-        data[key] = {"sha256": sha256, "size": size, "url": url, "recorded": _now()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-    def forget(self, key: str) -> None:
-        """Remove the record under ``key`` (after a file is deliberately replaced)."""
-        data = self._read()
-        if data.pop(key, None) is not None:
-            atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def verify_file(
-    path: str | os.PathLike[str],
-    *,
-    sha256: str | None = None,
-    size: int | None = None,
-    manifest: Manifest | None = None,
-    url: str | None = None,
-) -> str:
-    """Check ``path`` against the expected hash/size, else against its manifest record.
-
-    With no expectation and no record, the file's hash and size are recorded (its first use),
-    so a file placed in the cache by hand is trusted once and checked from then on.
-
-    Returns:
-        The file's sha256.
-
-    Raises:
-        IntegrityError: On a mismatch; the file is deleted first.
-    """
-    path = Path(path)
-    manifest = manifest or Manifest()
-    key = manifest.key(path)
-    record = manifest.get(key)
-    actual_size = path.stat().st_size
-    want_size = size if size is not None else (record or {}).get("size")
-    if want_size is not None and actual_size != want_size:
-        path.unlink(missing_ok=True)
-        raise IntegrityError(
-            f"{path} has {actual_size:,} bytes, expected {want_size:,}"
-            f"{_source(sha256, record, manifest)}; it was deleted. Run again to download it "
-            "afresh.",
-            url=url,
-        )
-    actual = sha256_file(path)
-    want = sha256 or (record or {}).get("sha256")
-    if want is not None and actual != want:
-        path.unlink(missing_ok=True)
-        raise IntegrityError(
-            f"{path} has sha256 {actual}, expected {want}{_source(sha256, record, manifest)}; "
-            "the file is damaged or was changed on the server, and it was deleted. Run again to "
-            "download it afresh; if the server's file legitimately changed, remove its entry "
-            f"{key!r} from {manifest.path}.",
-            url=url,
-        )
-    if record is None or record.get("sha256") != actual:
-        manifest.record(key, sha256=actual, size=actual_size, url=url)
-    return actual
-
-
-def _source(sha256: str | None, record: Mapping[str, Any] | None, manifest: Manifest) -> str:
-    if sha256 is not None or record is None:
-        return ""
-    return f" (recorded in {manifest.path} at its first download, {record.get('recorded')})"
-
 
 def fetch(
     url: str,
@@ -219,12 +82,17 @@ def fetch(
     what: str | None = None,
     progress: bool = True,
     manifest: Manifest | None = None,
+    check: Callable[[Path], None] | None = None,
+    force: bool = False,
 ) -> Path:
     """Download ``url`` to ``destination`` unless a verified copy is already there.
 
-    An existing ``destination`` is checked (:func:`verify_file`) and returned without any
-    request. Otherwise the file is downloaded to ``destination.part`` (resumed if a previous
-    attempt left one), verified, recorded in the manifest and renamed into place.
+    An existing ``destination`` is checked (:func:`verify_file`) and used without any request.
+    Otherwise the file is downloaded to ``destination.part`` (resumed if a previous attempt
+    left one of the same version), checked against the expected or recorded size and hash, and
+    renamed into place. Then ``check`` runs on it; only a file that passes everything is
+    recorded in the manifest. A file that fails is deleted and nothing is recorded, so the next
+    call downloads it again.
 
     Args:
         url: What to download (``http://``, ``https://`` or ``file://``).
@@ -234,6 +102,11 @@ def fetch(
         what: How to name the file in messages (default: its file name).
         progress: Show a tqdm progress bar.
         manifest: The manifest to record in (default: the cache's).
+        check: Called with the file (cached or new); raises ``ValueError`` if its content is
+            not what it should be (an archive that does not extract, a checkpoint that does
+            not convert). Its work is the caller's: it runs on every call.
+        force: Download again even if ``destination`` exists (it and any ``.part`` are
+            deleted first; a recorded hash still applies to the new download).
 
     Returns:
         ``destination`` as a ``Path``.
@@ -243,32 +116,76 @@ def fetch(
         NetworkError: The server cannot be reached after the retries.
         HTTPStatusError: The server answered 4xx, or 5xx after the retries.
         IntegrityError: The downloaded file fails its size or hash check (it is deleted).
+        RejectedFileError: ``check`` refused the file (it is deleted); the message is the
+            check's, with what was done.
         DiskSpaceError: The disk is too full (checked first when the size is known).
     """
     destination = Path(destination)
     manifest = manifest or Manifest()
     what = what or destination.name
-    if destination.is_file():
-        verify_file(destination, sha256=sha256, size=size, manifest=manifest, url=url)
-        return destination
-    if is_offline():
-        raise OfflineError(
-            f"{what} is not in the cache ({destination}) and {ENV_OFFLINE}=1 forbids "
-            f"downloading it from {url}. Download it once online, or place the file there by "
-            "hand."
-        )
-    destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".part")
-    _download_with_retries(url, partial, destination, what=what, progress=progress)
-    checked = _PartialManifest(manifest, destination)
-    try:
-        verify_file(partial, sha256=sha256, size=size, manifest=checked, url=url)
-    except IntegrityError as error:
-        message = str(error).replace(str(partial), f"{what} from {url}")
-        raise IntegrityError(message, url=url) from None
-    os.replace(partial, destination)
-    fsync_directory(destination.parent)
+    if force:
+        for stale in (destination, partial, _validator_path(partial)):
+            stale.unlink(missing_ok=True)
+    if destination.is_file():
+        digest = verify_file(
+            destination, sha256=sha256, size=size, manifest=manifest, url=url, record=False
+        )
+    else:
+        if is_offline():
+            raise OfflineError(
+                f"{what} is not in the cache ({destination}) and {ENV_OFFLINE}=1 forbids "
+                f"downloading it from {url}. Download it once online, or place the file there "
+                "by hand."
+            )
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        _download_with_retries(url, partial, destination, what=what, progress=progress)
+        checked = _PartialManifest(manifest, destination)
+        try:
+            digest = verify_file(
+                partial, sha256=sha256, size=size, manifest=checked, url=url, record=False
+            )
+        except IntegrityError as error:
+            message = str(error).replace(str(partial), f"{what} from {url}")
+            raise IntegrityError(message, url=url) from None
+        finally:
+            _validator_path(partial).unlink(missing_ok=True)
+        os.replace(partial, destination)
+        fsync_directory(destination.parent)
+    if check is not None:
+        _run_check(check, destination, url)
+    key = manifest.key(destination)
+    if (manifest.get(key) or {}).get("sha256") != digest:
+        manifest.record(key, sha256=digest, size=destination.stat().st_size, url=url)
     return destination
+
+
+def _run_check(check: Callable[[Path], None], path: Path, url: str) -> None:
+    try:
+        check(path)
+    except ValueError as error:
+        html = _looks_like_html(path)
+        path.unlink(missing_ok=True)
+        hint = (
+            " The server sent an HTML page, not the file (a login portal, a proxy, or a moved "
+            "URL?)."
+            if html
+            else ""
+        )
+        raise RejectedFileError(
+            f"{str(error).rstrip()}{hint} The download ({url}) was deleted and nothing was "
+            "recorded, so the next run downloads it again.",
+            url=url,
+        ) from error
+
+
+def _looks_like_html(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024).lstrip().lower()
+    except OSError:
+        return False
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) or b"<html" in head
 
 
 class _PartialManifest(Manifest):
@@ -355,15 +272,52 @@ class _ShortRead(Exception):
     """The body ended before its announced length (a dropped connection)."""
 
 
+def _validator_path(partial: Path) -> Path:
+    """Where the version (validator) of a ``.part`` file is kept while it is incomplete."""
+    return partial.with_name(partial.name + ".json")
+
+
+def _read_validator(partial: Path, url: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(_validator_path(partial).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("url") != url or not data.get("if_range"):
+        return None
+    return data
+
+
+def _validator(headers: Any) -> str | None:
+    """What to send as ``If-Range``: a strong ``ETag``, else ``Last-Modified`` (RFC 9110
+    13.1.5: a weak ETag never matches, so a server would always send the whole file)."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return str(etag)
+    modified = headers.get("Last-Modified")
+    return str(modified) if modified else None
+
+
+def _range_start(headers: Any) -> int | None:
+    match = re.match(r"bytes (\d+)-\d+/(\d+|\*)$", headers.get("Content-Range") or "")
+    return int(match.group(1)) if match else None
+
+
 def _download_once(
     url: str, partial: Path, destination: Path, *, what: str, progress: bool
 ) -> None:
     from tqdm.auto import tqdm
 
     start = partial.stat().st_size if partial.exists() else 0
+    known = _read_validator(partial, url) if start else None
+    if start and known is None:
+        # which version of the file the partial bytes belong to is unknown: continuing could
+        # splice two versions into one file, so start over
+        partial.unlink()
+        start = 0
     headers = {"User-Agent": f"pix2pix/{__version__}"}
-    if start:
+    if known is not None:
         headers["Range"] = f"bytes={start}-"
+        headers["If-Range"] = known["if_range"]
     request = urllib.request.Request(url, headers=headers)
     try:
         response = urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT)
@@ -376,8 +330,25 @@ def _download_once(
     with contextlib.closing(response):
         _set_read_timeout(response)
         status = getattr(response, "status", 200)
-        if start and status != 206:
-            start = 0  # the server ignored the Range header and sends the whole file
+        if start and status == 206:
+            same = _validator(response.headers) in (None, known["if_range"])  # type: ignore[index]
+            if not same or _range_start(response.headers) != start:
+                # a server that ignored If-Range, or sent another range: the rest would come
+                # from another version of the file
+                partial.unlink(missing_ok=True)
+                _validator_path(partial).unlink(missing_ok=True)
+                raise _ShortRead("the file changed on the server; restarting")
+        elif start:
+            start = 0  # the file changed (If-Range did not match) or Range was ignored: all of it
+        if not start:
+            # recorded before the first byte, so a kill at any moment leaves a .part whose
+            # version is known
+            validator = _validator(response.headers)
+            if validator is None:
+                _validator_path(partial).unlink(missing_ok=True)
+            else:
+                record = {"url": url, "if_range": validator}
+                atomic_write_text(_validator_path(partial), json.dumps(record) + "\n")
         length = response.headers.get("Content-Length")
         remaining = int(length) if length and length.isdigit() else None
         total = start + remaining if remaining is not None else None

@@ -146,7 +146,8 @@ def ensure_pretrained(entry: PretrainedEntry, *, progress: bool = True) -> Path:
 
     The converted files' sha256 and size are recorded at conversion and checked on every call;
     a damaged cache folder is removed and reported. The downloaded ``.pth`` is deleted once it
-    has converted (its hash stays in the manifest, so a later download is checked against it).
+    has converted (its hash stays in the manifest, so a later download is checked against it);
+    one that does not convert is deleted without recording its hash.
 
     Raises:
         See :func:`resolve_model`.
@@ -166,6 +167,9 @@ def ensure_pretrained(entry: PretrainedEntry, *, progress: bool = True) -> Path:
             ) from None
         return folder
     download = downloads_dir() / f"{entry.name}.pth"
+    converted: list[Any] = []
+    # the conversion is fetch's check: a file that does not convert is deleted and its hash is
+    # never recorded, so a fixed file on the server is not refused as "changed" afterwards
     fetch(
         entry.url(),
         download,
@@ -174,9 +178,9 @@ def ensure_pretrained(entry: PretrainedEntry, *, progress: bool = True) -> Path:
         what=f"{entry.name}.pth",
         progress=progress,
         manifest=manifest,
+        check=lambda path: converted.append(convert_entry(entry, path)),
     )
-    model = convert_entry(entry, download)
-    _save(model, folder, entry.inference())
+    _save(converted[0], folder, entry.inference())
     for file in _CACHED_FILES:
         manifest.forget(manifest.key(folder / file))
         verify_file(folder / file, manifest=manifest)  # records the new hashes
@@ -188,28 +192,26 @@ def convert_entry(entry: PretrainedEntry, checkpoint: str | os.PathLike[str]) ->
     """Convert a downloaded reference ``.pth`` and check it is the declared architecture.
 
     Raises:
-        ValueError: If it cannot be read safely or converts into another architecture (the
-            file is deleted: it is not the model the registry describes).
+        ValueError: If it cannot be read safely or converts into another architecture (it is
+            not the model the registry describes; :func:`ensure_pretrained` deletes it).
     """
     checkpoint = Path(checkpoint)
     try:
         state = _fill_batchnorm_counters(read_reference_checkpoint(checkpoint))
         model = load_reference_checkpoint(state)
     except ValueError as error:
-        checkpoint.unlink(missing_ok=True)
         raise ValueError(
             f"The file downloaded for {entry.name} ({entry.url()}) is not a usable reference "
-            f"checkpoint and was deleted: {error}"
+            f"checkpoint: {error}"
         ) from None
     found = {"model_type": type(model).__name__, **model.config}
     wrong = {k: (v, found.get(k)) for k, v in entry.architecture.items() if found.get(k) != v}
     if wrong:
-        checkpoint.unlink(missing_ok=True)
         details = ", ".join(f"{k}: declared {v!r}, file has {f!r}" for k, (v, f) in wrong.items())
         raise ValueError(
             f"The file downloaded for {entry.name} ({entry.url()}) converts into "
             f"{_describe(found)}, not the declared {_describe(entry.architecture)} ({details}); "
-            "it was deleted and nothing was cached."
+            "nothing was cached."
         )
     return model
 
