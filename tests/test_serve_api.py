@@ -347,6 +347,34 @@ def test_starters_in_the_models_palette(client):
     _error(client.get("/api/starters/x.png"), 404)
 
 
+def test_a_starter_index_that_is_not_ascii_digits_is_a_404(client):
+    # issue 23: '²' passes str.isdigit() and int() refused it: a 500 with a traceback
+    for index in ("%C2%B2", "%D9%A3", "1%C2%B2", "9" * 5000, "-1", "+1", " 1"):
+        assert "No starter drawing" in _error(client.get(f"/api/starters/{index}.png"), 404)
+    assert client.get("/api/starters/0.png").status_code == 200
+
+
+@pytest.mark.parametrize("declared", [b"\xb2", b"1\xb2", b"\xd9\xa3", b"9" * 30])
+def test_a_content_length_that_is_not_ascii_digits_is_refused(declared):
+    # the same trap as the starter index: '\u00b2' (Latin-1 b'\xb2') passes str.isdigit().
+    # uvicorn's h11 refuses such a header itself, so the request is built here, as another
+    # ASGI server could pass it on
+    import asyncio
+
+    from starlette.requests import Request
+
+    from pix2pix.serve.errors import ApiError
+    from pix2pix.serve.images import read_body
+
+    async def receive():
+        return {"type": "http.request", "body": b"x", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "headers": [(b"content-length", declared)]}
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(read_body(Request(scope, receive), limit=1000))
+    assert refused.value.status == (413 if declared.isdigit() else 400)
+
+
 def test_starters_recoloured_for_a_cmp_style_palette(tmp_path):
     palette = [
         {"name": "background", "color": [0, 0, 0]},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -37,6 +38,7 @@ _ASSETS = {
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
 }
+_STARTER_INDEX = re.compile(r"[0-9]{1,4}")
 # everything from this server, nothing inline or remote: an injected script cannot run
 _PAGE_HEADERS = {
     "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -156,7 +158,8 @@ def create_app(
     @app.get("/api/starters/{index}.png")
     async def api_starter(index: str) -> Response:
         """Starter drawing ``index`` as a PNG label map in the model's palette."""
-        if not index.isdigit() or int(index) >= len(starters):
+        # ASCII digits only: str.isdigit() also passes '²', which int() refuses
+        if not _STARTER_INDEX.fullmatch(index) or int(index) >= len(starters):
             raise ApiError(404, f"No starter drawing {index!r}; GET /api/starters lists them.")
         png = await run_in_threadpool(lambda: _png(starters.drawing(int(index))))
         return Response(png, media_type="image/png", headers={"cache-control": "max-age=3600"})

@@ -35,9 +35,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     """
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, f"Content-Length {declared!r} is not a number.")
-        if int(declared) > limit:
+        # ASCII digits only (str.isdigit() passes '²'); beyond 18 digits it is over any limit
+        if not declared.isascii() or not declared.isdigit():
+            raise ApiError(400, f"Content-Length {declared[:40]!r} is not a number.")
+        if len(declared) > 18 or int(declared) > limit:
             raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
