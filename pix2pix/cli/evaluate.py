@@ -64,6 +64,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "it holds them, else FID is skipped (nothing is downloaded)",
     )
     parser.add_argument(
+        "--lpips-net",
+        choices=["alex", "vgg", "squeeze"],
+        default="alex",
+        help="LPIPS backbone (alex, the lpips package's default)",
+    )
+    parser.add_argument(
+        "--lpips-weights",
+        default=None,
+        metavar="PATH",
+        help="torchvision's state dict of the LPIPS backbone (alexnet-owt-*.pth ...); default: "
+        "the torch hub cache if it holds it, else LPIPS is skipped (nothing is downloaded)",
+    )
+    parser.add_argument(
+        "--lpips-heads",
+        default=None,
+        metavar="PATH",
+        help="the LPIPS linear heads (v0.1); default: the installed lpips package's "
+        "(pip install 'pix2pix[lpips]')",
+    )
+    parser.add_argument(
         "--gallery-from",
         metavar="METRICS_JSON",
         default=None,
@@ -118,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         fid_weights=args.fid_weights,
+        lpips_net=args.lpips_net,
+        lpips_weights=args.lpips_weights,
+        lpips_heads=args.lpips_heads,
         progress=args.progress,
         save_images=args.save_images,
         sort=args.sort or ("l1" if args.worst_first else None),

@@ -14,9 +14,12 @@ Two modes, and every result says which one it used:
   statistics from the test batch itself (section 3.1 and 3.3). Batch ``i`` uses dropout seed
   ``seed + i``; keep ``batch_size=1`` as the paper does, since batch statistics depend on it.
 
-FID needs Inception-v3 weights and LPIPS a network and package this library does not ship or
-download; neither is computed unless it can be (see :func:`evaluate`'s ``fid_weights``). The
-result says so in ``fid_note`` / ``lpips_note`` rather than leaving the key out.
+FID needs Inception-v3 weights, and LPIPS (:mod:`pix2pix.evaluation.lpips`) a torchvision
+backbone and the ``lpips`` package's linear heads, which this library does not ship or download;
+neither is computed unless its files are found (see :func:`evaluate`'s ``fid_weights`` and
+``lpips_weights``). The result says so in ``fid_note`` / ``lpips_note`` rather than leaving the
+key out. The checkerboard statistic (:mod:`pix2pix.evaluation.checkerboard`) and the blur-aware
+statistics (:mod:`pix2pix.evaluation.blur`) need no weights.
 """
 
 from pix2pix._deprecation import moved_names

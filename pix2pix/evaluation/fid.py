@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pix2pix.evaluation.weights import load_weights_file
 from pix2pix.inference.images import to_display
 
 __all__ = ["find_inception_weights", "frechet_distance", "kernel_inception_distance"]
@@ -53,20 +53,18 @@ class InceptionFeatures(nn.Module):
         from torchvision.models import inception_v3
 
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+        what = "torchvision inception_v3 weights"
+        state = load_weights_file(
+            weights,
+            "--fid-weights",
+            what,
+            "Save the weights with torch.save(inception_v3(...).state_dict(), path).",
+        )
         try:
-            net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        except pickle.UnpicklingError:
-            # weights_only refuses a pickle of Python objects: never run it, say what to do
-            raise ValueError(
-                f"--fid-weights {weights} is a pickle of Python objects, not a state dict of "
-                "tensors; it was refused unread. Save the weights with "
-                "torch.save(inception_v3(...).state_dict(), path)."
-            ) from None
-        except (RuntimeError, OSError, ValueError, EOFError) as error:
+            net.load_state_dict(state)
+        except RuntimeError as error:
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise ValueError(
-                f"{weights} does not hold torchvision inception_v3 weights: {first}"
-            ) from None
+            raise ValueError(f"{weights} does not hold {what}: {first}") from None
         net.fc = nn.Identity()
         self.net = net.eval().requires_grad_(False)
 

@@ -32,6 +32,13 @@ from pix2pix.evaluation.gallery import (
     write_gallery,
     write_pairs_page,
 )
+from pix2pix.evaluation.lpips import (
+    LPIPSNetwork,
+    LpipsWeights,
+    find_lpips_weights,
+    lpips_distance,
+    lpips_entries,
+)
 from pix2pix.inference.translator import Translator
 from pix2pix.models.base import ModelMixin
 
@@ -42,10 +49,6 @@ GALLERY_PNG = "gallery.png"
 GALLERY_HTML = "gallery.html"
 PAIRS_HTML = "index.html"  # every pair, with save_images (the canonical results page name)
 IMAGES_DIR = "images"
-LPIPS_NOTE = (
-    "not computed: LPIPS needs the lpips package and its AlexNet/VGG weights, which pix2pix "
-    "neither depends on nor downloads."
-)
 BLUR_NOTE = (
     "sharpness: mean Sobel gradient magnitude of output over target (1 ideal, < 1 blurrier); "
     f"hf_deficit_db: mean 10 log10(P_target / P_output) of the radially averaged luma power "
@@ -170,6 +173,9 @@ def evaluate(
     batch_size: int = 1,
     device: str | torch.device | None = None,
     fid_weights: str | os.PathLike[str] | None = None,
+    lpips_net: str = "alex",
+    lpips_weights: str | os.PathLike[str] | None = None,
+    lpips_heads: str | os.PathLike[str] | None = None,
     progress: bool = False,
     save_images: bool = False,
     sort: str | None = None,
@@ -206,7 +212,13 @@ def evaluate(
         device: Where to run (default: the module's device; CUDA when present for a path).
         fid_weights: torchvision ``inception_v3`` weights file for FID. Default: the torch hub
             cache if it holds them; FID is ``None`` (with ``fid_note`` saying why) otherwise.
-
+        lpips_net: LPIPS backbone: ``"alex"`` (the ``lpips`` package's default), ``"vgg"`` or
+            ``"squeeze"`` (:mod:`pix2pix.evaluation.lpips`; version 0.1 heads).
+        lpips_weights: torchvision's state dict of that backbone (``alexnet-owt-*.pth`` ...).
+            Default: the torch hub cache if it holds it.
+        lpips_heads: The LPIPS linear heads file. Default: the installed ``lpips`` package's
+            (``pip install "pix2pix[lpips]"``). Without both files LPIPS is ``None`` with
+            ``lpips_note`` saying which is missing; nothing is downloaded.
         progress: Show a progress bar (tqdm, on stderr).
         save_images: Also write every pair's source, output and target to
             ``output_dir/images/NAME_real_A.png``, ``NAME_fake_B.png``, ``NAME_real_B.png``
@@ -227,13 +239,15 @@ def evaluate(
         ``color_emd``, each with ``_std``, and ``blur_note``), ``checkerboard`` (dB, with
         ``_std`` and ``checkerboard_note``: :mod:`pix2pix.evaluation.checkerboard`; ``None``
         for images under 8 px a side), ``fid``/``fid_note`` and
-        ``kid``/``kid_note`` (with Inception weights), ``lpips``/``lpips_note``,
+        ``kid``/``kid_note`` (with Inception weights), ``lpips`` (mean, with ``lpips_std``,
+        ``lpips_note`` and ``lpips_setup``: backbone, version, files and their SHA-256),
         ``per_image`` (name and metrics of every pair),
         ``time_s``, and ``files`` (what was written). ``ssim`` is ``None`` for images under
         11 px a side. A PSNR of identical images is ``inf`` (written as ``"inf"`` in JSON).
 
     Raises:
-        FileNotFoundError: If the model, the data folder or ``fid_weights`` does not exist.
+        FileNotFoundError: If the model, the data folder, ``fid_weights``, ``lpips_weights``
+            or ``lpips_heads`` does not exist.
         ValueError: For bad arguments, a jittering dataset, or outputs that do not match the
             targets' shape.
 
@@ -256,6 +270,7 @@ def evaluate(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
     weights = find_inception_weights(fid_weights)
+    lpips_files = find_lpips_weights(lpips_net, lpips_weights, lpips_heads)
     module = model if isinstance(model, nn.Module) else None
     was_training = module.training if module is not None else None
     translator, model_summary = _as_translator(model, device)
@@ -271,6 +286,8 @@ def evaluate(
             output_dir=None if output_dir is None else Path(output_dir),
             batch_size=batch_size,
             inception_weights=weights,
+            lpips_net=lpips_net,
+            lpips_files=lpips_files,
             progress=progress,
             save_images=save_images,
             sort=sort,
@@ -294,6 +311,8 @@ def _evaluate(
     output_dir: Path | None,
     batch_size: int,
     inception_weights: Path | None,
+    lpips_net: str = "alex",
+    lpips_files: LpipsWeights | None = None,
     progress: bool = False,
     save_images: bool = False,
     sort: str | None = None,
@@ -346,6 +365,9 @@ def _evaluate(
     bar = tqdm(total=len(dataset), desc="evaluate", unit="pair", disable=not progress)
     inception = InceptionFeatures(inception_weights) if inception_weights else None
     features: dict[str, list[torch.Tensor]] = {"output": [], "target": []}
+    lpips_network = LPIPSNetwork(weights=lpips_files).to(translator.device) if lpips_files else None
+    lpips_values: list[float] = []
+    lpips_skipped = None  # why LPIPS could not be computed for some image
     for index, batch in enumerate(loader):
         source, target = batch["source"].float(), batch["target"].float()
         output = translator.translate(
@@ -366,6 +388,14 @@ def _evaluate(
         for key, stat in blur_statistics(output, target).items():
             blur[key].extend(stat.tolist())
         blur["checkerboard"].extend(checkerboard(output, target).tolist())
+        if lpips_network is not None:
+            if min(output.shape[-2:]) >= lpips_network.min_side and output.shape[1] in (1, 3):
+                lpips_values.extend(lpips_distance(output, target, lpips_network).tolist())
+            else:
+                lpips_skipped = (
+                    f"not computed: the {lpips_net} backbone needs 1 or 3 channels and "
+                    f"{lpips_network.min_side} px a side; got {tuple(output.shape[1:])}."
+                )
         paths = batch.get("path") or [str(len(names) + i) for i in range(len(l1))]
         for i, (a, b, c) in enumerate(zip(l1, psnr, ssim)):
             name = Path(paths[i]).name
@@ -414,13 +444,18 @@ def _evaluate(
     result["blur_note"] = BLUR_NOTE
     result["checkerboard_note"] = CHECKERBOARD_NOTE
     result.update(fid_entries(features, inception_weights, len(names)))
-    result["lpips"], result["lpips_note"] = None, LPIPS_NOTE
+    if lpips_skipped is not None:
+        lpips_values = []
+    result.update(lpips_entries(lpips_values, lpips_files, lpips_net, lpips_skipped))
     result["per_image"] = [
         {"name": n, "l1": a, "psnr": b, "ssim": None if math.isnan(c) else c}
         for n, a, b, c in zip(names, values["l1"], values["psnr"], values["ssim"])
     ]
     for entry, *stats in zip(result["per_image"], *blur.values()):
         entry.update({key: None if math.isnan(v) else v for key, v in zip(blur, stats)})
+    if lpips_values:
+        for entry, value in zip(result["per_image"], lpips_values):
+            entry["lpips"] = value
     result["time_s"] = round(time.perf_counter() - start, 3)
     result["files"] = {}
     if output_dir is not None:
