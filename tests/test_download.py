@@ -541,6 +541,22 @@ def test_facades_with_a_known_count_checks_it(tmp_path):
     assert not dataset_is_complete("facades", tmp_path)  # train must hold 400 images
 
 
+def test_night2day_has_three_splits_and_every_direction_has_a_source(server, tmp_path):
+    info = data_download.DATASETS["night2day"]
+    assert info.splits == ("train", "val", "test")
+    assert info.counts == {"train": 17_823, "val": 10, "test": 2_287}
+    for dataset in data_download.DATASETS.values():
+        assert "direction" not in dataset.inferred, dataset.name
+    server.files["/datasets/night2day.tar.gz"] = dataset_archive(
+        "night2day", {"train": 2, "val": 1, "test": 1}
+    )
+    folder = download_dataset("night2day", tmp_path, progress=False)
+    record = json.loads((folder / ".pix2pix-dataset.json").read_text())
+    assert record["splits"] == {"test": 1, "train": 2, "val": 1}
+    (folder / ".pix2pix-dataset.json").unlink()  # as if extracted by hand: the counts decide
+    assert not dataset_is_complete("night2day", tmp_path)
+
+
 def test_cityscapes_is_refused_with_its_license_and_the_combine_recipe(tmp_path):
     with pytest.raises(ValueError, match="license") as error:
         download_dataset("cityscapes", tmp_path)

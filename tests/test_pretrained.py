@@ -119,7 +119,12 @@ def test_registry_holds_the_official_pix2pix_generators():
     assert facades.direction == "BtoA" and "direction" not in facades.inferred
     assert [c.name for c in facades.palette][:3] == ["background", "facade", "window"]
     assert len(facades.palette) == 12 and "palette.color" in facades.inferred
-    assert "direction" in get_pretrained("sat2map").inferred
+    # every official direction has a source: the README for facades, BicycleGAN's scripts on
+    # the same archives for maps, edges2shoes and night2day
+    for name in OFFICIAL_PIX2PIX:
+        entry = get_pretrained(name)
+        assert "direction" not in entry.inferred and "INFERRED" not in entry.sources["direction"]
+    assert "BtoA" in get_pretrained("map2sat").sources["direction"]
 
 
 def test_urls_follow_the_canonical_layout_and_the_mirror_variables(monkeypatch):
@@ -361,7 +366,7 @@ def test_cli_models_lists_every_entry_with_direction_dataset_and_cached(tiny, ca
     rows = {line.split()[0]: line.split() for line in lines[1:-1]}
     assert set(rows) == set(REGISTRY)
     assert rows["facades_label2photo"][1:5] == ["pix2pix", "BtoA", "facades", "no"]
-    assert rows["sat2map"][2] == "AtoB*"  # inferred directions are starred
+    assert rows["sat2map"][2] == "AtoB"  # confirmed: no star
     assert rows["tiny_facades"][1:5] == ["pix2pix", "BtoA", "facades", "yes"]
     assert rows["horse2zebra"][1:4] == ["cyclegan", "-", "-"]
 

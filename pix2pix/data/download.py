@@ -46,7 +46,11 @@ COMPLETE_NAME = ".pix2pix-dataset.json"
 # Sources, by short name: ``script`` = the canonical repo's datasets/download_pix2pix_dataset.sh
 # (names, URL, the cityscapes refusal); ``docs`` = its docs/datasets.md (contents and counts);
 # ``readme`` = its README.md (facades is trained/tested with --direction BtoA, "as Facades
-# dataset's A to B direction is photos to labels").
+# dataset's A to B direction is photos to labels"); ``bicyclegan`` = junyanz/BicycleGAN, which
+# downloads the same archives (datasets/download_dataset.sh) and states each one's direction in
+# its scripts: test_maps.sh runs map -> aerial as BtoA, test_edges2shoes.sh,
+# test_edges2handbags.sh and test_night2day.sh run AtoB (edges -> photo, night -> day); its
+# datasets/bibtex/night2day.tex cites Transient Attributes.
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ class DatasetInfo:
         return f"{source} -> {target}"
 
 
-_NAMES_INFERRED = "INFERRED from the dataset name (the first-named side is A)"
+_SIDES = "bicyclegan (scripts/test_{}.sh, DIRECTION={!r} for {})"
 
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
@@ -118,8 +122,10 @@ DATASETS: dict[str, DatasetInfo] = {
             direction="AtoB",
             splits=("train", "val"),
             counts={"train": 1096},
-            sources={"counts.train": "docs ('1096 training images')", "a/b": _NAMES_INFERRED},
-            inferred=("a", "b", "direction"),
+            sources={
+                "counts.train": "docs ('1096 training images')",
+                "a/b/direction": _SIDES.format("maps", "BtoA", "map -> aerial photo"),
+            },
         ),
         DatasetInfo(
             "edges2shoes",
@@ -129,8 +135,10 @@ DATASETS: dict[str, DatasetInfo] = {
             direction="AtoB",
             splits=("train", "val"),
             citation="Yu, Grauman. Fine-Grained Visual Comparisons with Local Learning. CVPR 2014.",
-            sources={"description": "docs", "a/b": _NAMES_INFERRED},
-            inferred=("a", "b", "direction"),
+            sources={
+                "description": "docs",
+                "a/b/direction": _SIDES.format("edges2shoes", "AtoB", "edges -> shoe photo"),
+            },
         ),
         DatasetInfo(
             "edges2handbags",
@@ -141,8 +149,10 @@ DATASETS: dict[str, DatasetInfo] = {
             splits=("train", "val"),
             citation="Zhu, Krahenbuhl, Shechtman, Efros. Generative Visual Manipulation on the "
             "Natural Image Manifold. ECCV 2016.",
-            sources={"description": "docs", "a/b": _NAMES_INFERRED},
-            inferred=("a", "b", "direction"),
+            sources={
+                "description": "docs",
+                "a/b/direction": _SIDES.format("edges2handbags", "AtoB", "edges -> handbag photo"),
+            },
         ),
         DatasetInfo(
             "night2day",
@@ -150,17 +160,18 @@ DATASETS: dict[str, DatasetInfo] = {
             a="night photo",
             b="day photo",
             direction="AtoB",
-            splits=("train",),
+            splits=("train", "val", "test"),
+            counts={"train": 17_823, "val": 10, "test": 2_287},
             citation="Laffont, Ren, Tao, Qian, Hays. Transient Attributes for High-Level "
             "Understanding and Editing of Outdoor Scenes. SIGGRAPH 2014.",
             sources={
                 "name": "script",
-                "description": "INFERRED (not in the canonical docs/datasets.md)",
-                "a/b": _NAMES_INFERRED,
-                "splits": "INFERRED: only train is required; whatever else the archive holds "
-                "is kept and recorded",
+                "description": "bicyclegan (datasets/bibtex/night2day.tex); not in the canonical "
+                "docs/datasets.md",
+                "a/b/direction": _SIDES.format("night2day", "AtoB", "night -> day photo"),
+                "splits/counts": "issue 31 (the archive holds train/val/test with 17,823 / 10 / "
+                "2,287 pairs)",
             },
-            inferred=("description", "a", "b", "direction", "splits"),
         ),
     )
 }

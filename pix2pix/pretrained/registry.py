@@ -18,6 +18,13 @@ Sources, by short name:
 * ``readme``: its ``README.md`` ("Apply a pre-trained model": facades is tested with
   ``--direction BtoA`` "as Facades dataset's A to B direction is photos to labels"; CycleGAN
   models are tested with ``--model test --no_dropout``).
+* ``bicyclegan``: junyanz/BicycleGAN (same authors), which downloads the same archives
+  (``datasets/download_dataset.sh``: ``.../pix2pix/datasets/$FILE.tar.gz``) and runs them with a
+  stated direction: ``scripts/test_maps.sh`` its map -> aerial model with ``DIRECTION='BtoA'``
+  (so ``maps``' A is the aerial photo), ``scripts/test_edges2shoes.sh`` and
+  ``train_edges2shoes.sh`` with ``'AtoB'`` (edges -> shoes), ``scripts/test_night2day.sh`` with
+  ``'AtoB'`` (night -> day). This confirms the datasets' sides; each model's direction follows
+  from its name.
 * ``options``: its ``options/base_options.py`` defaults ``--load_size 286 --crop_size 256``,
   ``--input_nc 3 --output_nc 3``, ``--ngf 64``, ``--netG resnet_9blocks``, ``--norm instance``
   (the model's own options override netG and norm for pix2pix). Whether the published files
@@ -256,6 +263,11 @@ def _pix2pix(
     )
 
 
+_MAPS_SIDES = (
+    "bicyclegan (scripts/test_maps.sh runs its map -> aerial model on the same maps archive with "
+    "DIRECTION='BtoA': A is the aerial photo, B the map)"
+)
+
 _PIX2PIX_ENTRIES = (
     _pix2pix(
         "facades_label2photo",
@@ -270,10 +282,24 @@ _PIX2PIX_ENTRIES = (
         },
         extra_inferred=("palette.color",),
     ),
-    _pix2pix("sat2map", "aerial photo -> map", "maps", "AtoB", None),
-    _pix2pix("map2sat", "map -> aerial photo", "maps", "BtoA", None),
-    _pix2pix("edges2shoes", "edge map -> shoe photo", "edges2shoes", "AtoB", None),
-    _pix2pix("day2night", "daytime photo -> night photo", "night2day", "BtoA", None),
+    _pix2pix("sat2map", "aerial photo -> map", "maps", "AtoB", _MAPS_SIDES),
+    _pix2pix("map2sat", "map -> aerial photo", "maps", "BtoA", _MAPS_SIDES),
+    _pix2pix(
+        "edges2shoes",
+        "edge map -> shoe photo",
+        "edges2shoes",
+        "AtoB",
+        "bicyclegan (scripts/test_edges2shoes.sh and train_edges2shoes.sh: DIRECTION='AtoB', "
+        "edges -> shoes, on the same edges2shoes archive)",
+    ),
+    _pix2pix(
+        "day2night",
+        "daytime photo -> night photo",
+        "night2day",
+        "BtoA",
+        "bicyclegan (scripts/test_night2day.sh: DIRECTION='AtoB' is night -> day on the same "
+        "night2day archive, so day -> night is BtoA)",
+    ),
 )
 
 _CYCLEGAN_SOURCES = {
