@@ -61,10 +61,12 @@ class PreloadedPairs(Dataset):
         ValueError: For another kind of dataset, another ``preprocess``, or ``train=False``.
 
     Example:
-        >>> train = PairedImageDataset("facades/train", direction="BtoA")  # doctest: +SKIP
-        >>> fast = PreloadedPairs(train, device="cuda")  # doctest: +SKIP
-        >>> fast[0]["source"].device  # doctest: +SKIP
-        device(type='cuda', index=0)
+        >>> from pix2pix.data import SyntheticPairs
+        >>> folder = SyntheticPairs(2, size=40).write("pairs")
+        >>> fast = PreloadedPairs(PairedImageDataset(folder, load_size=36, crop_size=32))
+        >>> fast.sources.shape, fast[0]["source"].shape
+        (torch.Size([2, 3, 36, 36]), torch.Size([3, 32, 32]))
+        >>> on_gpu = PreloadedPairs(train, device="cuda")  # doctest: +SKIP
     """
 
     def __init__(self, data: PairedImageDataset | Subset, *, device: str | torch.device = "cpu"):
