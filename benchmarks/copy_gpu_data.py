@@ -1,4 +1,4 @@
-"""Copy the dataset pairs the GPU suite needs into a git-ignored folder of the checkout.
+"""Copy the dataset pairs the GPU runs need into a git-ignored folder of the checkout.
 
 The GPU machine gets the working tree and the paths named in ``carry`` (64 MiB in all), not the
 ``../shared`` folder beside the checkout, so the pairs travel as a copy:
@@ -6,11 +6,14 @@ The GPU machine gets the working tree and the paths named in ``carry`` (64 MiB i
 * ``facades/train`` (400 pairs) and ``facades/test`` (106 pairs), 512x256 JPEGs;
 * ``maps/train`` (the 100 shared pairs, 1200x600; the suite holds out the last 20 as its test).
 
-The files are copied byte for byte (about 35 MiB). The folder must be ignored by git (the
+``benchmarks/gpu_suite.py`` and ``benchmarks/paper_recipe.py`` read this folder (``--data``).
+The files are copied byte for byte (about 35 MiB; ``--splits facades/train facades/test`` for
+the facades recipe alone, about 24 MiB, when the working tree leaves less room). The folder must be ignored by git (the
 repository's ``.gitignore`` lists ``gpu-data/``; or ``echo /gpu-data/ >> .git/info/exclude``),
 and named in the device call's ``carry``.
 
-Run: ``python benchmarks/copy_gpu_data.py [--source ../shared/datasets] [--dest gpu-data]``
+Run: ``python benchmarks/copy_gpu_data.py [--source ../shared/datasets] [--dest gpu-data]
+[--splits ...]``
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ SPLITS = ("facades/train", "facades/test", "maps/train")
 CARRY_LIMIT_MIB = 64
 
 
-def copy_pairs(source: Path, dest: Path, limit: int | None = None) -> dict[str, int]:
-    """Copy every split of ``SPLITS`` (the first ``limit`` files of each when given)."""
+def copy_pairs(
+    source: Path, dest: Path, limit: int | None = None, splits: tuple[str, ...] = SPLITS
+) -> dict[str, int]:
+    """Copy each of ``splits`` (the first ``limit`` files of each when given)."""
     counts = {}
-    for split in SPLITS:
+    for split in splits:
         src = source / split
         if not src.is_dir():
             raise FileNotFoundError(f"{src} is missing; see ../shared/datasets/README.md")
@@ -62,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--dest", default=str(ROOT / "gpu-data"))
     parser.add_argument("--limit", type=int, default=None, help="at most this many per split")
+    parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
     args = parser.parse_args(argv)
     dest = Path(args.dest)
-    counts = copy_pairs(Path(args.source), dest, args.limit)
+    counts = copy_pairs(Path(args.source), dest, args.limit, tuple(args.splits))
     mib = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()) / 2**20
     print(f"copied {counts} into {dest} ({mib:.1f} MiB)")
     if mib > CARRY_LIMIT_MIB * 0.8:
