@@ -16,8 +16,10 @@ a fixed wall-clock budget, in this order:
    ``--min-steps`` steps on the clock; otherwise the run stops here with a short report.
 4. The schedule that fits: ``E`` epochs (at most ``--paper-epochs``), ``E/2`` at the initial
    learning rate and ``E/2`` decaying linearly, so the learning rate still decays to 0 when the
-   clock allows fewer than 200 epochs (a shortened schedule, not a cut-off one). If the clock
-   still runs out, training stops at the deadline and the JSON says so (``cut_off``).
+   clock allows fewer than 200 epochs (a shortened schedule, not a cut-off one). A run that
+   turns out slower than calibrated shortens its schedule again at an epoch's end (the lr
+   steps down once, then decays to 0 over the new length; ``replans``); if the clock still
+   runs out, training stops at the deadline and the JSON says so (``cut_off``).
 5. Scoring on the 106 test pairs with :func:`pix2pix.evaluation.evaluate` in both test modes
    (eval mode, and the paper's: batch statistics with dropout, seeded): L1, PSNR, SSIM and
    the blur-aware statistics; a gallery of the test pairs ``benchmarks/quality.py`` shows;
@@ -299,6 +301,7 @@ def train_on_clock(
     calib_l1: list[float] = []
     marks: dict[int, float] = {}
     planned: int | None = None
+    planned_at = (0, 0.0)  # (step, time) the schedule was planned at
     log.update(curve=[], cut_off=False)
     while trainer.epoch < (planned or cfg.total_epochs):
         loader = epoch_loader(
@@ -349,6 +352,7 @@ def train_on_clock(
                     raise Abort(verdict["reasons"])
                 set_schedule(trainer, planned)
                 log["schedule"] = schedule_record(planned, args.paper_epochs, per_epoch)
+                planned_at = (trainer.step, time.perf_counter())
                 print(f"calibration: {rate:.1f} steps/s; schedule: {planned} epochs", flush=True)
             if time.time() >= deadline:
                 log["cut_off"] = True
@@ -372,6 +376,20 @@ def train_on_clock(
                 scheduler.step()
         trainer.epoch += 1
         trainer.batch_in_epoch = 0
+        if planned is not None and trainer.epoch < planned:
+            # slower than calibration said: a shorter schedule that still decays to 0 beats
+            # one cut off at the deadline (the lr steps down once, then decays linearly)
+            steps, since = trainer.step - planned_at[0], time.perf_counter() - planned_at[1]
+            seconds = deadline - time.time()
+            rate = steps / since if steps > 0 else math.inf
+            shorter = plan_epochs(rate, seconds, trainer.step, per_epoch, planned)
+            if shorter < planned:
+                log.setdefault("replans", []).append(
+                    {"after_epoch": trainer.epoch, "from": planned, "to": shorter}
+                )
+                planned = shorter
+                set_schedule(trainer, planned)
+                log["schedule"] = schedule_record(planned, args.paper_epochs, per_epoch)
     sync(device)
     end = time.perf_counter()
     steady = marks.get(calib)
@@ -428,6 +446,7 @@ def run_task(args: argparse.Namespace, task: str, deadline: float, out: Path) ->
         "train_pairs": len(train_files),  # type: ignore[arg-type]
         "test_pairs": test_pairs,
         "smoke": args.smoke,
+        "budget_s": args.budget,
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
     }
     json_path = folder / "recipe.json"
@@ -455,7 +474,10 @@ def run_task(args: argparse.Namespace, task: str, deadline: float, out: Path) ->
             record["cuda_graphs"] = "asked for, but TrainerConfig has no cuda_graphs field"
             print("warning: --cuda-graphs: TrainerConfig has no cuda_graphs field", flush=True)
     train_deadline = deadline - args.eval_reserve
-    log: dict[str, Any] = {}
+    log: dict[str, Any] = {
+        "loop": "Trainer.training_step on each batch in epoch_loader's order (Trainer.fit's), "
+        "the lr schedulers stepped at each epoch's end, as fit does"
+    }
     record["training"] = log
     try:
         try:
@@ -463,7 +485,9 @@ def run_task(args: argparse.Namespace, task: str, deadline: float, out: Path) ->
             log["settings"] = {**settings, "fused_adam": True}
             train_on_clock(args, trainer, train, train_deadline, log)
         except FirstStepError as error:  # compile failed: the same run without it
+            loop = log["loop"]
             log.clear()
+            log.update(loop=loop)
             log["compile_failed"] = str(error)[:2000]
             settings["compile"] = False
             trainer = build_trainer(args, task, train, settings, work)

@@ -3,6 +3,7 @@
 import json
 import re
 import shlex
+import time
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -123,6 +124,28 @@ def test_out_of_time_it_stops_at_the_deadline_and_still_scores(tmp_path):
     assert training["cut_off"] and record["steps"] == training["steps"] == 1
     assert record["eval"]["deterministic"]["count"] == 4
     assert not (out / "quality-maps-32-cpu-smoke").exists()  # facades did not finish
+
+
+def test_slower_than_calibrated_it_shortens_the_schedule_instead_of_cutting_it(
+    tmp_path, monkeypatch
+):
+    original = Trainer.training_step
+
+    def slower_after_calibration(self, batch):
+        if self.step >= 6:  # the smoke calibration is 6 steps
+            time.sleep(0.03)
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "training_step", slower_after_calibration)
+    argv = ["--output", "x", "--device", "cpu", "--smoke", "--tasks", "facades"]
+    argv += ["--paper-epochs", "40", "--budget", "10", "--eval-reserve", "5"]
+    assert paper_recipe.main(with_paths(argv, tmp_path)) == 0
+    folder = tmp_path / "out" / "quality-facades-32-cpu-smoke"
+    training = json.loads((folder / "recipe.json").read_text())["training"]
+    replans = training["replans"]
+    assert replans and all(r["to"] < r["from"] for r in replans)
+    assert training["schedule"]["total_epochs"] == replans[-1]["to"]
+    assert training["schedule"]["shortened"]
 
 
 def test_a_schedule_set_mid_run_decays_to_zero_over_its_own_length():
