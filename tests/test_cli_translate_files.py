@@ -1,6 +1,7 @@
 """pix2pix translate and the files it writes: no silent overwrite, the input's bit depth kept."""
 
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -144,3 +145,52 @@ def test_two_inputs_for_one_output_are_refused(tmp_path, model_dir, capsys, firs
         "translate them into separate --output folders, or rename one." in err
     )
     assert not out.exists()
+
+
+def test_an_image_above_max_pixels_needs_tile(tmp_path, model_dir, capsys):
+    # issue 23: translate had no pixel limit (a 12000x12000 image needs over 60 GB whole); the
+    # limit is lowered here so the test allocates nothing large
+    src = save(tmp_path / "in" / "wide.png", noise(30, 40, 3, np.uint8))
+    out = tmp_path / "out"
+    code = translate(tmp_path / "no-model", src, "--output", out, "--max-pixels", "1000")
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1  # before the model loads: it does not exist
+    assert (
+        f"{src} is 40x30 (1,200 pixels), more than --max-pixels 1,000 for translating a whole "
+        "image; pass --tile 1024 to translate it in tiles, or raise --max-pixels." in err
+    )
+    assert not out.exists()
+    # --aligned translates one half, 20x30 (600 pixels)
+    args = [src, "--aligned", "--output", tmp_path / "half", "--max-pixels"]
+    assert translate(tmp_path / "no-model", *args, "599") == 2
+    assert "its source half is 20x30 (600 pixels), more than --max-pixels 599" in (
+        capsys.readouterr().err
+    )
+    assert translate(model_dir, *args, "600") == 0
+    assert read_image(tmp_path / "half" / "wide.png").shape == (30, 20, 3)
+    args = ["--output", out, "--overwrite", "--max-pixels", "1000"]
+    assert translate(model_dir, src, *args, "--tile", "32", "--tile-overlap", "8") == 0
+    assert read_image(out / "wide.png").shape == (30, 40, 3)
+
+
+def test_a_decompression_bomb_is_one_line_naming_the_fix(tmp_path, model_dir, capsys, monkeypatch):
+    # Pillow refuses above twice MAX_IMAGE_PIXELS and warns above it; lowered here
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    src = save(tmp_path / "bomb.png", noise(30, 40, 3, np.uint8))
+    out = tmp_path / "out"
+    # above Pillow's limit and above --max-pixels: with --tile or without, refused
+    assert translate(model_dir, src, "--output", out, "--max-pixels", "400", "--tile", "64") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (
+        f"{src} is 40x30 (1,200 pixels), more than Pillow's decompression-bomb limit of 500 "
+        "pixels; if you trust the file, pass --max-pixels 1200 (and --tile 1024 to translate it "
+        "in tiles)." in err
+    )
+    # vouched for: translated without Pillow's warning, and Pillow's limit is restored after
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        assert translate(model_dir, src, "--output", out, "--max-pixels", "1200") == 0
+    assert Image.MAX_IMAGE_PIXELS == 500
+    monkeypatch.undo()
+    assert read_image(out / "bomb.png").shape == (30, 40, 3)

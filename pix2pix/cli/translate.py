@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from pix2pix.data.io import is_image_file, read_image, write_image
@@ -16,6 +19,11 @@ from pix2pix.data.tools import refuse_existing_outputs
 logger = logging.getLogger(__name__)
 
 BIT_DEPTH_CHOICES = ("input", "8", "16")
+
+# The largest image translated whole. Activations grow with the pixels: about 440 bytes a pixel
+# for unet_256 and 940 for resnet_9blocks in fp32 (measured on CPU), so 4096x4096 needs about
+# 7 and 16 GB, and a 12000x12000 image 63 and 135 GB. Larger images go through --tile.
+DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,8 +59,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="torch.compile the generator (slow first image, faster for many same-sized ones)",
     )
-    parser.add_argument("--tile", type=int, default=None, help="translate in tiles of this size")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="translate in overlapping tiles of this many pixels a side, so memory depends on "
+        "the tile, not the image (needed above --max-pixels)",
+    )
     parser.add_argument("--tile-overlap", type=int, default=32)
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"the largest image (width x height) translated whole, default {DEFAULT_MAX_PIXELS} "
+        "(4096x4096, about 7 GB for unet_256); larger ones need --tile. Images above Pillow's "
+        f"decompression-bomb limit ({Image.MAX_IMAGE_PIXELS} pixels) are refused unless this "
+        "covers them",
+    )
     parser.add_argument(
         "--aligned",
         action="store_true",
@@ -159,6 +182,65 @@ def _with_bit_depth(array: np.ndarray, bit_depth: str) -> np.ndarray:
     return array
 
 
+def _header_size(path: Path) -> tuple[int, int]:
+    """Width and height from the file's header, nothing decoded.
+
+    Pillow's decompression-bomb check is off for this read: :func:`_check_sizes` applies it
+    with a message that names the file and the command line's fix.
+    """
+    try:
+        with _pillow_pixel_limit(None), Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError(
+            f"Could not read image {path}: {error}. The file is corrupt or not an image."
+        ) from None
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit(limit: int | None) -> Iterator[None]:
+    """Set ``PIL.Image.MAX_IMAGE_PIXELS`` (``None``: no check) for a block, then restore it."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _check_sizes(files: list[Path], args: argparse.Namespace) -> int | None:
+    """Refuse images above the limits, before the model loads; the Pillow limit to translate with.
+
+    Raises:
+        ValueError: For an image above Pillow's decompression-bomb limit that ``--max-pixels``
+            does not cover, or, without ``--tile``, one whose translated part has more than
+            ``--max-pixels`` pixels.
+    """
+    if args.max_pixels < 1:
+        raise ValueError(f"--max-pixels {args.max_pixels} must be at least 1.")
+    pillow = Image.MAX_IMAGE_PIXELS
+    for path in files:
+        width, height = _header_size(path)
+        pixels = width * height
+        if pillow is not None and pixels > max(pillow, args.max_pixels):
+            raise ValueError(
+                f"{path} is {width}x{height} ({pixels:,} pixels), more than Pillow's "
+                f"decompression-bomb limit of {pillow:,} pixels; if you trust the file, pass "
+                f"--max-pixels {pixels} (and --tile 1024 to translate it in tiles)."
+            )
+        if args.aligned:  # only the larger half is translated
+            width -= width // 2
+        if args.tile is None and width * height > args.max_pixels:
+            what = "its source half is" if args.aligned else "is"
+            raise ValueError(
+                f"{path} {what} {width}x{height} ({width * height:,} pixels), more than "
+                f"--max-pixels {args.max_pixels:,} for translating a whole image; pass --tile "
+                "1024 to translate it in tiles, or raise --max-pixels."
+            )
+    # pixels the user vouched for with --max-pixels are not a bomb for Pillow either
+    return None if pillow is None else max(pillow, args.max_pixels)
+
+
 def _source_half(path: Path, direction: str) -> np.ndarray:
     array = read_image(path)
     half = array.shape[1] // 2
@@ -181,26 +263,28 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     # refused before the model loads, which can take seconds
     targets = _output_paths(files, output, args.overwrite)
+    pillow_limit = _check_sizes(files, args)
     translator = Translator.from_pretrained(
         args.model, device=args.device, dtype=args.dtype, compile=args.compile
     )
     direction = args.direction or translator.direction or "AtoB"
     output.mkdir(parents=True, exist_ok=True)
     progress = tqdm(total=len(files), desc="translate", unit="img")
-    for start in range(0, len(files), args.batch_size):
-        chunk = files[start : start + args.batch_size]
-        sources = [_source_half(p, direction) if args.aligned else read_image(p) for p in chunk]
-        results = translator.translate(
-            sources,
-            tile=args.tile,
-            tile_overlap=args.tile_overlap,
-            stochastic=args.stochastic,
-            seed=args.seed,
-            batch_size=args.batch_size,
-        )
-        for path, result in zip(chunk, results):
-            write_image(targets[path], _with_bit_depth(result, args.bit_depth))
-        progress.update(len(chunk))
+    with _pillow_pixel_limit(pillow_limit):
+        for start in range(0, len(files), args.batch_size):
+            chunk = files[start : start + args.batch_size]
+            sources = [_source_half(p, direction) if args.aligned else read_image(p) for p in chunk]
+            results = translator.translate(
+                sources,
+                tile=args.tile,
+                tile_overlap=args.tile_overlap,
+                stochastic=args.stochastic,
+                seed=args.seed,
+                batch_size=args.batch_size,
+            )
+            for path, result in zip(chunk, results):
+                write_image(targets[path], _with_bit_depth(result, args.bit_depth))
+            progress.update(len(chunk))
     progress.close()
     logger.info("wrote %d image(s) to %s", len(files), output)
     return 0
