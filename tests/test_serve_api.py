@@ -467,6 +467,7 @@ def test_cli_defaults_are_safe():
         "fp32",
     )
     assert args.compile is False and args.func is serve_cli.run
+    assert (args.header_timeout, args.body_timeout) == (10.0, 60.0)
     args = _parse(["serve", "--model", "m", "--compile", "--dtype", "bf16", "--allow-host", "a"])
     assert args.compile and args.dtype == "bf16" and args.allow_host == ["a"]
 
@@ -534,6 +535,8 @@ def test_a_non_ascii_token_is_refused_and_an_ascii_one_compared_as_sent(translat
         (["--max-upload-mb", "1e-9"], "less than one byte"),
         (["--max-pixels", "0"], "--max-pixels 0 must be at least 1"),
         (["--max-batch", "-2"], "--max-batch -2 must be at least 1"),
+        (["--header-timeout", "0"], "--header-timeout 0.0 must be a positive, finite number"),
+        (["--body-timeout", "inf"], "--body-timeout inf must be a positive, finite number"),
     ],
 )
 def test_cli_bad_limits_are_one_line(capsys, tmp_path, argv, words):

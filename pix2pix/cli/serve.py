@@ -80,6 +80,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run up to this many waiting deterministic requests as one batch (8; 1: never)",
     )
     parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a request's line and headers must arrive within this, from its first byte (10)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="its body must arrive within this after the headers (60); slower ones get 408",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     parser.set_defaults(func=run)
@@ -151,12 +165,18 @@ def upload_limit(megabytes: float) -> int:
     return size
 
 
-def check_counts(args: argparse.Namespace) -> None:
-    """Refuse a ``--max-pixels`` or ``--max-batch`` below 1, naming the flag."""
+def check_limits(args: argparse.Namespace) -> None:
+    """Refuse a count below 1 or a timeout that is not a positive number, naming the flag."""
     for flag in ("max_pixels", "max_batch"):
         value = getattr(args, flag)
         if value < 1:
             raise ValueError(f"--{flag.replace('_', '-')} {value} must be at least 1.")
+    for flag in ("header_timeout", "body_timeout"):
+        value = getattr(args, flag)
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(
+                f"--{flag.replace('_', '-')} {value} must be a positive, finite number of seconds."
+            )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -166,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     from pix2pix.serve import ServeSettings, create_app, serve
     from pix2pix.serve.server import bind, warn_if_exposed
 
-    check_counts(args)
+    check_limits(args)
     settings = ServeSettings(
         host=args.host,
         port=args.port,
@@ -175,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         max_batch=args.max_batch,
         allowed_hosts=tuple(args.allow_host),
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
     )
     translator = Translator.from_pretrained(
         args.model, device=args.device, dtype=args.dtype, compile=args.compile

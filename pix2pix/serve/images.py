@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from pix2pix.serve.errors import ApiError
 
@@ -42,11 +42,14 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect as e:  # gone, or closed by the server's body deadline
+        raise ApiError(400, "The connection closed before the whole body arrived.") from e
     return b"".join(chunks)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from pix2pix.serve.protocol import deadline_protocol
 from pix2pix.serve.settings import ServeSettings, is_loopback
 
 __all__ = ["bind", "running_server", "serve", "warn_if_exposed"]
@@ -51,9 +52,11 @@ def warn_if_exposed(settings: ServeSettings) -> None:
     )
 
 
-def _config(app: Any, log_level: str) -> uvicorn.Config:
+def _config(app: Any, log_level: str, settings: ServeSettings) -> uvicorn.Config:
     return uvicorn.Config(
         app,
+        # h11 with deadlines for each request's head and body: uvicorn has none of its own
+        http=deadline_protocol(settings.header_timeout, settings.body_timeout),
         log_level=log_level,
         server_header=False,  # no version banner for scanners
         proxy_headers=False,  # X-Forwarded-* from a client are not trusted
@@ -80,16 +83,21 @@ def serve(
         log_level: uvicorn's log level (``info`` logs each request).
     """
     sock = sock or bind(settings.host, settings.port)
-    uvicorn.Server(_config(app, log_level)).run(sockets=[sock])
+    uvicorn.Server(_config(app, log_level, settings)).run(sockets=[sock])
 
 
 @contextlib.contextmanager
 def running_server(
-    app: Any, host: str = "127.0.0.1", *, log_level: str = "warning"
+    app: Any,
+    host: str = "127.0.0.1",
+    *,
+    settings: ServeSettings | None = None,
+    log_level: str = "warning",
 ) -> Iterator[str]:
     """Serve ``app`` on a free port in a background thread; yields its base URL.
 
-    For tests and benchmarks: the server stops (and its worker finishes) on exit.
+    For tests and benchmarks: the server stops (and its worker finishes) on exit. Of
+    ``settings``, only the timeouts apply here (the app holds the rest).
 
     Example:
         >>> with running_server(create_app(translator)) as url:  # doctest: +SKIP
@@ -97,7 +105,7 @@ def running_server(
     """
     sock = bind(host, 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(app, log_level))
+    server = uvicorn.Server(_config(app, log_level, settings or ServeSettings()))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     _wait_until(lambda: server.started or not thread.is_alive(), timeout=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -64,6 +65,10 @@ class ServeSettings:
         max_queue: Requests waiting for the model beyond this are refused with 503.
         allowed_hosts: Host names accepted in the ``Host`` header besides the bound address
             (for a machine name or a reverse proxy's public name).
+        header_timeout: Seconds a request's line and headers may take to arrive, from its
+            first byte; a slower one gets 408 and its connection is closed.
+        body_timeout: Seconds its body may take to arrive after the headers (60 s lets a
+            16 MiB upload come at 280 KB/s); a slower one gets 408 and is closed.
     """
 
     host: str = "127.0.0.1"
@@ -74,12 +79,23 @@ class ServeSettings:
     max_batch: int = 8
     max_queue: int = 64
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_pixels", "max_batch", "max_queue"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1.")
+        for name in ("header_timeout", "body_timeout"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ValueError(f"{name}={value!r} must be a positive, finite number of seconds.")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port={self.port} must be in 0..65535.")
         problem = None if self.token is None else token_problem(self.token)
