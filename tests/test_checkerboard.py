@@ -103,6 +103,10 @@ def test_evaluate_and_the_cli_report_checkerboard(tmp_path, unet, capsys):
     model = unet.save_pretrained(tmp_path / "model", inference={"crop_size": 32})
     folder = SyntheticPairs(2, size=32).write(tmp_path / "test")
     args = ["evaluate", "--model", str(model), "--data", str(folder), "--num-gallery", "0"]
-    assert main([*args, "--no-progress"]) == 0
+    assert main([*args, "--no-progress", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert isinstance(printed["checkerboard"], float)
+    assert main([*args, "--no-progress"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "checkerboard" in line)
+    assert row.split()[2:5] == [f"{printed['checkerboard']:.2f}", "±",
+                                f"{printed['checkerboard_std']:.2f}"]  # fmt: skip

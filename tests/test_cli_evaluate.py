@@ -30,8 +30,9 @@ def test_evaluate_is_registered():
 def test_evaluate_writes_metrics_and_gallery(tmp_path, model_dir, data_dir, capsys):
     out = tmp_path / "eval"
     code = main(
-        ["evaluate", "--model", str(model_dir), "--data", str(data_dir), "--output", str(out)]
-    )
+        ["evaluate", "--model", str(model_dir), "--data", str(data_dir), "--output", str(out),
+         "--json"]
+    )  # fmt: skip
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["count"] == 3 and printed["mode"] == "deterministic"
@@ -44,7 +45,8 @@ def test_evaluate_writes_metrics_and_gallery(tmp_path, model_dir, data_dir, caps
 
 
 def test_evaluate_stochastic_and_direction_flags(model_dir, data_dir, capsys):
-    args = ["evaluate", "--model", str(model_dir), "--data", str(data_dir), "--stochastic"]
+    args = ["evaluate", "--model", str(model_dir), "--data", str(data_dir), "--stochastic",
+            "--json"]  # fmt: skip
     assert main([*args, "--seed", "3", "--num-gallery", "0", "--per-image"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["mode"] == "stochastic" and printed["seed"] == 3
@@ -60,3 +62,34 @@ def test_evaluate_errors_are_one_line(tmp_path, model_dir, capsys):
     assert err.startswith("pix2pix evaluate: error:") and "nope" in err
     assert main(["evaluate", "--model", str(tmp_path / "none"), "--data", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_default_output_is_a_short_table(tmp_path, model_dir, data_dir, capsys):
+    out = tmp_path / "eval"
+    args = ["evaluate", "--model", str(model_dir), "--data", str(data_dir), "--output", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    lines = printed.splitlines()
+    assert len(lines) < 30, printed  # the JSON was 120+ lines
+    assert lines[0].startswith(f"{model_dir} on {data_dir}: 3 pairs, BtoA")
+    assert lines[1].startswith("mode: deterministic (eval mode")
+    written = json.loads((out / "metrics.json").read_text())
+    rows = {line.split()[0]: line for line in lines if line.startswith("  ")}
+    # every mean ± std is the one in metrics.json, aligned on the "±"
+    assert rows["L1"].split()[1:4] == [f"{written['l1']:.4f}", "±", f"{written['l1_std']:.4f}"]
+    assert rows["PSNR"].split()[2:4] == [f"{written['psnr']:.2f}", "±"]
+    assert rows["checkerboard"].split()[2:4] == [f"{written['checkerboard']:.2f}", "±"]
+    assert len({row.index("±") for row in rows.values() if "±" in row}) == 1
+    assert "FID [" in printed and "FID, KID not computed: needs Inception-v3" in printed
+    assert str(out / "metrics.json") in printed and str(out / "gallery.png") in printed
+    assert "1.png" not in printed  # no per-pair rows unless asked
+    assert main([*args, "--per-image", "--num-gallery", "0"]) == 0
+    per_pair = capsys.readouterr().out
+    assert "pair" in per_pair and sum(".png" in line for line in per_pair.splitlines()) >= 3
+
+
+def test_model_help_names_the_pretrained_registry(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "facades_label2photo" in text and "pix2pix models" in text and "--json" in text

@@ -152,7 +152,7 @@ def test_cli_progress_bar_and_files(model, tmp_path, capsys):
     data = make_pairs(tmp_path / "test", 3)
     out = tmp_path / "eval"
     assert main(["evaluate", "--model", str(model), "--data", str(data), "--output", str(out),
-                 "--save-images", "--sort", "psnr", "--device", "cpu"]) == 0  # fmt: skip
+                 "--save-images", "--sort", "psnr", "--device", "cpu", "--json"]) == 0  # fmt: skip
     captured = capsys.readouterr()
     assert "evaluate" in captured.err and "3/3" in captured.err  # tqdm on stderr
     result = json.loads(captured.out)
@@ -162,7 +162,7 @@ def test_cli_progress_bar_and_files(model, tmp_path, capsys):
     again = tmp_path / "again"
     assert main(["evaluate", "--model", str(model), "--data", str(data), "--output", str(again),
                  "--gallery-from", str(out / "metrics.json"), "--device", "cpu",
-                 "--no-progress"]) == 0  # fmt: skip
+                 "--no-progress", "--json"]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["gallery"] == result["gallery"]
 
 

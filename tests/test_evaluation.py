@@ -233,3 +233,10 @@ def test_public_names_stay():
     assert expected <= set(module.__all__)
     for name in module.__all__:
         assert ">>>" in (getattr(module, name).__doc__ or ""), f"{name} has no example"
+
+
+def test_progress_bar_is_on_by_default_and_can_be_turned_off(synthetic, saved, capsys):
+    evaluate(saved, synthetic, num_gallery=0)
+    assert "evaluate" in capsys.readouterr().err  # tqdm, on stderr
+    evaluate(saved, synthetic, num_gallery=0, progress=False)
+    assert capsys.readouterr().err == ""

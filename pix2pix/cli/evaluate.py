@@ -1,33 +1,32 @@
-"""``pix2pix evaluate``: mean L1, PSNR and SSIM of a trained model on a paired test folder."""
+"""``pix2pix evaluate``: score a trained model on a paired test folder; a summary or the JSON."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
-
-logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` subcommand."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="score a trained model on a paired test folder (L1, PSNR, SSIM, gallery)",
+        help="score a trained model on a paired test folder (L1, PSNR, SSIM, LPIPS, gallery)",
         description="Translate the source half of every pair in --data and compare the result "
-        "with the target: mean and standard deviation of L1, PSNR and SSIM, in eval mode "
+        "with the target: mean and standard deviation of L1, PSNR, SSIM, LPIPS (with its "
+        "weights), the blur-aware statistics and the checkerboard statistic, in eval mode "
         "(deterministic) unless --stochastic. Images are scored at the model's training "
-        "crop size (saved with it by the trainer), else at their own size. With --output, "
-        "writes metrics.json, gallery.png and gallery.html there (with --save-images also every "
-        "pair in images/ and a sortable page of them, index.html); the metrics JSON also goes "
-        "to stdout.",
+        "crop size (saved with it by the trainer), else at their own size. Prints a short "
+        "table (--json: every number as JSON instead). With --output, writes metrics.json, "
+        "gallery.png and gallery.html there (with --save-images also every pair in images/ and "
+        "a sortable page of them, index.html).",
     )
     parser.add_argument(
         "--model",
         required=True,
         help="a folder from training (runs/NAME/final) or save_pretrained, a .safetensors file, "
-        "or a reference latest_net_G.pth",
+        "a reference latest_net_G.pth, or a pretrained model's name such as "
+        "facades_label2photo (list them: pix2pix models)",
     )
     parser.add_argument("--data", required=True, help="test folder of pairs (facades/test)")
     parser.add_argument(
@@ -115,17 +114,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show a progress bar on stderr (default: on)",
     )
     parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON on stdout instead of the table (what --output writes "
+        "to metrics.json, without every pair's values unless --per-image)",
+    )
+    parser.add_argument(
         "--per-image",
         action="store_true",
-        help="also print every image's metrics to stdout (metrics.json always has them)",
+        help="also print every pair's metrics (a table, or in the JSON with --json); "
+        "metrics.json always has them",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate, write the files, print the metrics; returns the exit code."""
+    """Evaluate, write the files, print the summary (or the JSON); returns the exit code."""
     from pix2pix.evaluation import evaluate
     from pix2pix.evaluation.score import json_ready
+    from pix2pix.evaluation.summary import format_summary
 
     result = evaluate(
         args.model,
@@ -147,20 +154,14 @@ def run(args: argparse.Namespace) -> int:
         worst_first=args.worst_first,
         gallery_names=_gallery_names(args.gallery_from),
     )
-    # per-image lines would bury the summary on a terminal; metrics.json keeps them
-    shown = {k: v for k, v in result.items() if args.per_image or k != "per_image"}
-    print(json.dumps(json_ready(shown), indent=2))
-    ssim = "n/a" if result["ssim"] is None else f"{result['ssim']:.4f}"
-    logger.info(
-        "%s, %d pairs (%s): L1 %.4f, PSNR %.2f dB, SSIM %s%s",
-        Path(args.model).name or args.model,
-        result["count"],
-        result["mode"],
-        result["l1"],
-        result["psnr"],
-        ssim,
-        f"; wrote {args.output}" if args.output else "",
-    )
+    if args.json:
+        # per-image lines would bury the rest on a terminal; metrics.json keeps them
+        shown = {k: v for k, v in result.items() if args.per_image or k != "per_image"}
+        print(json.dumps(json_ready(shown), indent=2))
+        return 0
+    print(format_summary(result, per_image=args.per_image))
+    if not args.output:
+        print("(--output DIR writes metrics.json and a gallery; --json prints every number.)")
     return 0
 
 

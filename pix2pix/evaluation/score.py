@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pix2pix import metrics
+from pix2pix._files import atomic_write_text
 from pix2pix.constants import DIRECTION_CHOICES
 from pix2pix.data.paired import PairedImageDataset
 from pix2pix.evaluation.blur import BAND_EDGE, blur_statistics
@@ -176,7 +177,7 @@ def evaluate(
     lpips_net: str = "alex",
     lpips_weights: str | os.PathLike[str] | None = None,
     lpips_heads: str | os.PathLike[str] | None = None,
-    progress: bool = False,
+    progress: bool = True,
     save_images: bool = False,
     sort: str | None = None,
     worst_first: bool = False,
@@ -219,7 +220,8 @@ def evaluate(
         lpips_heads: The LPIPS linear heads file. Default: the installed ``lpips`` package's
             (``pip install "pix2pix[lpips]"``). Without both files LPIPS is ``None`` with
             ``lpips_note`` saying which is missing; nothing is downloaded.
-        progress: Show a progress bar (tqdm, on stderr).
+        progress: Show a progress bar (tqdm: on stderr, or a widget in a notebook); ``False``
+            for none (scripts that log, loops over many models).
         save_images: Also write every pair's source, output and target to
             ``output_dir/images/NAME_real_A.png``, ``NAME_fake_B.png``, ``NAME_real_B.png``
             and a page of every pair, ``output_dir/index.html`` (paged, sortable by each
@@ -503,7 +505,9 @@ def _evaluate(
         if scratch is not None:
             scratch.cleanup()
         result["files"]["metrics"] = str(output_dir / METRICS_NAME)
-        (output_dir / METRICS_NAME).write_text(json.dumps(json_ready(result), indent=2) + "\n")
+        # atomic: an interrupted run never leaves a half-written metrics.json for --gallery-from
+        text = json.dumps(json_ready(result), indent=2) + "\n"
+        atomic_write_text(output_dir / METRICS_NAME, text)
     return result
 
 
