@@ -431,6 +431,55 @@ def test_worker_batches_deterministic_requests_only():
     assert max(n for n, _ in recorder.calls) <= 3
 
 
+class _PixelRecorder(_Recorder):
+    """Records the pixels of every call as well."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pixels: list[int] = []
+
+    def translate(self, x, **kwargs):
+        items = x if isinstance(x, list) else [x]
+        self.pixels.append(sum(i.size[0] * i.size[1] for i in items))
+        return super().translate(x, **kwargs)
+
+
+def test_worker_batches_by_pixels_not_only_by_count():
+    # issue 23: 16 large images (each allowed alone) ran 8 at a time and peaked at 3.5 GB
+    recorder = _PixelRecorder()
+    worker = InferenceWorker(recorder, max_batch=8, max_batch_pixels=100 * 100)
+    sizes = [(10, 10)] + [(60, 60)] * 5 + [(200, 200)] + [(30, 30)] * 8
+    futures = [worker.submit(Image.new("RGB", sizes[0]), TranslateOptions())]
+    assert recorder.entered.wait(10)  # the first runs and blocks; the others queue up
+    futures += [worker.submit(Image.new("RGB", s), TranslateOptions()) for s in sizes[1:]]
+    recorder.gate.set()
+    assert [f.result(10).image for f in futures] == [f"out-{s}" for s in sizes]  # in order
+    worker.close()
+    for (count, _), pixels in zip(recorder.calls, recorder.pixels):
+        assert pixels <= 100 * 100 or count == 1, (count, pixels)
+    assert (1, False) in recorder.calls  # the 200x200 image alone, over the budget
+    assert max(n for n, _ in recorder.calls) == 8  # the 30x30 ones still batch, by count
+
+
+def test_the_default_batch_never_holds_more_than_the_largest_image(translator):
+    settings = ServeSettings(max_pixels=64 * 64)
+    assert settings.batch_pixels == 64 * 64
+    assert ServeSettings(max_pixels=64 * 64, max_batch_pixels=10).batch_pixels == 10
+    with pytest.raises(ValueError, match="max_batch_pixels"):
+        ServeSettings(max_batch_pixels=0)
+    app = create_app(translator, settings)
+    assert app.state.worker.max_batch_pixels == 64 * 64
+    app.state.worker.close()
+    recorder = _PixelRecorder()
+    worker = InferenceWorker(recorder, max_batch=8, max_batch_pixels=settings.batch_pixels)
+    futures = [worker.submit(Image.new("RGB", (64, 64)), TranslateOptions()) for _ in range(16)]
+    assert recorder.entered.wait(10)
+    recorder.gate.set()
+    assert all(f.result(10).image == "out-(64, 64)" for f in futures)
+    worker.close()
+    assert {n for n, _ in recorder.calls} == {1}  # each largest image alone
+
+
 def test_worker_refuses_beyond_its_queue():
     from pix2pix.serve.errors import ApiError
 

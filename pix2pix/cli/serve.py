@@ -80,6 +80,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run up to this many waiting deterministic requests as one batch (8; 1: never)",
     )
     parser.add_argument(
+        "--max-batch-pixels",
+        type=int,
+        default=None,
+        help="... and of up to this many pixels in all (default: --max-pixels, so a batch "
+        "never needs more memory than the largest single image)",
+    )
+    parser.add_argument(
         "--header-timeout",
         type=float,
         default=10.0,
@@ -167,9 +174,9 @@ def upload_limit(megabytes: float) -> int:
 
 def check_limits(args: argparse.Namespace) -> None:
     """Refuse a count below 1 or a timeout that is not a positive number, naming the flag."""
-    for flag in ("max_pixels", "max_batch"):
+    for flag in ("max_pixels", "max_batch", "max_batch_pixels"):
         value = getattr(args, flag)
-        if value < 1:
+        if value is not None and value < 1:
             raise ValueError(f"--{flag.replace('_', '-')} {value} must be at least 1.")
     for flag in ("header_timeout", "body_timeout"):
         value = getattr(args, flag)
@@ -194,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         max_upload_bytes=upload_limit(args.max_upload_mb),
         max_pixels=args.max_pixels,
         max_batch=args.max_batch,
+        max_batch_pixels=args.max_batch_pixels,
         allowed_hosts=tuple(args.allow_host),
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,

@@ -82,7 +82,12 @@ def create_app(
         {'status': 'ok'}
     """
     settings = settings or ServeSettings()
-    worker = InferenceWorker(translator, max_batch=settings.max_batch, max_queue=settings.max_queue)
+    worker = InferenceWorker(
+        translator,
+        max_batch=settings.max_batch,
+        max_queue=settings.max_queue,
+        max_batch_pixels=settings.batch_pixels,
+    )
     assets = _read_assets()
     size = canvas_size(translator)
     starters = StarterDrawings(read_palette(translator.inference), size)

@@ -62,6 +62,9 @@ class ServeSettings:
         max_pixels: Images with more pixels are refused with 413 before being decoded.
         max_batch: Deterministic requests for same-sized images that wait together are run
             as one batch of up to this many; 1 runs every request alone.
+        max_batch_pixels: ... and of up to this many pixels in all (``None``: ``max_pixels``,
+            so a batch never holds more than the largest image allowed alone; memory grows
+            with the pixels, not the count). A larger image still runs, alone.
         max_queue: Requests waiting for the model beyond this are refused with 503.
         allowed_hosts: Host names accepted in the ``Host`` header besides the bound address
             (for a machine name or a reverse proxy's public name).
@@ -79,6 +82,7 @@ class ServeSettings:
     max_batch: int = 8
     max_queue: int = 64
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    max_batch_pixels: int | None = None
     header_timeout: float = 10.0
     body_timeout: float = 60.0
 
@@ -87,6 +91,11 @@ class ServeSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1.")
+        pixels = self.max_batch_pixels
+        if pixels is not None and (
+            isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 1
+        ):
+            raise ValueError(f"max_batch_pixels={pixels!r} must be an integer >= 1, or None.")
         for name in ("header_timeout", "body_timeout"):
             value = getattr(self, name)
             if (
@@ -101,6 +110,11 @@ class ServeSettings:
         problem = None if self.token is None else token_problem(self.token)
         if problem is not None:
             raise ValueError(f"token {problem}; leave it unset (None) for no token.")
+
+    @property
+    def batch_pixels(self) -> int:
+        """The pixel budget of one batch: ``max_batch_pixels``, else ``max_pixels``."""
+        return self.max_pixels if self.max_batch_pixels is None else self.max_batch_pixels
 
     @property
     def url(self) -> str:

@@ -3,8 +3,11 @@
 A translator is not safe to call from several threads at once (the stochastic mode switches
 module modes and forks the RNG), and one model in memory must serve every client. So requests
 queue for a single worker thread. While the model is busy, deterministic requests pile up; the
-worker takes those waiting together (up to ``max_batch``) and runs them as one batch, which
-gives each the result it would get alone (up to float rounding) at a fraction of the cost.
+worker takes those waiting together (up to ``max_batch`` of them, and up to ``max_batch_pixels``
+pixels in all) and runs them as one batch, which gives each the result it would get alone (up
+to float rounding) at a fraction of the cost. The pixel budget bounds the memory: activations
+grow with the pixels in a batch, not with the count, so eight large images must not run
+together where eight small ones may.
 Stochastic and tiled requests always run alone: the paper's test mode normalises with the
 statistics of the batch, so a neighbour would change the output.
 """
@@ -47,6 +50,11 @@ class _Job:
     def group(self) -> tuple[Any, ...]:
         return (self.image.size, self.image.mode)
 
+    @property
+    def pixels(self) -> int:
+        width, height = self.image.size
+        return int(width) * int(height)
+
 
 _STOP = object()
 
@@ -58,16 +66,26 @@ class InferenceWorker:
         translator: The shared :class:`~pix2pix.Translator`.
         max_batch: The most deterministic requests run together; 1 runs each alone.
         max_queue: Requests waiting beyond this are refused (503) instead of queued forever.
+        max_batch_pixels: The most pixels (width x height, summed) run together; an image
+            larger than this still runs, alone. ``None``: no limit but ``max_batch``.
 
     Example:
         >>> worker = InferenceWorker(translator)  # doctest: +SKIP
         >>> worker.submit(image, TranslateOptions()).result().image  # doctest: +SKIP
     """
 
-    def __init__(self, translator: Any, *, max_batch: int = 8, max_queue: int = 64) -> None:
+    def __init__(
+        self,
+        translator: Any,
+        *,
+        max_batch: int = 8,
+        max_queue: int = 64,
+        max_batch_pixels: int | None = None,
+    ) -> None:
         self.translator = translator
         self.max_batch = max_batch
         self.max_queue = max_queue
+        self.max_batch_pixels = max_batch_pixels
         self._queue: queue.Queue[Any] = queue.Queue()
         self._held: deque[_Job] = deque()  # taken from the queue, not batchable with the last
         self._thread = threading.Thread(target=self._loop, name="pix2pix-inference", daemon=True)
@@ -113,15 +131,22 @@ class InferenceWorker:
                 return
             jobs = [job]
             if job.options.batchable:
+                budget = self.max_batch_pixels
+                pixels = job.pixels
                 while len(jobs) < self.max_batch:
                     try:
                         other = self._next(block=False)
                     except queue.Empty:
                         break
-                    if other is _STOP or not other.options.batchable:
+                    if (
+                        other is _STOP
+                        or not other.options.batchable
+                        or (budget is not None and pixels + other.pixels > budget)
+                    ):
                         self._held.appendleft(other)  # its turn comes next, in order
                         break
                     jobs.append(other)
+                    pixels += other.pixels
             self._run(jobs)
 
     def _run(self, jobs: list[_Job]) -> None:
