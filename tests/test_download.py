@@ -557,11 +557,13 @@ def test_night2day_has_three_splits_and_every_direction_has_a_source(server, tmp
     assert not dataset_is_complete("night2day", tmp_path)
 
 
-def test_cityscapes_is_refused_with_its_license_and_the_combine_recipe(tmp_path):
+def test_cityscapes_is_refused_with_its_license_and_the_prepare_command(tmp_path):
     with pytest.raises(ValueError, match="license") as error:
         download_dataset("cityscapes", tmp_path)
-    assert "pix2pix combine" in str(error.value)
-    assert str(error.value) == CITYSCAPES_MESSAGE
+    message = str(error.value)
+    assert "pix2pix prepare cityscapes --gtfine gtFine_trainvaltest.zip" in message
+    assert "256x256" in message and "val split saved as test/" in message
+    assert message == CITYSCAPES_MESSAGE
 
 
 def test_unknown_dataset_suggests_the_close_name(tmp_path):

@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "serve",
     "models",
     "download",
+    "prepare",
     "check_data",
     "export",
     "combine",

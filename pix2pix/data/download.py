@@ -179,11 +179,12 @@ DATASETS: dict[str, DatasetInfo] = {
 CITYSCAPES_MESSAGE = (
     "The Cityscapes dataset cannot be redistributed (its license requires each user to register "
     "at https://www.cityscapes-dataset.com and accept its terms), so pix2pix does not download "
-    "it. Download gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.zip there yourself, put "
-    "the photos in one folder and their *_gtFine_color.png label maps in another, renamed so "
-    "that each photo and its label map share a name, and combine them into aligned A|B images: "
-    "pix2pix combine --a PHOTOS --b LABELS --output cityscapes/train (then train with "
-    "--direction BtoA for labels -> photo)."
+    "it. Download gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.zip there yourself, then "
+    "prepare them as the canonical prepare_cityscapes_dataset.py does (photo left as A, colour "
+    "label map right as B, each resized to 256x256; the val split saved as test/, which the "
+    "FCN-score protocol evaluates on): pix2pix prepare cityscapes --gtfine "
+    "gtFine_trainvaltest.zip --leftimg leftImg8bit_trainvaltest.zip --output cityscapes (then "
+    "train labels -> photo with --direction BtoA)."
 )
 
 
@@ -200,7 +201,7 @@ def _info(name: str) -> DatasetInfo:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(
             f"Unknown dataset {name!r}.{hint} Standard datasets: {', '.join(DATASETS)} "
-            "(cityscapes must be prepared by hand: its license forbids redistribution)."
+            "(cityscapes: its license forbids redistribution; see pix2pix prepare cityscapes)."
         )
     return DATASETS[name]
 
