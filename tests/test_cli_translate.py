@@ -1,9 +1,11 @@
+import argparse
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from pix2pix.cli import main
+from pix2pix.cli import build_parser, main
 from pix2pix.models import UNetGenerator
 
 
@@ -182,3 +184,18 @@ def test_translate_batch_size_writes_the_same_images(tmp_path, model_dir, capsys
     )
     assert "--batch-size 0 must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before anything was loaded or written
+
+
+def test_translate_help_names_registry_models_and_explains_every_option(capsys):
+    # issue 27: --model never mentioned registry names; --dtype and --tile-overlap had no help
+    with pytest.raises(SystemExit):
+        main(["translate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "a registry name such as facades_label2photo (see `pix2pix models`" in help_text
+    assert "Hugging Face Hub id" in help_text
+    subcommands = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    for command in ("translate", "export"):
+        actions = subcommands.choices[command]._actions
+        assert [a.dest for a in actions if not a.help] == [], command

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from pix2pix.export import DEFAULT_OPSET, EXPORT_FORMATS, export_model
@@ -11,6 +13,10 @@ from pix2pix.export import DEFAULT_OPSET, EXPORT_FORMATS, export_model
 logger = logging.getLogger(__name__)
 
 _SUFFIX_FORMATS = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
+
+# The ONNX exporter's passes (onnxscript's optimiser and rewriter, onnx_ir's cleanup) log every
+# step at INFO, about 30 lines an export, which the command line's INFO logging would print.
+_CHATTY_EXPORTER_LOGGERS = ("onnxscript", "onnx_ir")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a folder from save_pretrained / training (runs/NAME/final), a .safetensors file, "
-        "a reference latest_net_G.pth, or a Hugging Face Hub id owner/name",
+        help="a model folder (runs/NAME/final, or any save_pretrained folder), a .safetensors "
+        "file, a reference latest_net_G.pth, a registry name such as facades_label2photo (see "
+        "`pix2pix models`; downloaded once) or a Hugging Face Hub id owner/name",
     )
     parser.add_argument("--output", required=True, help="the file to write (.onnx, .pt)")
     parser.add_argument(
@@ -61,6 +68,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+@contextlib.contextmanager
+def _quiet_exporter_logs() -> Iterator[None]:
+    """Hide the exporter's INFO step log for a block; its warnings and errors still show."""
+    chatty = [logging.getLogger(name) for name in _CHATTY_EXPORTER_LOGGERS]
+    levels = [each.level for each in chatty]
+    for each in chatty:
+        each.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for each, level in zip(chatty, levels):
+            each.setLevel(level)
+
+
 def run(args: argparse.Namespace) -> int:
     """Export the model; returns the exit code."""
     output = Path(args.output)
@@ -79,14 +100,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--size takes SIDE or HEIGHT WIDTH; got {len(args.size)} numbers.")
         size = args.size[0] if len(args.size) == 1 else (args.size[0], args.size[1])
     try:
-        path = export_model(
-            args.model,
-            output,
-            format=export_format,
-            size=size,
-            dynamic_size=args.dynamic_size,
-            opset=opset,
-        )
+        with _quiet_exporter_logs():
+            path = export_model(
+                args.model,
+                output,
+                format=export_format,
+                size=size,
+                dynamic_size=args.dynamic_size,
+                opset=opset,
+            )
     except ImportError as error:
         # a missing optional dependency is a user-fixable error: one line, like the others
         raise RuntimeError(str(error)) from error

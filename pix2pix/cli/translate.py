@@ -40,8 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a folder from save_pretrained / training (runs/NAME/final), a .safetensors file, "
-        "or a reference latest_net_G.pth",
+        help="a model folder (runs/NAME/final, or any save_pretrained folder), a .safetensors "
+        "file, a reference latest_net_G.pth, a registry name such as facades_label2photo (see "
+        "`pix2pix models`; downloaded once) or a Hugging Face Hub id owner/name",
     )
     parser.add_argument("--output", required=True, help="folder for the translated PNGs")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -53,7 +54,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "others 8-bit), 8 or 16",
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1 ...")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument(
+        "--dtype",
+        default="fp32",
+        choices=["fp32", "bf16", "fp16"],
+        help="precision of the generator: fp32 (default), or bf16 / fp16, which run a "
+        "half-precision copy of the weights (faster and lighter where the device supports it, "
+        "results differ slightly)",
+    )
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -66,7 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="translate in overlapping tiles of this many pixels a side, so memory depends on "
         "the tile, not the image (needed above --max-pixels)",
     )
-    parser.add_argument("--tile-overlap", type=int, default=32)
+    parser.add_argument(
+        "--tile-overlap",
+        type=int,
+        default=32,
+        help="with --tile: pixels neighbouring tiles share, blended with linear ramps so no "
+        "seams show (default 32; less than the tile)",
+    )
     parser.add_argument(
         "--max-pixels",
         type=int,
