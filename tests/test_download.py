@@ -656,6 +656,16 @@ def test_force_downloads_a_kept_archive_again(server, cache, tmp_path):
     assert server.count("/datasets/maps.tar.gz") == 2
 
 
+def test_force_offline_keeps_the_cached_copy(server, cache, monkeypatch):
+    server.files["/f.bin"] = payload()
+    target = cache / "downloads" / "f.bin"
+    fetch(server.url + "/f.bin", target, progress=False)
+    monkeypatch.setenv("PIX2PIX_OFFLINE", "1")
+    with pytest.raises(OfflineError, match="is kept"):
+        fetch(server.url + "/f.bin", target, progress=False, force=True)
+    assert target.is_file() and server.count("/f.bin") == 1
+
+
 def test_a_cached_file_without_a_record_is_checked_before_it_is_recorded(server, cache):
     # a kill between the rename and the record leaves the file unrecorded: it is checked again
     target = cache / "downloads" / "f.bin"

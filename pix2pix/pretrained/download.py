@@ -125,6 +125,11 @@ def fetch(
     what = what or destination.name
     partial = destination.with_name(destination.name + ".part")
     if force:
+        if is_offline():  # checked first: deleting the cached copy could not be undone
+            raise OfflineError(
+                f"{ENV_OFFLINE}=1 forbids downloading {what} again from {url}; the cached copy "
+                f"({destination}) is kept. Unset {ENV_OFFLINE} to force a new download."
+            )
         for stale in (destination, partial, _validator_path(partial)):
             stale.unlink(missing_ok=True)
     if destination.is_file():
