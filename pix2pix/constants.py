@@ -15,7 +15,6 @@ __all__ = [
     "PENALTY_CHOICES",
     "PRECISION_CHOICES",
     "PREPROCESS_CHOICES",
-    "TRAINER_CONFIG_NAME",
     "WEIGHTS_NAME",
 ]
 
@@ -25,10 +24,9 @@ WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 
 # ---- files of a run folder (Trainer.fit)
-TRAINER_CONFIG_NAME = "trainer_config.json"
-RUN_CONFIG_NAME = "run_config.json"  # the CLI's complete record: data, models, trainer
-TRAIN_ARGS_NAME = "train_args.json"  # its predecessor (data arguments only), still read
-TRAINER_STATE_NAME = "trainer_state.pt"
+RUN_CONFIG_NAME = "run_config.json"  # the run's record: models, data, trainer settings
+TRAINER_STATE_NAME = "trainer_state.pt"  # in each checkpoint: optimizers, counters, RNG
+CHECKPOINT_MANIFEST_NAME = "checkpoint.json"  # in each checkpoint: position and checksums
 CHECKPOINTS_DIR = "checkpoints"
 FINAL_DIR = "final"
 

@@ -92,3 +92,12 @@ def assert_different_state(a: nn.Module, b: nn.Module):
     """At least one tensor of the two state dicts differs."""
     sa, sb = a.state_dict(), b.state_dict()
     assert any(not torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def recorded_config(run) -> TrainerConfig:
+    """The TrainerConfig that the run record ``run/run_config.json`` holds."""
+    import json
+
+    return TrainerConfig.from_dict(
+        json.loads((Path(run) / "run_config.json").read_text())["trainer"]
+    )

@@ -14,7 +14,7 @@ import tempfile
 import pytest
 import torch
 
-from pix2pix import UNetGenerator
+from pix2pix import Translator, UNetGenerator
 from pix2pix._files import WriteError, atomic_write
 from pix2pix.cli import main
 from pix2pix.data import SyntheticPairs
@@ -171,21 +171,46 @@ def test_fid_weights_that_are_a_pickle_are_refused_in_one_line(tmp_path):
     assert (tmp_path / "victim").is_dir()  # nothing ran
 
 
-@pytest.mark.parametrize(("text", "says"), [("", "is not valid JSON"), ("[1]", "not list")])
-def test_a_damaged_train_args_json_names_the_file(tmp_path, capsys, text, says):
+@pytest.fixture
+def old_run(tmp_path):
+    """A finished run folder, for tests that age its record."""
     SyntheticPairs(2, size=32).write(tmp_path / "data")
     run = tmp_path / "run"
     assert main(["train", "--data", str(tmp_path / "data"), "--output", str(run), "--max-steps",
                  "1", "--base-channels", "4", "--num-downs", "5", "--disc-channels", "4",
                  "--crop-size", "32", "--load-size", "36", "--device", "cpu",
                  "--no-progress-bar"]) == 0  # fmt: skip
-    (run / "run_config.json").unlink()
-    for copy in run.glob("checkpoints/*/run_config.json"):
-        copy.unlink()
-    (run / "train_args.json").write_text(text)  # a run from before run_config.json
-    assert main(["train", "--resume", str(run), "--max-steps", "2"]) == 2
+    return run
+
+
+def test_a_run_of_an_older_record_format_is_refused_in_one_line(old_run, capsys):
+    for path in [old_run / "run_config.json", *old_run.glob("checkpoints/*/run_config.json")]:
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps({**record, "format": 1}))
+    assert main(["train", "--resume", str(old_run), "--max-steps", "2"]) == 2
     line = _one_error_line(capsys)
-    assert "train_args.json" in line and says in line
+    assert "run record of format 1" in line and "reads format 2" in line
+    assert "final/" in line and "Translator.from_pretrained" in line
+    Translator.from_pretrained(old_run / "final")  # as the message says
+
+
+def test_a_run_from_before_run_records_is_refused_in_one_line(old_run, capsys):
+    for path in [old_run / "run_config.json", *old_run.glob("checkpoints/*/run_config.json")]:
+        path.unlink()
+    (old_run / "train_args.json").write_text("{}")  # what runs wrote before run_config.json
+    assert main(["train", "--resume", str(old_run), "--max-steps", "2"]) == 2
+    line = _one_error_line(capsys)
+    assert "has no run_config.json" in line and "final/" in line
+
+
+@pytest.mark.parametrize(("text", "says"), [("", "is not valid JSON"), ("[1]", "not list")])
+def test_a_damaged_run_record_without_a_copy_names_the_file(old_run, capsys, text, says):
+    for path in old_run.glob("checkpoints/*/run_config.json"):
+        path.unlink()
+    (old_run / "run_config.json").write_text(text)
+    assert main(["train", "--resume", str(old_run), "--max-steps", "2"]) == 2
+    line = _one_error_line(capsys)
+    assert "run_config.json" in line and says in line
 
 
 def test_an_error_from_a_dataloader_worker_prints_as_its_own_line():

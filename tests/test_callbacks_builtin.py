@@ -12,7 +12,8 @@ from PIL import Image
 from pix2pix import Translator
 from pix2pix.cli import main
 from pix2pix.trainer import BestCheckpoint, EarlyStopping, Trainer, TrainerConfig
-from pix2pix.trainer.monitoring import config_callbacks, load_callback, metric_mode
+from pix2pix.trainer.callbacks import load_callback
+from pix2pix.trainer.monitoring import config_callbacks, metric_mode
 
 from helpers import make_data, tiny_config, tiny_models
 
@@ -194,7 +195,7 @@ def test_load_callback_errors(tmp_path, monkeypatch):
         load_callback("Marker")
 
 
-def test_cli_callback_is_recorded_and_attached_again_on_resume(tmp_path, monkeypatch):
+def test_cli_callback_is_recorded_and_attached_again_only_when_named(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
     (tmp_path / "run_cbs.py").write_text(CALLBACK_SOURCE)
@@ -215,5 +216,40 @@ def test_cli_callback_is_recorded_and_attached_again_on_resume(tmp_path, monkeyp
     assert record["callbacks"] == ["run_cbs:Marker"]
     card = (run / "final/README.md").read_text()
     assert 'license: "cc-by-4.0"' in card
+    capsys.readouterr()
+    # a run folder may come from someone else: its record never runs code by itself
     assert main(["train", "--resume", str(run), "--max-steps", "3", *common[2:]]) == 0
-    assert (run / "marker.txt").read_text() == "start 0\nstart 2\n"
+    assert (run / "marker.txt").read_text() == "start 0\n"
+    out = capsys.readouterr().out
+    assert "recorded the callbacks run_cbs:Marker" in out and "--trust-callbacks" in out
+    # the record keeps it, so naming it again (or trusting the folder) attaches it
+    assert json.loads((run / "run_config.json").read_text())["callbacks"] == ["run_cbs:Marker"]
+    resume = ["train", "--resume", str(run), *common[2:]]
+    assert main([*resume, "--max-steps", "4", "--callback", "run_cbs:Marker"]) == 0
+    assert main([*resume, "--max-steps", "5", "--trust-callbacks"]) == 0
+    assert (run / "marker.txt").read_text() == "start 0\nstart 3\nstart 4\n"
+
+
+def test_a_recorded_callback_module_is_never_imported_on_resume(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    data = tmp_path / "pairs"
+    data.mkdir()
+    Image.new("RGB", (64, 32), (60, 20, 200)).save(data / "0.png")
+    run = tmp_path / "run"
+    common = ["--device", "cpu", "--no-progress-bar", "--no-check-data"]
+    assert main(["train", "--data", str(data), "--output", str(run), "--max-steps", "1",
+                 "--load-size", "32", "--crop-size", "32", "--generator", "unet_128",
+                 "--num-downs", "5", "--base-channels", "4", "--disc-channels", "4",
+                 "--checkpoint-every", "1", *common]) == 0  # fmt: skip
+    # someone edits the record to name their module, whose import has a side effect
+    (tmp_path / "evil.py").write_text("open('pwned', 'w').close()\n")
+    record = json.loads((run / "run_config.json").read_text())
+    record["callbacks"] = ["evil:Anything", "os:abort", "builtins:input"]
+    (run / "run_config.json").write_text(json.dumps(record))
+    assert main(["train", "--resume", str(run), "--max-steps", "2"]) == 0
+    assert not (tmp_path / "pwned").exists()
+    assert "evil:Anything, os:abort, builtins:input" in capsys.readouterr().out
+    # named on the command line, a callback must be a Callback before anything of it is called
+    assert main(["train", "--resume", str(run), "--max-steps", "3", "--callback", "os:abort"]) == 2
+    assert "abort is not a pix2pix.trainer.Callback subclass" in capsys.readouterr().err

@@ -11,6 +11,8 @@ from pix2pix.models import load_pretrained
 from pix2pix.trainer import TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
 
+from helpers import recorded_config
+
 TINY = [
     "--generator", "unet_128", "--num-downs", "5", "--base-channels", "4",
     "--discriminator", "n_layers", "--n-layers-d", "2", "--disc-channels", "4",
@@ -36,8 +38,11 @@ def test_run_config_records_data_models_and_trainer(run):
     assert record["generator"]["model_type"] == "UNetGenerator"
     assert record["generator"]["base_channels"] == 4 and record["generator"]["num_downs"] == 5
     assert record["discriminator"]["n_layers"] == 2
-    assert record["data"]["direction"] == "BtoA" and record["data"]["crop_size"] == 32
+    assert record["data"]["train"]["direction"] == "BtoA"
+    assert record["data"]["train"]["crop_size"] == 32
+    assert record["data"]["train"]["root"].endswith("train") and record["data"]["val"] is None
     assert record["trainer"]["lr"] == 1e-3
+    assert (record["format"], record["trainer_class"], record["callbacks"]) == (2, "Trainer", [])
 
 
 def test_config_run_config_reproduces_the_models_and_settings(run, tmp_path):
@@ -49,7 +54,7 @@ def test_config_run_config_reproduces_the_models_and_settings(run, tmp_path):
     old, again = load_pretrained(folder / "final"), load_pretrained(new / "final")
     assert old.config == again.config
     record = json.loads((new / "run_config.json").read_text())
-    assert record["trainer"]["lr"] == 1e-3 and record["data"]["direction"] == "BtoA"
+    assert record["trainer"]["lr"] == 1e-3 and record["data"]["train"]["direction"] == "BtoA"
     assert json.loads((new / "final" / "config.json").read_text())["inference"]["crop_size"] == 32
 
 
@@ -68,10 +73,11 @@ def test_resume_refuses_changed_settings_listing_each(run, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "--beta1: 0.5 -> 0.9" in err
-    assert "--generator: 'unet (custom)' -> 'resnet_9blocks'" in err
-    assert "--base-channels: 4 -> 32" in err
+    assert "generator.model_type: 'UNetGenerator' -> 'ResNetGenerator'" in err
+    assert "generator.base_channels: 4 -> 32" in err
     assert "--lr" not in err  # 0.001 is the run's own lr: no difference
-    assert TrainerConfig.load(folder / "trainer_config.json").beta1 == 0.5  # nothing written
+    assert err.count("\n") == 1  # one line
+    assert recorded_config(folder).beta1 == 0.5  # nothing written
 
 
 def test_resume_applies_safe_changes_and_named_checkpoints(run):
@@ -81,7 +87,7 @@ def test_resume_applies_safe_changes_and_named_checkpoints(run):
     # a named checkpoint resumes from itself, not from the run's newest one
     assert main(["train", "--resume", str(first), "--max-steps", "3", "--log-every", "2"]) == 0
     assert [p.name for p in ckpt.list_checkpoints(folder)][-1] == "step-000003"
-    saved = TrainerConfig.load(folder / "trainer_config.json")
+    saved = recorded_config(folder)
     assert (saved.max_steps, saved.log_every, saved.lr) == (3, 2, 1e-3)
 
 
@@ -94,13 +100,15 @@ def test_a_damaged_run_config_is_refused_in_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "broken.json must hold a JSON object, not list" in err
 
 
-def test_resume_recovers_a_damaged_run_config_from_the_checkpoint(run, capsys):
+def test_resume_recovers_a_damaged_run_config_from_the_checkpoint(run, caplog):
     _, folder = run
     latest = ckpt.list_checkpoints(folder)[-1]
     assert (latest / "run_config.json").is_file()  # every checkpoint keeps a copy
     (folder / "run_config.json").write_text("")
     assert main(["train", "--resume", str(folder), "--max-steps", "4"]) == 0
-    assert "using the copy in the checkpoint" in capsys.readouterr().out
+    assert f"using the copy in {latest}" in caplog.text
+    # the resumed run writes its record again
+    assert json.loads((folder / "run_config.json").read_text())["trainer"]["max_steps"] == 4
 
 
 def test_fit_resume_refuses_a_changed_config(tmp_path):

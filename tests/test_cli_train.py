@@ -12,6 +12,8 @@ from pix2pix.models import load_pretrained
 from pix2pix.trainer import TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
 
+from helpers import recorded_config
+
 TINY = [
     "--generator", "unet_128", "--num-downs", "5", "--base-channels", "4",
     "--discriminator", "n_layers", "--n-layers-d", "2", "--disc-channels", "4",
@@ -41,7 +43,7 @@ def test_train_then_resume(dataset, tmp_path):
     assert config["num_downs"] == 5 and config["base_channels"] == 4
     assert config["inference"]["direction"] == "BtoA"
     assert config["inference"]["crop_size"] == 32
-    saved = TrainerConfig.load(run / "trainer_config.json")
+    saved = recorded_config(run)
     assert (saved.max_steps, saved.batch_size, saved.direction) == (3, 2, "BtoA")
     assert any('"val/SSIM"' in line for line in (run / "metrics.jsonl").open())
 
@@ -49,7 +51,7 @@ def test_train_then_resume(dataset, tmp_path):
     assert main(["train", "--resume", str(run), "--max-steps", "5"]) == 0
     state = torch.load(ckpt.list_checkpoints(run)[-1] / "trainer_state.pt", weights_only=True)
     assert state["step"] == 5
-    assert TrainerConfig.load(run / "trainer_config.json").max_steps == 5
+    assert recorded_config(run).max_steps == 5
     assert load_pretrained(run / "final").config["num_downs"] == 5
 
 
@@ -61,7 +63,7 @@ def test_config_file_is_layered_under_flags(dataset, tmp_path):
          "--config", str(tmp_path / "cfg.json"), "--lr", "5e-4", *TINY]
     )  # fmt: skip
     assert code == 0
-    saved = TrainerConfig.load(tmp_path / "a" / "trainer_config.json")
+    saved = recorded_config(tmp_path / "a")
     assert (saved.max_steps, saved.gan_mode, saved.lr, saved.batch_size) == (2, "lsgan", 5e-4, 2)
 
 
@@ -133,7 +135,7 @@ def test_preset_sets_trainer_fields_and_discriminator_options_under_flags(datase
          "--preset", "hinge-sn", "--lr", "3e-4", *TINY]
     )  # fmt: skip
     assert code == 0
-    saved = TrainerConfig.load(run / "trainer_config.json")
+    saved = recorded_config(run)
     assert (saved.gan_mode, saved.lr, saved.ema_decay) == ("hinge", 3e-4, None)  # flag wins
     latest = ckpt.list_checkpoints(run)[-1]
     assert json.loads((latest / "discriminator" / "config.json").read_text())["spectral_norm"]

@@ -117,23 +117,30 @@ def _install_kill(point, step):
         raise ValueError(point)
 
 
-def _child(run, point, step, start=None):
+def _child(run, point, step, start=None, export_only=False):
     torch.set_num_threads(1)  # OpenMP's pool does not survive a fork (DataLoader does the same)
     if point is not None:
         _install_kill(point, step)
     if start is not None:
         start.wait(60)
+    if export_only:  # export the finished run's newest checkpoint again, over its final/
+        trainer = Trainer(*tiny_models(), config(run), make_data(6))
+        trainer.load_checkpoint(ckpt.list_checkpoints(run)[-1])
+        trainer.save_pretrained(run / "final")
+        return
     resume = "latest" if ckpt.list_checkpoints(run) else None
     try:
-        Trainer(*tiny_models(), config(run), make_data(6)).fit(resume_from=resume)
+        # killed before its first checkpoint, the run starts again (moving its logs aside)
+        trainer = Trainer(*tiny_models(), config(run), make_data(6))
+        trainer.fit(resume_from=resume, overwrite=resume is None)
     except RunLockedError:
         sys.stdout.flush()
         os._exit(REFUSED)
 
 
-def train_in_child(run, point=None, step=0, kill_after=None):
+def train_in_child(run, point=None, step=0, kill_after=None, export_only=False):
     """Train (resuming when there is a checkpoint) in a forked process; returns its exit code."""
-    process = FORK.Process(target=_child, args=(run, point, step))
+    process = FORK.Process(target=_child, args=(run, point, step, None, export_only))
     process.start()
     if kill_after is not None:
         process.join(kill_after)
@@ -192,9 +199,7 @@ CHAIN = [
     ("before-rename", 4),
     ("pruning", 5),
     ("exporting", MAX_STEPS),
-    (None, 0),  # completes
-    ("between-final-renames", MAX_STEPS),  # a re-export of a finished run, killed
-    (None, 0),
+    (None, 0),  # a finished run without its export: exports only
 ]
 
 
@@ -209,12 +214,22 @@ def test_targeted_kills_leave_a_sound_folder_and_resume_bit_exactly(tmp_path, re
             assert code == -signal.SIGKILL, f"{point} at step {step} was not reached"
             kills += 1
         assert_run_folder_sound(run)
-        if point == "between-final-renames":
-            assert not (run / "final").exists()  # the old one aside, the new one not in
-    assert kills == 6
+    assert kills == 5
     assert_same_weights(run, reference)
     leftovers = [p.name for p in run.rglob(".*")]
     assert leftovers == [], leftovers  # every temporary and trash folder was cleaned
+
+
+def test_a_re_export_killed_between_its_renames_is_redone_on_resume(tmp_path, reference):
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    code = train_in_child(run, "between-final-renames", MAX_STEPS, export_only=True)
+    assert code == -signal.SIGKILL, "the kill between the two renames was not reached"
+    assert not (run / "final").exists()  # the old one aside, the new one not in
+    assert_run_folder_sound(run)
+    assert train_in_child(run) == 0  # the finished run only exports
+    assert_same_weights(run, reference)
+    assert [p.name for p in run.rglob(".*")] == []
 
 
 def test_two_runs_started_together_one_is_refused(tmp_path, reference):
@@ -470,5 +485,5 @@ def test_each_checkpoint_keeps_copies_of_the_run_level_json(cli_run, tmp_path):
     args = ["train", "--data", str(cli_run / "train"), "--output", str(run), "--max-steps", "2"]
     assert main([*args, *TINY]) == 0
     for path in ckpt.list_checkpoints(run):
-        for name in ("trainer_config.json", "run_config.json"):
-            assert (path / name).read_bytes() == (run / name).read_bytes()
+        assert (path / "run_config.json").read_bytes() == (run / "run_config.json").read_bytes()
+    assert not list(run.rglob("trainer_config.json"))  # one record of the run

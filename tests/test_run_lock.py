@@ -50,7 +50,7 @@ def test_a_second_run_is_refused_and_touches_nothing(tmp_path, holder):
     message = str(info.value)
     assert str(run) in message and f"process {holder} on host {socket.gethostname()}" in message
     assert in_progress.is_dir()
-    assert not (run / "trainer_config.json").exists() and not (run / "metrics.jsonl").exists()
+    assert not (run / "run_config.json").exists() and not (run / "metrics.jsonl").exists()
     assert read_holder(run)["pid"] == holder  # the record is the holder's, not overwritten
 
 
@@ -118,7 +118,7 @@ def test_a_lock_from_another_host_is_never_taken(tmp_path):
     assert "process 4242 on host gpu-node-7" in message
     assert f"delete {run / LOCK_NAME}" in message  # the documented way to clear it
     assert json.loads((run / LOCK_NAME).read_text()) == record
-    assert not (run / "trainer_config.json").exists()
+    assert not (run / "run_config.json").exists()
     (run / LOCK_NAME).unlink()  # as documented
     assert trainer.fit() == run / "final"
 

@@ -105,7 +105,8 @@ def test_checkpoint_contents_and_safe_loading(tmp_path, uninterrupted):
         "discriminator",
         "ema",
         "trainer_state.pt",
-        "trainer_config.json",
+        "run_config.json",
+        "checkpoint.json",
     }
     state = torch.load(folder / "trainer_state.pt", weights_only=True)
     assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (9, 3, 0)

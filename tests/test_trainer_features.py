@@ -192,7 +192,9 @@ def test_outputs_metrics_samples_and_inference_metadata(tmp_path):
         "G_L1",
         "img_per_s",
         "lr",
+        "window",
     }
+    assert [r["window"] for r in train] == [2, 2]  # each mean covers log_every steps
     val = [r for r in records if "val/PSNR" in r]
     assert [r["step"] for r in val] == [4] and 0 < val[0]["val/SSIM"] < 1
     grid = Image.open(run / "samples/step-000004.png")
@@ -216,7 +218,7 @@ def test_outputs_metrics_samples_and_inference_metadata(tmp_path):
         "in_channels": 3,
         "out_channels": 3,
     }
-    assert json.loads((run / "trainer_config.json").read_text())["sample_every"] == 2
+    assert json.loads((run / "run_config.json").read_text())["trainer"]["sample_every"] == 2
 
 
 def test_sample_grid_shows_gray_inputs_as_rgb(tmp_path):

@@ -25,10 +25,12 @@ from torch import nn
 from torchvision.utils import save_image
 
 from pix2pix import Translator, metrics
+from pix2pix._files import remove_tree
 from pix2pix.models import PatchGANDiscriminator, UNetGenerator
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer.reporting import sample_grid
 from pix2pix.trainer.rng import seed_everything
+from pix2pix.trainer.run_folder import find_run
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +135,10 @@ def run_demo(args: argparse.Namespace) -> int:
         args.batch_size,
     )
     trainer = Trainer(generator, discriminator, config, train_data=train, val_data=test)
+    if find_run(config.output_dir) is not None:
+        # the demo's run folder is its own scratch space: a second demo replaces the first's
+        logger.info("Replacing the previous demo run in %s.", config.output_dir)
+        remove_tree(config.output_dir)
     final = trainer.fit()
     if final is None:  # Ctrl-C: the checkpoint is written, there is nothing to show
         return 130

@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from pix2pix._files import atomic_write_text
-from pix2pix.constants import FINAL_DIR, RUN_CONFIG_NAME, TRAINER_CONFIG_NAME
+from pix2pix.constants import FINAL_DIR, RUN_CONFIG_NAME
+from pix2pix.trainer.metric_files import read_jsonl
 
 REPORT_NAME = "report.html"
 METRICS_NAME = "metrics.jsonl"
 SAMPLES_DIR = "samples"
 _STEP_FILE = re.compile(r"step-(\d+)\.png$")
 # keys that are bookkeeping, not a curve worth a plot
-_NOT_PLOTTED = ("step", "epoch")
+_NOT_PLOTTED = ("step", "epoch", "window")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,18 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- reading
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The records of ``metrics.jsonl`` (lines a crash cut short are skipped)."""
-    path = run_dir / METRICS_NAME
-    records = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("step"), int):
-                records.append(record)
-    return records
+    """The records of ``metrics.jsonl``; a damaged line is skipped with a warning naming it."""
+    return read_jsonl(run_dir / METRICS_NAME)
 
 
 def metric_series(records: Sequence[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
@@ -245,7 +236,7 @@ def write_report(
     """
     run_dir = Path(run_dir)
     records = read_metrics(run_dir)
-    config = _read_json(run_dir / RUN_CONFIG_NAME) or _read_json(run_dir / TRAINER_CONFIG_NAME)
+    config = _read_json(run_dir / RUN_CONFIG_NAME)
     if not run_dir.is_dir() or (not records and config is None):
         raise FileNotFoundError(
             f"{run_dir} is not a training run folder (no {METRICS_NAME} or {RUN_CONFIG_NAME}); "

@@ -2,18 +2,19 @@
 
 Settings are layered: TrainerConfig defaults, then ``--preset NAME`` or ``--config FILE``
 (a TrainerConfig JSON, or a run's ``run_config.json``, which also defines the models and the
-data settings), then the flags given on the command line. Every run writes ``run_config.json``,
-the complete record: ``pix2pix train --config RUN/run_config.json --data DIR --output NEW``
-trains the same models with the same settings. ``--resume RUN`` continues a run from its newest
-checkpoint (or ``--resume RUN/checkpoints/step-N`` from that one) with the same data and models;
-flags given again may change only what does not change a step (a longer schedule, logging,
-workers); any other difference is refused, listing each field with both values."""
+data settings), then the flags given on the command line. A run folder holds one run: a new run
+refuses a folder that holds another (``--overwrite`` moves the old one aside). Every run's record
+(``run_config.json``, written by ``Trainer.fit``) reproduces it: ``pix2pix train --config
+RUN/run_config.json --data DIR --output NEW`` trains the same models with the same settings.
+``--resume RUN`` is :meth:`Trainer.from_run`: it continues a run from its newest checkpoint (or
+``--resume RUN/checkpoints/step-N`` from that one) with the same data and models; flags given
+again may change only what does not change a step (a longer schedule, logging, workers); any
+other difference is refused, listing each field with both values."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 import types
@@ -21,21 +22,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from pix2pix._files import atomic_write_text
-from pix2pix.cli.run_record import (
-    MODEL_FLAGS,
-    REMEMBERED,
-    RUN_CONFIG_FORMAT,
-    callback_specs,
-    read_json,
-    recorded_value,
-    resume_settings,
-    run_and_checkpoint,
-    saved_models,
-)
-from pix2pix.constants import (
-    RUN_CONFIG_NAME,
-)
+import torch
+
+from pix2pix._extras import require_extra
+from pix2pix.constants import RUN_CONFIG_NAME
 from pix2pix.models import (
     MultiScaleDiscriminator,
     PatchGANDiscriminator,
@@ -47,15 +37,32 @@ from pix2pix.models.base import ModelMixin, build_from_config
 from pix2pix.presets import get_preset, preset_names
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
+from pix2pix.trainer.callbacks import load_callback
+from pix2pix.trainer.checkpoint import read_position
 from pix2pix.trainer.config import FIELD_CHOICES
 from pix2pix.trainer.distributed import cleanup_distributed
-from pix2pix.trainer.errors import RunFolderWriteError
-from pix2pix.trainer.lock import RunLock
-from pix2pix.trainer.monitoring import load_callback
+from pix2pix.trainer.lock import ensure_free
+from pix2pix.trainer.resume import config_changes, is_finished, model_changes, refuse_changes
 from pix2pix.trainer.rng import seed_everything
+from pix2pix.trainer.run_folder import RunExistsError, find_run, locate_run
+from pix2pix.trainer.run_record import check_format, read_json_object, read_run_record
 
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel", "multiscale")
+# model flags (all default to None, so the CLI knows which ones the user gave)
+MODEL_FLAGS = (
+    "generator",
+    "num_downs",
+    "base_channels",
+    "discriminator",
+    "disc_channels",
+    "n_layers_d",
+    "num_d",
+    "norm",
+    "dropout",
+    "in_channels",
+    "out_channels",
+)
 # config fields whose flag is spelled differently (the rest are --field-name)
 _FLAG_NAMES = {
     "output_dir": ("--output", "--output-dir"),
@@ -169,13 +176,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="MODULE:CLASS",
         help="attach a pix2pix.trainer.Callback subclass built with no arguments (repeatable); "
-        "recorded in run_config.json, so --resume attaches it again",
+        "recorded in run_config.json; --resume attaches it again only when named again (or "
+        "with --trust-callbacks)",
+    )
+    run.add_argument(
+        "--trust-callbacks",
+        action="store_true",
+        help="with --resume: attach every callback the run recorded (this imports the modules "
+        "its run_config.json names: only for run folders you trust)",
     )
     run.add_argument(
         "--resume",
         metavar="RUN",
         help="continue the run in this folder from its newest checkpoint, or from the "
         "checkpoint folder given (RUN/checkpoints/step-N)",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train a new run into an --output folder that holds another run, after moving "
+        "that run aside to OUTPUT.old-<time> (without this, such a folder is refused)",
     )
     config = parser.add_argument_group("trainer settings (TrainerConfig fields)")
     add_config_flags(config)
@@ -240,7 +260,7 @@ def config_from_args(args: argparse.Namespace, base: TrainerConfig | None = None
     if preset:
         config = config.replace(**get_preset(preset)["trainer"])
     if getattr(args, "config", None):
-        record = read_json(Path(args.config))
+        record = read_json_object(args.config)
         if "trainer" in record:  # a run_config.json
             try:
                 config = TrainerConfig.from_dict(record["trainer"])
@@ -352,59 +372,202 @@ def _check_crop(
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Build data, models and trainer from ``args``; train; return the exit code."""
+    """Train a new run, or continue one (``--resume``); return the exit code.
+
+    Everything that can be refused cheaply is checked before anything slow (the data check,
+    building the models): a busy or occupied run folder, a missing optional package, settings
+    a resumed run may not change, a run that already finished.
+    """
+    if args.resume:
+        trainer = _resumed_trainer(args)
+        if trainer is None:
+            return 0  # the run had finished; the message said how to train further
+    else:
+        trainer = _new_trainer(args)
+    return _fit(trainer, overwrite=bool(args.overwrite))
+
+
+def _new_trainer(args: argparse.Namespace) -> Trainer:
     from pix2pix.data import PairedImageDataset  # the data stack is only needed here
 
-    checkpoint = None
-    record: dict[str, Any] = {}
-    if args.resume:
-        run_dir, checkpoint = run_and_checkpoint(args.resume)
-        if getattr(args, "cfg_output_dir", str(run_dir)) != str(run_dir):
-            raise ValueError(
-                f"--output {args.cfg_output_dir} differs from --resume {run_dir}; a resumed run "
-                "continues in its own folder (drop --output)."
-            )
-        args.cfg_output_dir = str(run_dir)
-        config = resume_settings(args, run_dir, checkpoint)
-    else:
-        if not hasattr(args, "cfg_output_dir") and not args.config:
-            raise ValueError("pass --output runs/NAME (the run folder) or --resume runs/NAME.")
-        if args.config:
-            record = read_json(Path(args.config))
-            if "trainer" not in record:
-                record = {}
-        config = config_from_args(args, None)
+    if not hasattr(args, "cfg_output_dir") and not args.config:
+        raise ValueError("pass --output runs/NAME (the run folder) or --resume runs/NAME.")
+    record = _record_from_config_flag(args)
+    config = config_from_args(args, None)
+    output_dir = Path(config.output_dir)
+    ensure_free(output_dir)  # a busy folder is refused before any slow work
+    existing = find_run(output_dir)
+    if existing is not None and not args.overwrite:
+        raise RunExistsError(
+            f"{output_dir} already holds {existing.describe()}. Continue it with: pix2pix "
+            f"train --resume {output_dir}; or train into a new --output folder; or pass "
+            "--overwrite to move the old run aside."
+        )
+    _require_logger_packages(config.loggers)
     if not args.data:
         raise ValueError("pass --data DIR, the training folder (e.g. facades/train).")
-
     # seeded before the models are built, so their initial weights are reproducible too
     seed_everything(config.seed)
-    if checkpoint is not None:
-        generator, discriminator = saved_models(checkpoint)
-    elif record:
-        given = [f"--{k.replace('_', '-')}" for k in MODEL_FLAGS if getattr(args, k) is not None]
-        if given:
-            raise ValueError(
-                f"--config {args.config} defines the models; drop {', '.join(given)} (or edit "
-                "the generator/discriminator sections of the file)."
-            )
-        try:
-            generator = build_from_config(record["generator"])
-            discriminator = build_from_config(record["discriminator"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(
-                f"{args.config}: its generator/discriminator sections are not model configs "
-                f"({error})."
-            ) from None
-        for key, value in record.get("data", {}).items():
-            if key in ("layout", "flip") and getattr(args, key, None) is None:
-                setattr(args, key, value)
+    if record:
+        generator, discriminator = _models_from_record(args, record)
     else:
         in_channels, out_channels = args.in_channels or 3, args.out_channels or 3
         generator = build_generator(args, in_channels, out_channels)
         discriminator = build_discriminator(args, in_channels + out_channels)
-    in_channels = generator.config["in_channels"]
-    out_channels = generator.config["out_channels"]
+    callbacks = [load_callback(spec) for spec in args.callbacks or []]
+    train_data, val_data = _datasets(args, config, generator, discriminator, PairedImageDataset)
+    trainer = Trainer(generator, discriminator, config, train_data, val_data, callbacks)
+    trainer.run_info = {"preset": args.preset} if args.preset else {}
+    return trainer
+
+
+def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
+    from pix2pix.data import PairedImageDataset
+
+    if args.overwrite:
+        raise ValueError("--overwrite starts a new run; it does not go with --resume.")
+    if args.preset or args.config:
+        raise ValueError(
+            f"--resume {args.resume}: a resumed run keeps its own settings; drop --preset/--config."
+        )
+    run_dir, checkpoint = _locate(args.resume)
+    given_output = getattr(args, "cfg_output_dir", str(run_dir))
+    if Path(given_output).resolve() != run_dir.resolve():
+        raise ValueError(
+            f"--output {given_output} differs from --resume {run_dir}; a resumed run continues "
+            "in its own folder (drop --output)."
+        )
+    args.cfg_output_dir = str(run_dir)
+    record = read_run_record(run_dir, checkpoint)
+    overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
+    saved = TrainerConfig.from_dict(record["trainer"])
+    config = saved.replace(**overrides)
+    _, refused = config_changes(record["trainer"], config)
+    changes = {f"--{k.replace('_', '-')}": change for k, change in refused.items()}
+    changes.update(_model_flag_changes(args, record))
+    refuse_changes(
+        changes,
+        where=f"--resume {args.resume}: cannot continue the run",
+        fix=f"Drop those flags, or start a new run with them: pix2pix train --config "
+        f"{run_dir / RUN_CONFIG_NAME} --output NEW",
+    )
+    position = read_position(checkpoint)
+    if is_finished(position["step"], position["epoch"], config):
+        print(
+            f"pix2pix train: {run_dir} finished at step {position['step']} (epoch "
+            f"{position['epoch']} of {config.total_epochs}); nothing to train. To train further, "
+            f"resume with --max-steps M (M > {position['step']}) or more epochs "
+            "(--epochs / --epochs-decay)."
+        )
+        return None
+    _require_logger_packages(config.loggers)
+    train = (record.get("data") or {}).get("train") or {}
+    val = (record.get("data") or {}).get("val") or {}
+    for key, value in (
+        ("data", train.get("root")),
+        ("val_data", val.get("root")),
+        ("layout", train.get("layout")),
+        ("flip", train.get("flip")),
+        ("on_bad_image", train.get("on_error")),
+    ):
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if not args.data:
+        raise ValueError(f"{run_dir} does not record its training folder; pass --data DIR.")
+    callbacks = _resume_callbacks(args, record, run_dir)
+    generator = build_from_config(record["generator"])
+    discriminator = build_from_config(record["discriminator"])
+    train_data, val_data = _datasets(args, config, generator, discriminator, PairedImageDataset)
+    return Trainer.from_run(checkpoint, train_data, val_data, callbacks=callbacks, **overrides)
+
+
+def _locate(resume: str) -> tuple[Path, Path]:
+    """The run folder and checkpoint of ``--resume``, after checking nobody trains into it."""
+    path = Path(resume)
+    run_dir = path.parent.parent if path.parent.name == ckpt.CHECKPOINTS_DIR else path
+    if run_dir.is_dir():
+        ensure_free(run_dir)  # "in use by process N" beats "no checkpoint" for a live run
+    return locate_run(path)
+
+
+def _resume_callbacks(args: argparse.Namespace, record: dict[str, Any], run_dir: Path) -> list:
+    """The callbacks of a resumed run: those named again (or all recorded, when trusted).
+
+    A run folder may come from someone else: the modules its record names are imported only
+    when the user names them on this command line (``--callback``) or says the folder is
+    theirs (``--trust-callbacks``).
+    """
+    recorded = [str(spec) for spec in record.get("callbacks") or []]
+    named = list(args.callbacks or [])
+    if args.trust_callbacks:
+        named = list(dict.fromkeys([*recorded, *named]))
+    skipped = [spec for spec in recorded if spec not in named]
+    if skipped:
+        print(
+            f"pix2pix train: {run_dir} recorded the callbacks {', '.join(skipped)}; they are "
+            "not attached unless named again (--callback MODULE:CLASS) or trusted "
+            "(--trust-callbacks), since a run folder's record never runs code by itself."
+        )
+    return [load_callback(spec) for spec in named]
+
+
+def _model_flag_changes(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any]:
+    """The model flags given to ``--resume`` that describe other models than the run's."""
+    given = [key for key in MODEL_FLAGS if getattr(args, key, None) is not None]
+    if not given:
+        return {}
+    channels = record["generator"].get("in_channels", 3), record["generator"].get("out_channels", 3)
+    with torch.device("meta"):  # only the configs are compared: nothing is allocated
+        generator = build_generator(args, *channels)
+        discriminator = build_discriminator(args, sum(channels))
+    changes = {}
+    for name, model in (("generator", generator), ("discriminator", discriminator)):
+        now = {"model_type": type(model).__name__, **model.config}
+        for key, change in model_changes(record[name], now).items():
+            changes[f"{name}.{key}"] = change
+    return changes
+
+
+def _record_from_config_flag(args: argparse.Namespace) -> dict[str, Any]:
+    """``--config RUN/run_config.json``: the record that defines the models (else ``{}``)."""
+    if not args.config:
+        return {}
+    record = read_json_object(args.config)
+    if "trainer" not in record:
+        return {}  # a TrainerConfig JSON, read by config_from_args
+    check_format(record, args.config)
+    return record
+
+
+def _models_from_record(args: argparse.Namespace, record: dict[str, Any]) -> tuple[Any, Any]:
+    given = [f"--{k.replace('_', '-')}" for k in MODEL_FLAGS if getattr(args, k) is not None]
+    if given:
+        raise ValueError(
+            f"--config {args.config} defines the models; drop {', '.join(given)} (or edit "
+            "the generator/discriminator sections of the file)."
+        )
+    try:
+        generator = build_from_config(record["generator"])
+        discriminator = build_from_config(record["discriminator"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{args.config}: its generator/discriminator sections are not model configs ({error})."
+        ) from None
+    train = (record.get("data") or {}).get("train") or {}
+    for key in ("layout", "flip"):
+        if getattr(args, key, None) is None and key in train:
+            setattr(args, key, train[key])
+    return generator, discriminator
+
+
+def _datasets(
+    args: argparse.Namespace,
+    config: TrainerConfig,
+    generator: Any,
+    discriminator: Any,
+    dataset_class: Any,
+) -> tuple[Any, Any]:
+    """The training and validation datasets, after the crop and data checks."""
     multiple = int(getattr(generator, "size_multiple", 4))
     data_settings = _data_settings(config)
     _check_crop(
@@ -416,8 +579,8 @@ def run_train(args: argparse.Namespace) -> int:
     )
     dataset_args: dict[str, Any] = dict(
         layout=args.layout or "auto",
-        in_channels=in_channels,
-        out_channels=out_channels,
+        in_channels=generator.config["in_channels"],
+        out_channels=generator.config["out_channels"],
         size_multiple=multiple,
         **data_settings,
     )
@@ -425,49 +588,28 @@ def run_train(args: argparse.Namespace) -> int:
     if args.check_data:
         _preflight(args, dataset_args)
     dataset_args["on_error"] = args.on_bad_image or "raise"
-    train_data = PairedImageDataset(args.data, flip=args.flip is not False, **dataset_args)
+    train_data = dataset_class(args.data, flip=args.flip is not False, **dataset_args)
     val_data = None
     if args.val_data:
-        val_data = PairedImageDataset(args.val_data, flip=False, train=False, **dataset_args)
-    specs = callback_specs(args, run_dir if args.resume else None)
-    callbacks = [load_callback(spec) for spec in specs]
-    trainer = Trainer(generator, discriminator, config, train_data, val_data, callbacks)
-    preset = args.preset or (recorded_value(run_dir, "preset") if args.resume else None)
-    trainer.run_info = {"preset": preset} if preset else {}
-    trainer.setup()  # joins the torchrun process group, so that only rank 0 writes below
-    trainer.logger.info(
-        "Training on %d pairs from %s -> %s", len(train_data), args.data, config.output_dir
-    )
+        val_data = dataset_class(args.val_data, flip=False, train=False, **dataset_args)
+    return train_data, val_data
+
+
+def _fit(trainer: Trainer, *, overwrite: bool) -> int:
+    """Run ``trainer.fit`` with the command line's messages; return the exit code."""
+    config = trainer.config
     output_dir = Path(config.output_dir)
-    lock = RunLock(output_dir)  # rank 0's for the run's whole life; fit takes it again
-    if trainer.context.is_main:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        lock.acquire()  # before the run record: a second run must not overwrite the first's
-        run_record = {
-            "format": RUN_CONFIG_FORMAT,
-            "data": {
-                **{key: getattr(args, key) for key in REMEMBERED},
-                **data_settings,
-                "in_channels": in_channels,
-                "out_channels": out_channels,
-            },
-            "generator": {"model_type": type(generator).__name__, **generator.config},
-            "discriminator": {"model_type": type(discriminator).__name__, **discriminator.config},
-            "trainer": config.to_dict(),
-            "callbacks": specs,
-            "preset": preset,
-        }
-        try:
-            atomic_write_text(output_dir / RUN_CONFIG_NAME, json.dumps(run_record, indent=2) + "\n")
-        except OSError as error:
-            lock.release()
-            raise RunFolderWriteError(
-                f"Could not write {output_dir / RUN_CONFIG_NAME}: {error}; the folder is unchanged."
-            ) from None
+    trainer.setup()  # joins the torchrun process group, so that only rank 0 speaks below
+    trainer.logger.info(
+        "Training on %d pairs from %s -> %s",
+        len(trainer.train_data),  # type: ignore[arg-type]
+        getattr(trainer.train_data, "root", "memory"),
+        output_dir,
+    )
     # the trainer's one interrupted-exit message names the last checkpoint and this command
     trainer.resume_hint = f"pix2pix train --resume {output_dir}"
     try:
-        final = trainer.fit(resume_from=str(checkpoint) if checkpoint is not None else None)
+        final = trainer.fit(overwrite=overwrite)
     except KeyboardInterrupt:  # before or after the trainer's deferred-interrupt window
         latest = ckpt.list_checkpoints(output_dir)
         where = (
@@ -478,12 +620,21 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"pix2pix train: interrupted; {where}", file=sys.stderr)
         return 130
     finally:
-        lock.release()
         cleanup_distributed()
     if trainer.interrupted:
         return 130  # the trainer said where the run stands and how to resume it
     trainer.logger.info("Done. Translate with: pix2pix translate IN --model %s --output OUT", final)
     return 0
+
+
+# the optional package each logger needs, and the extra that installs it
+_LOGGER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}
+
+
+def _require_logger_packages(loggers: tuple[str, ...]) -> None:
+    for name in loggers:
+        if name in _LOGGER_PACKAGES:
+            require_extra(_LOGGER_PACKAGES[name], extra=name, purpose=f"--logger {name}")
 
 
 def _check_writable(folder: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,3 +78,49 @@ HOOKS = (
     "on_checkpoint",
     "on_train_end",
 )
+
+
+def load_callback(spec: str) -> Callback:
+    """Build the callback named ``"module:Class"`` (or ``"module.Class"``) with no arguments.
+
+    This imports ``module``, running its code: call it only for names the user gave (a run
+    folder's record may come from someone else; see :meth:`Trainer.from_run`). The class must
+    be a :class:`Callback` subclass before anything of it is called. A module in the current
+    folder is found too (the ``pix2pix`` command does not put it on ``sys.path`` by itself).
+
+    Raises:
+        ValueError: If the name is malformed, cannot be imported, or is not a Callback.
+
+    Example:
+        >>> type(load_callback("pix2pix.trainer.monitoring:EarlyStopping")).__name__
+        'EarlyStopping'
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep:
+        module_name, _, attr = spec.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"--callback {spec!r}: use module:Class, e.g. my_callbacks:LogToSlack.")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        cwd = os.getcwd()
+        if error.name != module_name.split(".")[0] or cwd in sys.path:
+            raise ValueError(f"--callback {spec!r}: cannot import {module_name}: {error}") from None
+        sys.path.insert(0, cwd)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as again:
+            sys.path.remove(cwd)
+            raise ValueError(f"--callback {spec!r}: cannot import {module_name}: {again}") from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise ValueError(f"--callback {spec!r}: {module_name} has no attribute {attr!r}.")
+    # checked before anything is called: "os:abort" names a function, not a Callback
+    if not (isinstance(cls, type) and issubclass(cls, Callback)):
+        raise ValueError(f"--callback {spec!r}: {attr} is not a pix2pix.trainer.Callback subclass.")
+    try:
+        return cls()
+    except TypeError as error:
+        raise ValueError(
+            f"--callback {spec!r}: {attr} must be buildable with no arguments ({error})."
+        ) from None

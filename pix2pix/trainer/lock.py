@@ -12,8 +12,9 @@ hosts a ``flock`` cannot see across: a run folder on a network file system).
 * A lock recorded by another host is never taken silently: the error names host and PID and
   says how to clear it (delete the lock file once that run is known to be gone).
 
-Within one process the lock is re-entrant (the CLI takes it before writing ``run_config.json``;
-``Trainer.fit`` takes it again). With several processes (DDP) rank 0 holds it.
+Within one process the lock is re-entrant. With several processes (DDP) rank 0 holds it.
+``pix2pix train`` checks it (:func:`ensure_free`) before its data check, so a busy folder is
+refused at once; ``Trainer.fit`` takes it for the run's whole life.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: the recorded holder alone decides
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "read_holder"]
+__all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "ensure_free", "read_holder"]
 
 logger = logging.getLogger(__name__)
 
@@ -207,3 +208,19 @@ class RunLock:
         with contextlib.suppress(OSError):
             os.remove(self.path)  # while still holding the flock: no one can be mid-takeover
         os.close(fd)
+
+
+def ensure_free(folder: str | os.PathLike[str]) -> None:
+    """Raise :class:`RunLockedError`, naming the holder, if a run is training into ``folder``.
+
+    For commands that check before slow work: takes the lock and gives it back at once (the
+    run itself takes it again), so a stale lock of a dead process is cleared the same way.
+
+    Example:
+        >>> ensure_free("runs/facades")  # doctest: +SKIP
+    """
+    if not Path(folder).is_dir():
+        return  # no folder, no run in it (and a refused command leaves no folder behind)
+    lock = RunLock(folder)
+    lock.acquire()
+    lock.release()

@@ -10,12 +10,9 @@ checkpoint and restored on resume.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import os
 import shutil
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +24,7 @@ if TYPE_CHECKING:
     from pix2pix.trainer.config import TrainerConfig
     from pix2pix.trainer.trainer import Trainer
 
-__all__ = ["BestCheckpoint", "EarlyStopping", "config_callbacks", "load_callback", "metric_mode"]
+__all__ = ["BestCheckpoint", "EarlyStopping", "config_callbacks", "metric_mode"]
 
 BEST_DIR = "best"
 BEST_INDEX = "best.json"
@@ -306,47 +303,3 @@ def config_callbacks(config: TrainerConfig) -> list[Callback]:
             )
         )
     return callbacks
-
-
-def load_callback(spec: str) -> Callback:
-    """Build the callback named ``"module:Class"`` (or ``"module.Class"``) with no arguments.
-
-    A module in the current folder is found too (the ``pix2pix`` command does not put it on
-    ``sys.path`` by itself).
-
-    Raises:
-        ValueError: If the name is malformed, cannot be imported, or is not a Callback.
-
-    Example:
-        >>> type(load_callback("pix2pix.trainer.monitoring:EarlyStopping")).__name__
-        'EarlyStopping'
-    """
-    module_name, sep, attr = spec.partition(":")
-    if not sep:
-        module_name, _, attr = spec.rpartition(".")
-    if not module_name or not attr:
-        raise ValueError(f"--callback {spec!r}: use module:Class, e.g. my_callbacks:LogToSlack.")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        cwd = os.getcwd()
-        if error.name != module_name.split(".")[0] or cwd in sys.path:
-            raise ValueError(f"--callback {spec!r}: cannot import {module_name}: {error}") from None
-        sys.path.insert(0, cwd)
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as again:
-            sys.path.remove(cwd)
-            raise ValueError(f"--callback {spec!r}: cannot import {module_name}: {again}") from None
-    cls = getattr(module, attr, None)
-    if cls is None:
-        raise ValueError(f"--callback {spec!r}: {module_name} has no attribute {attr!r}.")
-    try:
-        callback = cls()
-    except TypeError as error:
-        raise ValueError(
-            f"--callback {spec!r}: {attr} must be buildable with no arguments ({error})."
-        ) from None
-    if not isinstance(callback, Callback):
-        raise ValueError(f"--callback {spec!r}: {attr} is not a pix2pix.trainer.Callback subclass.")
-    return callback

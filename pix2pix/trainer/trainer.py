@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -34,9 +34,10 @@ from tqdm.auto import tqdm
 from pix2pix import metrics
 from pix2pix._device import autocast_dtype
 from pix2pix._files import WriteError, atomic_directory, remove_leftovers
-from pix2pix.constants import CHECKPOINTS_DIR, FINAL_DIR, RUN_CONFIG_NAME, TRAINER_CONFIG_NAME
+from pix2pix.constants import CHECKPOINTS_DIR, FINAL_DIR, RUN_CONFIG_NAME, WEIGHTS_NAME
 from pix2pix.losses.adversarial import gan_loss, gradient_penalty
 from pix2pix.losses.feature_matching import feature_matching_loss
+from pix2pix.models.base import build_from_config
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.checkpoint import (
@@ -45,11 +46,7 @@ from pix2pix.trainer.checkpoint import (
     trainer_state,
     write_checkpoint,
 )
-from pix2pix.trainer.config import (
-    RESUME_SAFE_FIELDS,
-    TrainerConfig,
-    resume_differences,
-)
+from pix2pix.trainer.config import TrainerConfig
 from pix2pix.trainer.distributed import (
     DistributedContext,
     RankZeroLogger,
@@ -68,10 +65,20 @@ from pix2pix.trainer.modes import eval_mode, frozen
 from pix2pix.trainer.monitoring import config_callbacks
 from pix2pix.trainer.optim import build_adam
 from pix2pix.trainer.reporting import LossBuffer, Reporter, sample_grid
+from pix2pix.trainer.resume import config_changes, is_finished, model_changes, refuse_changes
 from pix2pix.trainer.rng import capture_rng_state, preserved_rng, seed_everything
+from pix2pix.trainer.run_folder import RunExistsError, find_run, locate_run, move_aside
+from pix2pix.trainer.run_record import (
+    callback_spec,
+    data_record,
+    read_run_record,
+    run_record,
+    write_run_record,
+)
 from pix2pix.trainer.schedulers import build_scheduler
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T", bound="Trainer")
 # config fields left out of the exported model's record: local paths and this machine's setup
 Logs = dict[str, torch.Tensor]
 # errors of a writer that the user fixes outside the program (space, quota, a read-only mount)
@@ -138,7 +145,14 @@ class Trainer:
         self.train_data = train_data
         self.val_data = val_data
         # the config's built-in callbacks (keep_best, early_stop_patience) come after the given
+        callbacks = list(callbacks)
         self.callbacks = [*callbacks, *config_callbacks(self.config)]
+        #: The callbacks' classes as the run record lists them (``"module:Class"``): the given
+        #: ones, and those a resumed run recorded (see :meth:`from_run`).
+        self.recorded_callbacks: list[str] = [callback_spec(c) for c in callbacks]
+        #: The checkpoint :meth:`fit` resumes from when called without ``resume_from`` (set by
+        #: :meth:`from_run`); ``None`` starts a new run.
+        self.resume_checkpoint: Path | None = None
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -175,8 +189,93 @@ class Trainer:
         self._samples: dict[str, torch.Tensor] | None = None
         self._log_clock = (time.perf_counter(), 0)
         self.last_val_metrics: dict[str, float] = {}  # the latest validate() result
-        # extra facts for the exported model card, e.g. {"preset": "fast"} (set by the CLI)
+        # extra facts for the run record and the exported model card, e.g. {"preset": "paper"}
         self.run_info: dict[str, Any] = {}
+
+    @classmethod
+    def from_run(
+        cls: type[T],
+        run: str | os.PathLike[str],
+        train_data: Dataset | Sequence[dict[str, Any]],
+        val_data: Dataset | Sequence[dict[str, Any]] | None = None,
+        *,
+        callbacks: Iterable[Callback] = (),
+        **config_overrides: Any,
+    ) -> T:
+        """Rebuild a run from its folder, to continue it: :meth:`fit` then resumes bit-exactly.
+
+        The models and the :class:`TrainerConfig` come from the run's record
+        (``run_config.json``, or the copy in the checkpoint), the weights and the training
+        state from its newest checkpoint (or the checkpoint folder given). Nothing the record
+        names is imported: the models are built from the library's own classes, the recorded
+        Trainer class name must be this class's, and recorded callbacks are attached only when
+        passed again (a run folder may come from someone else).
+
+        Args:
+            run: A run folder (``output_dir`` of the run), or one of its checkpoint folders.
+            train_data: The training data, as the run had it (the dataset's own settings, such
+                as its direction and crop size, must match the record; its folder may move).
+            val_data: Validation data, if any.
+            callbacks: :class:`Callback` instances to attach.
+            **config_overrides: Settings to change; only those that do not change what a step
+                computes (:data:`~pix2pix.trainer.resume.RESUME_SAFE_FIELDS`), such as
+                ``max_steps`` for a longer run.
+
+        Returns:
+            A trainer whose :meth:`fit` continues the run.
+
+        Raises:
+            FileNotFoundError: If ``run`` is no run folder, or it has no checkpoint.
+            ValueError: If the record is damaged or of another format, the run was trained by
+                another Trainer class, or an override or the data changes what a step computes.
+
+        Example:
+            >>> trainer = Trainer.from_run("runs/a", data, max_steps=4000)  # doctest: +SKIP
+            >>> trainer.fit()  # doctest: +SKIP
+        """
+        run_dir, checkpoint = locate_run(run)
+        record = read_run_record(run_dir, checkpoint)
+        where = f"Cannot resume {run_dir}"
+        recorded_class = record.get("trainer_class")
+        if recorded_class != cls.__name__:
+            raise ValueError(
+                f"{where} with {cls.__name__}.from_run: it was trained by {recorded_class!r}; "
+                f"resume it with {recorded_class}.from_run(...) from your own code."
+            )
+        given_dir = config_overrides.setdefault("output_dir", str(run_dir))
+        if Path(given_dir).resolve() != run_dir.resolve():
+            raise ValueError(
+                f"{where} into output_dir={given_dir!r}: a resumed run continues in its own "
+                "folder; leave output_dir out."
+            )
+        try:
+            generator = build_from_config(record["generator"])
+            discriminator = build_from_config(record["discriminator"])
+            saved = TrainerConfig.from_dict(record["trainer"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{run_dir / RUN_CONFIG_NAME} is damaged: {error}") from None
+        config = saved.replace(**config_overrides)
+        _, refused = config_changes(record["trainer"], config)
+        recorded_data = (record.get("data") or {}).get("train") or {}
+        data_now = data_record(train_data) or {}
+        for key, (old, new) in model_changes(recorded_data, data_now).items():
+            if key in recorded_data and key in data_now and key not in ("root", "on_error"):
+                refused[f"train_data.{key}"] = (old, new)
+        refuse_changes(refused, where=where, fix="Drop those settings, or start a new run")
+        trainer = cls(generator, discriminator, config, train_data, val_data, callbacks)
+        recorded = [str(spec) for spec in record.get("callbacks") or []]
+        missing = [spec for spec in recorded if spec not in trainer.recorded_callbacks]
+        if missing:
+            trainer.logger.warning(
+                "%s recorded callbacks that are not attached: %s. Code named by a run folder is "
+                "never imported; pass them again to attach them.",
+                run_dir,
+                ", ".join(missing),
+            )
+        trainer.recorded_callbacks = list(dict.fromkeys([*recorded, *trainer.recorded_callbacks]))
+        trainer.run_info = dict(record.get("info") or {})
+        trainer.resume_checkpoint = checkpoint
+        return trainer
 
     # ================================================================ setup
     def setup(self) -> None:
@@ -548,7 +647,9 @@ class Trainer:
             getattr(callback, hook)(self, *args)
 
     # ================================================================ the loop
-    def fit(self, resume_from: str | os.PathLike[str] | None = None) -> Path | None:
+    def fit(
+        self, resume_from: str | os.PathLike[str] | None = None, *, overwrite: bool = False
+    ) -> Path | None:
         """Train for ``epochs + epochs_decay`` epochs (or ``max_steps`` steps).
 
         Writes checkpoints every ``checkpoint_every`` steps and at the end, and exports the
@@ -559,7 +660,12 @@ class Trainer:
         Args:
             resume_from: ``"latest"`` (newest checkpoint in ``output_dir``), a run folder, or a
                 checkpoint folder. The resumed run ends with exactly the weights an
-                uninterrupted run would have (fp32, same device, ``num_workers=0``).
+                uninterrupted run would have (fp32, same device, ``num_workers=0``). A run that
+                already finished its schedule is not trained again: ``fit`` says so and returns
+                its exported model (raise ``max_steps`` or the epochs to train further).
+            overwrite: A new run (no ``resume_from``) refuses an ``output_dir`` that holds
+                another run, since the two would interleave; ``True`` moves the old run aside
+                to ``output_dir.old-<time>`` first.
 
         Returns:
             The exported model folder, or ``None`` when interrupted.
@@ -567,19 +673,24 @@ class Trainer:
         Raises:
             NonFiniteLossError: A loss became NaN/inf (no checkpoint is written after it).
             FileNotFoundError: ``resume_from`` names no checkpoint.
+            RunExistsError: ``output_dir`` holds another run and neither ``resume_from`` nor
+                ``overwrite`` says what to do with it.
 
         Example:
             >>> trainer.fit()  # doctest: +SKIP
             >>> trainer.fit(resume_from="latest")  # doctest: +SKIP
         """
         cfg = self.config
+        if resume_from is None:
+            resume_from = self.resume_checkpoint
         check_dataset(self.train_data, "train_data")
         if self.val_data is not None:
             check_dataset(self.val_data, "val_data")
         self.inference_metadata()  # a config that contradicts the dataset stops here
         self.setup()
         # the run folder is this run's alone until fit returns (rank 0 holds the lock)
-        lock = self._take_run_folder(Path(cfg.output_dir))
+        new_run = resume_from is None
+        lock = self._take_run_folder(Path(cfg.output_dir), new_run=new_run, overwrite=overwrite)
         try:
             return self._fit(resume_from)
         except OSError as error:
@@ -592,8 +703,8 @@ class Trainer:
         finally:
             lock.release()
 
-    def _take_run_folder(self, output_dir: Path) -> RunLock:
-        """Lock ``output_dir`` (rank 0) and check its layout, before anything is written."""
+    def _take_run_folder(self, output_dir: Path, *, new_run: bool, overwrite: bool) -> RunLock:
+        """Lock ``output_dir`` (rank 0) and check what it holds, before anything is written."""
         lock = RunLock(output_dir)
         failure: Exception | None = None
         if self.context.is_main:
@@ -605,7 +716,16 @@ class Trainer:
                             f"{output_dir / name} is a file, but the run writes a folder there; "
                             "move it away or train into another --output folder."
                         )
-            except (RunLockedError, FileExistsError) as error:
+                existing = find_run(output_dir) if new_run else None
+                if existing is not None and not overwrite:
+                    raise RunExistsError(
+                        f"{output_dir} already holds {existing.describe()}; continue it with "
+                        "fit(resume_from='latest'), train into another output_dir, or pass "
+                        "fit(overwrite=True) to move the old run aside."
+                    )
+                if existing is not None:  # never interleaved: the old run moves out whole
+                    self.logger.info("Moved the earlier run aside to %s.", move_aside(output_dir))
+            except (RunLockedError, OSError) as error:
                 lock.release()
                 failure = error
         if any_rank(self.context, failure is not None):
@@ -623,17 +743,20 @@ class Trainer:
         cfg = self.config
         seed_everything(cfg.seed + self.context.rank)
         resumed = resume_from is not None
-        if resume_from is not None:
-            path = ckpt.resolve_checkpoint(resume_from, cfg.output_dir)
-            self._check_resume_config(path)
-            self.load_checkpoint(path)
         output_dir = Path(cfg.output_dir)
         if self.context.is_main:
             output_dir.mkdir(parents=True, exist_ok=True)
             # leftovers of a killed save, prune or export (safe: this run holds the lock)
             ckpt.remove_stale_temporaries(output_dir)
-            remove_leftovers(output_dir, (FINAL_DIR, TRAINER_CONFIG_NAME, RUN_CONFIG_NAME))
-            cfg.save(output_dir / TRAINER_CONFIG_NAME)
+            remove_leftovers(output_dir, (FINAL_DIR, RUN_CONFIG_NAME))
+        if resume_from is not None:
+            path = ckpt.resolve_checkpoint(resume_from, cfg.output_dir)
+            self._check_resume_config(path)
+            self.load_checkpoint(path)
+            if is_finished(self.step, self.epoch, cfg):
+                return self._finished_run(output_dir)
+        if self.context.is_main:
+            write_run_record(output_dir, run_record(self))
         self._reporter = Reporter(
             output_dir,
             loggers=cfg.active_loggers,
@@ -789,18 +912,19 @@ class Trainer:
     # ================================================================ logging, samples
     def _flush_logs(self) -> None:
         """Read the buffered losses (one device sync), stop on a NaN, log the interval means."""
-        had_losses = len(self._losses) > 0
+        window = len(self._losses)  # steps the means cover: log_every, fewer at a checkpoint
         means, bad = self._losses.drain()
         if any_rank(self.context, bad is not None):  # all ranks stop together
             step, name, value = bad or (self.step, "(on another rank)", float("nan"))
             raise NonFiniteLossError(step, name, value, last_checkpoint=self.last_checkpoint)
-        if not had_losses:
+        if not window:
             return
         now = time.perf_counter()
         start, start_step = self._log_clock
         self._log_clock = (now, self.step)
         images = (self.step - start_step) * self.config.batch_size * self.context.world_size
-        record: dict[str, Any] = {**means, "img_per_s": images / max(now - start, 1e-9)}
+        record: dict[str, Any] = {**means, "window": window}
+        record["img_per_s"] = images / max(now - start, 1e-9)
         record["lr"] = self._built(self.optimizer_g, "optimizer_g").param_groups[0]["lr"]
         skipped = getattr(self.train_data, "skipped", 0)
         if isinstance(skipped, int) and skipped:  # PairedImageDataset(on_error="skip")
@@ -875,16 +999,32 @@ class Trainer:
     def _check_resume_config(self, path: Path) -> None:
         """Refuse a resume whose config changes what a step computes; log the allowed changes."""
         saved = ckpt.load_state(path / ckpt.STATE_NAME).get("config", {})
-        allowed, refused = resume_differences(saved, self.config)
-        if refused:
-            listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in refused.items())
-            raise ValueError(
-                f"Cannot resume from {path} with changed settings ({listed}): they change what "
-                "the run computes. Resume with the checkpoint's settings, or start a new run "
-                f"(allowed on resume: {', '.join(RESUME_SAFE_FIELDS)})."
-            )
+        allowed, refused = config_changes(saved, self.config)
+        refuse_changes(
+            refused,
+            where=f"Cannot resume from {path}",
+            fix="Resume with the checkpoint's settings, or start a new run",
+        )
         for key, (old, new) in allowed.items():
             self.logger.info("Resuming with %s changed: %r -> %r.", key, old, new)
+
+    def _finished_run(self, output_dir: Path) -> Path | None:
+        """A resumed run that has nothing left to do: say so; export only if that was missed."""
+        final = output_dir / FINAL_DIR
+        self.logger.info(
+            "%s finished at step %d (epoch %d of %d); nothing to train. To train further, "
+            "resume with a larger max_steps (pix2pix train --max-steps M, M > %d) or more "
+            "epochs (--epochs / --epochs-decay).",
+            output_dir,
+            self.step,
+            self.epoch,
+            self.config.total_epochs,
+            self.step,
+        )
+        if (final / WEIGHTS_NAME).is_file():
+            return final
+        # killed between the last checkpoint and the export: the export is all that is left
+        return self.save_pretrained(final)
 
     # ================================================================ export
     def inference_metadata(self) -> dict[str, Any]:

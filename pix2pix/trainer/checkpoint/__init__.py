@@ -6,7 +6,8 @@ A checkpoint is a folder ``output_dir/checkpoints/step-000200`` holding::
     discriminator/        the same
     ema/                  the EMA generator, when the EMA is on
     trainer_state.pt      optimizers, schedulers, scaler, counters, RNG states, callback state
-    trainer_config.json   the TrainerConfig of the run, for reference
+    run_config.json       a copy of the run's record (models, data, TrainerConfig, callbacks)
+    checkpoint.json       the position (step, epoch) and the SHA-256 of every file above
 
 The folder is written under a temporary name and renamed into place, so a crash while saving
 leaves every earlier checkpoint untouched. ``trainer_state.pt`` holds only tensors and plain
@@ -18,7 +19,6 @@ pruning); :mod:`~pix2pix.trainer.checkpoint.contents` knows what is inside (writ
 into a folder and restoring it).
 """
 
-from pix2pix._deprecation import moved_names
 from pix2pix.constants import CHECKPOINTS_DIR
 from pix2pix.trainer.checkpoint.contents import (
     STATE_FORMAT,
@@ -32,12 +32,15 @@ from pix2pix.trainer.checkpoint.contents import (
 from pix2pix.trainer.checkpoint.layout import (
     STATE_NAME,
     checkpoint_name,
+    checkpoint_step,
     list_checkpoints,
     load_state,
     prune_checkpoints,
+    read_position,
     remove_stale_temporaries,
     resolve_checkpoint,
     save_state,
+    verify_checkpoint,
     write_atomically,
 )
 
@@ -47,21 +50,19 @@ __all__ = [
     "STATE_NAME",
     "callback_key",
     "checkpoint_name",
+    "checkpoint_step",
     "list_checkpoints",
     "load_model",
     "load_state",
     "prune_checkpoints",
+    "read_position",
     "remove_stale_temporaries",
     "resolve_checkpoint",
     "restore_checkpoint",
     "save_model",
     "save_state",
     "trainer_state",
+    "verify_checkpoint",
     "write_atomically",
     "write_checkpoint",
 ]
-
-# trainer_config.json's name was CONFIG_NAME here, which shadowed pix2pix.models.CONFIG_NAME
-__getattr__ = moved_names(
-    "pix2pix.trainer.checkpoint", {"CONFIG_NAME": "pix2pix.constants:TRAINER_CONFIG_NAME"}
-)

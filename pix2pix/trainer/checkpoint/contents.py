@@ -9,27 +9,30 @@ continue bit-exactly is one dict of tensors and plain values, ``trainer_state.pt
 * every rank's RNG states (torch CPU and CUDA, numpy, Python), so dropout masks and random
   crops continue where they stopped;
 * each callback's ``state_dict()`` and the EMA's update count;
-* the TrainerConfig, for reference.
+* the TrainerConfig the run had when it was written.
+
+Beside them, a copy of the run's record (``run_config.json``) and ``checkpoint.json``: the
+checkpoint's position (step, epoch) and the SHA-256 of every file, checked on resume.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from pix2pix.constants import RUN_CONFIG_NAME, TRAINER_CONFIG_NAME
 from pix2pix.models.base import ModelMixin, load_safetensors, load_state_dict_checked
 from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.checkpoint import layout as ckpt
 from pix2pix.trainer.rng import restore_rng_state
+from pix2pix.trainer.run_record import run_record, write_run_record
 
 if TYPE_CHECKING:
     from pix2pix.trainer.trainer import Trainer
 
-STATE_FORMAT = 1
+#: Version of ``trainer_state.pt``. Format 1 (before 0.1.0) had no checkpoint manifest.
+STATE_FORMAT = 2
 STATEFUL = ("optimizer_g", "optimizer_d", "scheduler_g", "scheduler_d", "scaler")
 
 
@@ -64,12 +67,11 @@ def write_checkpoint(trainer: Trainer, folder: Path, rng_states: list[dict[str, 
     if trainer.ema is not None:
         save_model(trainer.ema.module, folder / "ema", inference)
     ckpt.save_state(folder / ckpt.STATE_NAME, trainer_state(trainer, rng_states))
-    trainer.config.save(folder / TRAINER_CONFIG_NAME)
-    # a copy of the run's own record (the CLI's run_config.json), so a damaged run-level file
-    # can be recovered from any checkpoint
-    record = Path(trainer.config.output_dir) / RUN_CONFIG_NAME
-    if record.is_file():
-        shutil.copyfile(record, folder / RUN_CONFIG_NAME)
+    # a copy of the run's record, so a damaged run-level file can be recovered from any
+    # checkpoint
+    write_run_record(folder, run_record(trainer))
+    position = {"step": trainer.step, "epoch": trainer.epoch}
+    ckpt.write_manifest(folder, {**position, "batch_in_epoch": trainer.batch_in_epoch})
 
 
 def restore_checkpoint(trainer: Trainer, path: Path) -> None:
@@ -79,11 +81,13 @@ def restore_checkpoint(trainer: Trainer, path: Path) -> None:
         FileNotFoundError: If a part of the checkpoint is missing.
         ValueError: If it is damaged, of another format, or does not fit the models.
     """
+    ckpt.verify_checkpoint(path)
     state = ckpt.load_state(path / ckpt.STATE_NAME)
     if state.get("format") != STATE_FORMAT:
         raise ValueError(
-            f"{path} has trainer-state format {state.get('format')!r}; this version reads "
-            f"format {STATE_FORMAT}."
+            f"{path} has trainer-state format {state.get('format')!r}; this version of pix2pix "
+            f"reads format {STATE_FORMAT} and cannot resume it (its generator/ still loads with "
+            "Translator.from_pretrained)."
         )
     load_model(trainer.generator, path / "generator")
     load_model(trainer.discriminator, path / "discriminator")

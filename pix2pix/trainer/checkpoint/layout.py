@@ -5,6 +5,8 @@ See :mod:`pix2pix.trainer.checkpoint` for what a checkpoint folder holds.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
@@ -15,8 +17,14 @@ from typing import Any
 
 import torch
 
-from pix2pix._files import atomic_directory, remove_tree
-from pix2pix.constants import CHECKPOINTS_DIR, CONFIG_NAME, TRAINER_STATE_NAME, WEIGHTS_NAME
+from pix2pix._files import atomic_directory, atomic_write_text, remove_tree
+from pix2pix.constants import (
+    CHECKPOINT_MANIFEST_NAME,
+    CHECKPOINTS_DIR,
+    CONFIG_NAME,
+    TRAINER_STATE_NAME,
+    WEIGHTS_NAME,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +44,19 @@ def checkpoint_name(step: int) -> str:
     return f"step-{step:06d}"
 
 
+def checkpoint_step(path: str | os.PathLike[str]) -> int:
+    """The step a checkpoint folder was taken after, read from its name.
+
+    Example:
+        >>> checkpoint_step("runs/facades/checkpoints/step-000200")
+        200
+    """
+    match = _NAME.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{path} is not a checkpoint folder (named step-NNNNNN).")
+    return int(match.group(1))
+
+
 def list_checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
     """Complete checkpoints under ``output_dir/checkpoints``, oldest (lowest step) first."""
     folder = Path(output_dir) / CHECKPOINTS_DIR
@@ -50,13 +71,14 @@ def list_checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
 
 
 def is_complete(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` holds every file a resume reads (state, G and D, the EMA if saved).
+    """Whether ``path`` holds every file a resume reads (state, manifest, G and D, the EMA if
+    saved).
 
     Checkpoints are written atomically, so an incomplete one comes from outside (a partial
     copy, a deletion interrupted by an older version): it is never offered for resume.
     """
     path = Path(path)
-    if not (path / STATE_NAME).is_file():
+    if not (path / STATE_NAME).is_file() or not (path / CHECKPOINT_MANIFEST_NAME).is_file():
         return False
     models = ["generator", "discriminator"] + (["ema"] if (path / "ema").exists() else [])
     return all((path / model / name).is_file() for model in models for name in _MODEL_FILES)
@@ -163,3 +185,82 @@ def load_state(
             f"Could not read {path}: {error}. The checkpoint is damaged or was not written by "
             "pix2pix; resume from an earlier one."
         ) from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, position: dict[str, int]) -> None:
+    """Write ``folder/checkpoint.json``: the checkpoint's position and each file's SHA-256.
+
+    Called last while the checkpoint is filled (before its folder is renamed into place), so
+    the checksums cover every file; a resume checks them (:func:`verify_checkpoint`). Hashing
+    runs at about 1.5 GB/s, a fraction of what writing the files costs.
+    """
+    files = {
+        path.relative_to(folder).as_posix(): _sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != CHECKPOINT_MANIFEST_NAME
+    }
+    manifest = {**position, "files": files}
+    atomic_write_text(folder / CHECKPOINT_MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+
+
+def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint's ``checkpoint.json``.
+
+    Raises:
+        ValueError: If it is missing, damaged, or lacks the position.
+    """
+    path = Path(folder) / CHECKPOINT_MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(
+            f"{path} is missing: the checkpoint was written by an older version of pix2pix or "
+            "copied in part; resume from another checkpoint or start a new run."
+        ) from None
+    except (OSError, ValueError) as error:  # JSON and decoding errors are ValueErrors
+        raise ValueError(f"{path} is damaged ({error}); resume from another checkpoint.") from None
+    keys = ("step", "epoch", "batch_in_epoch", "files")
+    if not isinstance(manifest, dict) or any(key not in manifest for key in keys):
+        raise ValueError(f"{path} is damaged (it lacks {', '.join(keys)}).")
+    return manifest
+
+
+def read_position(folder: str | os.PathLike[str]) -> dict[str, int]:
+    """``{"step", "epoch", "batch_in_epoch"}`` of a checkpoint, without loading it.
+
+    Example:
+        >>> read_position("runs/facades/checkpoints/step-000200")  # doctest: +SKIP
+        {'step': 200, 'epoch': 0, 'batch_in_epoch': 200}
+    """
+    manifest = read_manifest(folder)
+    return {key: int(manifest[key]) for key in ("step", "epoch", "batch_in_epoch")}
+
+
+def verify_checkpoint(folder: str | os.PathLike[str]) -> None:
+    """Check every file of a checkpoint against the checksums written with it.
+
+    Raises:
+        ValueError: Naming the first file that is missing or changed since the checkpoint was
+            written (a bit flip on disk, a partial copy), and the checkpoint to resume instead.
+    """
+    folder = Path(folder)
+    for name, expected in read_manifest(folder)["files"].items():
+        path = folder / name
+        if not path.is_file():
+            problem = "is missing"
+        elif _sha256(path) != expected:
+            problem = "does not match the checksum written with it (it changed on disk since)"
+        else:
+            continue
+        step = checkpoint_step(folder)
+        earlier = [p for p in list_checkpoints(folder.parent.parent) if checkpoint_step(p) < step]
+        instead = f"resume from {earlier[-1]}" if earlier else "no earlier checkpoint is left"
+        raise ValueError(f"{path} {problem}; the checkpoint is damaged: {instead}.")

@@ -1,0 +1,161 @@
+"""One run per folder: what an output folder already holds, and moving an old run aside.
+
+A run folder (``TrainerConfig.output_dir``, ``pix2pix train --output``) holds one run. Training
+a new run into a folder that holds another would interleave the two: checkpoints of both side
+by side, ``metrics.jsonl`` counting 20 then 13, and ``--resume`` picking whichever checkpoint
+has the higher step. So a new run refuses such a folder (:class:`RunExistsError`, naming the
+run and the ways on) unless told to move the old run aside (:func:`move_aside`). A folder that
+holds none of what a run writes (an empty temporary folder, a folder with a note in it) is fine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pix2pix.constants import (
+    CHECKPOINTS_DIR,
+    FINAL_DIR,
+    RUN_CONFIG_NAME,
+)
+from pix2pix.trainer.checkpoint.layout import STATE_NAME, checkpoint_step, list_checkpoints
+from pix2pix.trainer.lock import LOCK_NAME
+from pix2pix.trainer.loggers import CSV_NAME, JSONL_NAME, TENSORBOARD_DIR, WANDB_RUN_NAME
+from pix2pix.trainer.monitoring import BEST_DIR
+from pix2pix.trainer.reporting import SAMPLES_DIR
+
+__all__ = ["RunExistsError", "RunSummary", "find_run", "locate_run", "move_aside"]
+
+logger = logging.getLogger(__name__)
+
+#: What a run writes into its folder; any of them means the folder holds a run.
+RUN_ENTRIES = (
+    RUN_CONFIG_NAME,
+    JSONL_NAME,
+    CSV_NAME,
+    WANDB_RUN_NAME,
+    CHECKPOINTS_DIR,
+    FINAL_DIR,
+    SAMPLES_DIR,
+    BEST_DIR,
+    TENSORBOARD_DIR,
+)
+
+
+class RunExistsError(FileExistsError):
+    """A new run was asked to train into a folder that holds another run."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What :func:`find_run` found in a folder: an earlier run.
+
+    Attributes:
+        folder: The run folder.
+        step: The step of its newest complete checkpoint (``None``: it has none).
+        written: When it was last written to (seconds since the epoch).
+    """
+
+    folder: Path
+    step: int | None
+    written: float
+
+    def describe(self) -> str:
+        """``"a run at step 80 (last written 2026-12-06 16:40)"``."""
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.written))
+        at = f"at step {self.step}" if self.step is not None else "with no checkpoint yet"
+        return f"a run {at} (last written {when})"
+
+
+def find_run(folder: str | os.PathLike[str]) -> RunSummary | None:
+    """The run that ``folder`` holds, or ``None`` when it holds none (or does not exist).
+
+    Example:
+        >>> find_run("/nonexistent/folder") is None
+        True
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    present = [folder / name for name in RUN_ENTRIES if (folder / name).exists()]
+    if not present:
+        return None
+    checkpoints = list_checkpoints(folder)
+    newest = checkpoints[-1] if checkpoints else None
+    stamps = [_mtime(path) for path in [*present, *([newest] if newest else [])]]
+    return RunSummary(
+        folder=folder,
+        step=checkpoint_step(newest) if newest is not None else None,
+        written=max(stamps),
+    )
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def aside_name(folder: Path) -> Path:
+    """A free sibling name for an old run: ``runs/facades.old-20261206-164000``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = folder.with_name(f"{folder.name}.old-{stamp}")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = folder.with_name(f"{folder.name}.old-{stamp}-{n}")
+    return candidate
+
+
+def move_aside(folder: str | os.PathLike[str]) -> Path:
+    """Move everything in ``folder`` but its lock into a new sibling folder; return that folder.
+
+    Call it while holding the folder's lock: the lock file stays, so no other run can start in
+    between. Each entry is one rename, so nothing is copied and nothing is half-moved; a kill
+    midway leaves some entries in each folder, and the next run refuses the folder again.
+
+    Example:
+        >>> move_aside("runs/facades")  # doctest: +SKIP
+        PosixPath('runs/facades.old-20261206-164000')
+    """
+    folder = Path(folder)
+    destination = aside_name(folder)
+    destination.mkdir()
+    for entry in sorted(folder.iterdir()):
+        if entry.name != LOCK_NAME:
+            os.replace(entry, destination / entry.name)
+    logger.info("Moved the earlier run in %s to %s.", folder, destination)
+    return destination
+
+
+def locate_run(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(run folder, checkpoint folder)`` for a run folder (its newest checkpoint) or for one
+    of its checkpoints (``RUN/checkpoints/step-000200``).
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist or its run has no complete checkpoint.
+
+    Example:
+        >>> locate_run("runs/facades")  # doctest: +SKIP
+        (PosixPath('runs/facades'), PosixPath('runs/facades/checkpoints/step-000200'))
+    """
+    path = Path(path)
+    if (path / STATE_NAME).is_file() and path.parent.name == CHECKPOINTS_DIR:
+        return path.parent.parent, path
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{path}: no such run folder. Pass a run folder (the --output of pix2pix train) or "
+            "one of its checkpoints (RUN/checkpoints/step-000200)."
+        )
+    checkpoints = list_checkpoints(path)
+    if not checkpoints:
+        what = "holds a run that" if find_run(path) is not None else "is no run folder: it"
+        raise FileNotFoundError(
+            f"{path} {what} has no checkpoint to resume from; start the run again (pix2pix "
+            "train --overwrite, or fit(overwrite=True))."
+        )
+    return path, checkpoints[-1]
