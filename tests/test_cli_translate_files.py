@@ -124,6 +124,13 @@ def test_a_file_named_twice_is_translated_once_and_counted_once(tmp_path, model_
     assert sorted(p.name for p in out.iterdir()) == ["x.png"]
     assert f"note: {src} is named 3 times in the inputs; translating it once" in caplog.messages
     assert f"wrote 1 image(s) to {out}" in caplog.messages
+    # a link is another name: its output is written under that name
+    (tmp_path / "link.png").symlink_to(src)
+    spelt = tmp_path / "in" / ".." / "in" / "x.png"
+    args = [spelt, tmp_path / "link.png", "--output", out, "--overwrite"]
+    assert translate(model_dir, src, *args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["link.png", "x.png"]
+    assert np.array_equal(read_image(out / "link.png"), read_image(out / "x.png"))
 
 
 @pytest.mark.parametrize(

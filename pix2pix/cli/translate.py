@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,11 +141,13 @@ def collect_images(inputs: list[str]) -> list[Path]:
     first: dict[Path, Path] = {}
     repeats: Counter[Path] = Counter()
     for path in files:
-        resolved = path.resolve()
-        if resolved in first:
-            repeats[first[resolved]] += 1
+        # the same path however spelt (./x.png, a/../x.png); a link is a name of its own, whose
+        # output the user asked for under that name
+        absolute = Path(os.path.abspath(path))
+        if absolute in first:
+            repeats[first[absolute]] += 1
         else:
-            first[resolved] = path
+            first[absolute] = path
     for path, count in repeats.items():
         logger.warning(
             "note: %s is named %d times in the inputs; translating it once", path, count + 1
