@@ -19,6 +19,19 @@ def _brightness(photo):
     return photo.astype(np.float64).mean(axis=-1)
 
 
+def test_label_colours_are_the_facades_colours_of_the_same_class():
+    # a model trained on the demo data reads label maps drawn in the facades dataset's colours
+    from pix2pix.data.synthetic import CLASS_NAMES
+    from pix2pix.palettes import CMP_FACADE_COLOURS
+
+    cmp = dict(CMP_FACADE_COLOURS)
+    same_meaning = ("background", "facade", "cornice", "window", "door", "balcony")
+    assert [tuple(c) for c in LABEL_COLOURS.tolist()] == [cmp[name] for name in same_meaning]
+    assert CLASS_NAMES == ("sky", "wall", "cornice", "window", "door", "balcony")
+    labels, _ = render_pair(0, size=64)
+    assert {tuple(p) for p in labels.reshape(-1, 3).tolist()} <= set(cmp.values())
+
+
 def test_deterministic_for_seed_and_index():
     a, b = SyntheticPairs(8, size=48, seed=3), SyntheticPairs(8, size=48, seed=3)
     for index in (0, 5, 7):

@@ -1,8 +1,10 @@
 """A procedural labels -> facade task: the built-in demo data, generated on the fly.
 
 Each pair is a label map of flat-coloured regions (sky, wall, cornice, windows, doors,
-balconies), like the CMP facade labels, and a rendered "photo" of it. The photo is not a
-per-pixel colour lookup of the labels, so a model needs spatial context to produce it:
+balconies), in the colours of the CMP facade labels of the pix2pix facades dataset (sky as its
+background, wall as facade, the others as their namesakes), and a rendered "photo" of it. The
+photo is not a per-pixel colour lookup of the labels, so a model needs spatial context to
+produce it:
 
 * the sky is a vertical gradient that reaches its lightest at the facade's top edge;
 * the facade is lit from above: brightness falls linearly from its top to the ground;
@@ -33,6 +35,7 @@ from torch.utils.data import Dataset
 from pix2pix._checks import check_choice, check_positive_int
 from pix2pix.data.io import write_image
 from pix2pix.data.transforms import match_channels, to_float
+from pix2pix.palettes import CMP_FACADE_COLOURS
 
 SPLITS = ("train", "test")
 _SPLIT_STREAM = {"train": 0, "test": 1}
@@ -40,17 +43,19 @@ _MIN_SIZE = 16
 
 SKY, WALL, CORNICE, WINDOW, DOOR, BALCONY = range(6)
 CLASS_NAMES = ("sky", "wall", "cornice", "window", "door", "balcony")
-#: Label colour of each class (index = class id), RGB.
+#: The CMP facade class each synthetic class is drawn as: the one of the same meaning, so the
+#: synthetic label maps are coloured as the pix2pix facades dataset's are.
+CMP_CLASSES = {
+    "sky": "background",
+    "wall": "facade",
+    "cornice": "cornice",
+    "window": "window",
+    "door": "door",
+    "balcony": "balcony",
+}
+#: Label colour of each class (index = class id), RGB: its CMP class's facades colour.
 LABEL_COLOURS = np.array(
-    [
-        (0, 0, 170),  # sky
-        (0, 85, 255),  # wall
-        (0, 255, 255),  # cornice
-        (255, 170, 0),  # window
-        (170, 0, 0),  # door
-        (170, 255, 85),  # balcony
-    ],
-    dtype=np.uint8,
+    [dict(CMP_FACADE_COLOURS)[CMP_CLASSES[name]] for name in CLASS_NAMES], dtype=np.uint8
 )
 
 _SKY_TOP = np.array([0.33, 0.52, 0.88])

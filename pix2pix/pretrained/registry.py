@@ -44,6 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pix2pix.palettes import CMP_FACADE_COLOURS
 from pix2pix.pretrained.cache import base_url, cyclegan_base_url
 
 __all__ = [
@@ -79,23 +80,11 @@ class PaletteClass:
 
 
 # The CMP facade classes in the order of the database's label indices (1 = background ...
-# 12 = shop), coloured by a 12-entry "jet" colormap, which is how the pix2pix facades label maps
-# look. Names: source ``cmp``. Colours and order: INFERRED from a third-party CMP segmentation
-# script found in our code index (its table equals jet(12) over that order); not checked
-# against the pixels of facades.tar.gz, which we could not download.
-CMP_FACADE_PALETTE: tuple[PaletteClass, ...] = (
-    PaletteClass("background", (0, 0, 170)),
-    PaletteClass("facade", (0, 0, 255)),
-    PaletteClass("window", (0, 85, 255)),
-    PaletteClass("door", (0, 170, 255)),
-    PaletteClass("cornice", (0, 255, 255)),
-    PaletteClass("sill", (85, 255, 170)),
-    PaletteClass("balcony", (170, 255, 85)),
-    PaletteClass("blind", (255, 255, 0)),
-    PaletteClass("deco", (255, 170, 0)),
-    PaletteClass("molding", (255, 85, 0)),
-    PaletteClass("pillar", (255, 0, 0)),
-    PaletteClass("shop", (170, 0, 0)),
+# 12 = shop), in the colours of the pix2pix facades label maps: rows 5c of MATLAB's jet(64),
+# measured on the label halves of facades/train (see pix2pix.palettes for how). Names: source
+# ``cmp``.
+CMP_FACADE_PALETTE: tuple[PaletteClass, ...] = tuple(
+    PaletteClass(name, colour) for name, colour in CMP_FACADE_COLOURS
 )
 
 UNET_256: Mapping[str, Any] = {
