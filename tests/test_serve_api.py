@@ -107,6 +107,17 @@ def test_healthz_info_and_page(client, translator):
     assert client.get("/style.css").headers["content-type"].startswith("text/css")
 
 
+def test_favicon(client):
+    # issue 27: the browser asked for /favicon.ico and got a 404 in its console
+    page = client.get("/").text
+    assert '<link rel="icon" href="/favicon.svg" type="image/svg+xml">' in page
+    for path in ("/favicon.svg", "/favicon.ico"):
+        icon = client.get(path)
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+        assert icon.text.lstrip().startswith("<svg") and icon.text.rstrip().endswith("</svg>")
+        assert icon.headers["x-content-type-options"] == "nosniff"
+
+
 def test_page_assets_work_offline():
     # every asset is served by the package: no CDN, no remote font, no absolute URL
     for path in STATIC.iterdir():

@@ -37,6 +37,9 @@ _ASSETS = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
+    # the page links the SVG; /favicon.ico too, for clients that ask for it regardless
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+    "/favicon.ico": ("favicon.svg", "image/svg+xml"),
 }
 _STARTER_INDEX = re.compile(r"[0-9]{1,4}")
 # everything from this server, nothing inline or remote: an injected script cannot run
