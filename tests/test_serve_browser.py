@@ -23,6 +23,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("python_multipart")
 pytest.importorskip("playwright.sync_api")
 
+import httpx
 from playwright.sync_api import sync_playwright
 
 from pix2pix import Translator
@@ -109,12 +110,19 @@ def _stroke(page, points: list[tuple[float, float]]) -> None:
     page.mouse.up()
 
 
+def _watch(page, errors: list[str]) -> None:
+    """Collect the page's errors, console errors and failed requests (a missing favicon too)."""
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+    page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
+
+
 def test_label_map_model_draw_translate_download(browser, tmp_path):
     translator = _model(tmp_path / "labels", palette=label_palette())
     errors: list[str] = []
     with running_server(create_app(translator, name="tiny-labels")) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 860})
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        _watch(page, errors)
         page.goto(url)
         page.wait_for_selector("body[data-ready='true']")
         # a palette of the model's classes, with names
@@ -123,7 +131,14 @@ def test_label_map_model_draw_translate_download(browser, tmp_path):
         assert "window" in swatches.all_inner_texts()[3]
         assert page.locator("#canvas").evaluate("c => [c.width, c.height]") == [64, 64]
 
-        seq = _wait_for_result(page)  # the blank canvas is translated on load
+        # issue 27: the page opens on the first starter drawing, not an empty canvas
+        seq = _wait_for_result(page)  # and translates it on load
+        opened = _pixels(page, "#canvas")[..., :3]
+        assert len({tuple(p) for p in opened.reshape(-1, 3)}) >= 3, "the canvas opens blank"
+        starter = np.asarray(Image.open(io.BytesIO(httpx.get(url + "api/starters/0.png").content)))
+        np.testing.assert_array_equal(opened, starter)
+        assert page.is_disabled("#undo")  # the opening drawing is the first state
+        window = label_palette()[3]["color"]
         swatches.nth(3).click()  # window
         page.fill("#size", "6")
         page.dispatch_event("#size", "input")
@@ -136,8 +151,7 @@ def test_label_map_model_draw_translate_download(browser, tmp_path):
         colours = {tuple(c["color"]) for c in label_palette()}
         # the strokes are in the class colours, with no antialiased in-between colours
         assert {tuple(p) for p in drawing.reshape(-1, 3)} <= colours
-        window = label_palette()[3]["color"]
-        assert (drawing == window).all(-1).sum() > 20
+        assert (drawing == window).all(-1).sum() > (opened == window).all(-1).sum() + 20
 
         result = _pixels(page, "#result")
         assert result.shape == (64, 64, 4)
@@ -160,8 +174,8 @@ def test_label_map_model_draw_translate_download(browser, tmp_path):
         page.wait_for_selector("[data-starter='0']")
         page.click("[data-starter='2']")
         seq = _wait_for_result(page, seq)
-        starter = _pixels(page, "#canvas")[..., :3]
-        assert {tuple(p) for p in starter.reshape(-1, 3)} <= colours
+        other = _pixels(page, "#canvas")[..., :3]
+        assert {tuple(p) for p in other.reshape(-1, 3)} <= colours
         page.click("#undo")
         np.testing.assert_array_equal(_pixels(page, "#canvas")[..., :3], drawing)
 
@@ -172,14 +186,18 @@ def test_label_map_model_draw_translate_download(browser, tmp_path):
 
 def test_edge_model_pen_eraser_fill_clear(browser, tmp_path):
     translator = _model(tmp_path / "edges")
+    errors: list[str] = []
     with running_server(create_app(translator, name="tiny-edges")) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 860})
+        _watch(page, errors)
         page.goto(url)
         page.wait_for_selector("body[data-ready='true']")
         assert page.locator(".swatch").count() == 0
         assert page.is_visible("#colour")  # a free colour picker instead of a palette
         assert page.is_hidden("#starters-box")
         seq = _wait_for_result(page)
+        # no starters for an edge model: it opens on a white canvas
+        assert (_pixels(page, "#canvas")[..., :3] == 255).all()
 
         _stroke(page, [(0.1, 0.1), (0.9, 0.9)])  # a black pen line on white
         _stroke(page, [(0.1, 0.9), (0.9, 0.1)])
@@ -211,3 +229,4 @@ def test_edge_model_pen_eraser_fill_clear(browser, tmp_path):
         page.click("#clear")
         assert (_pixels(page, "#canvas")[..., :3] == 255).all()
         page.screenshot(path=str(_screenshot_dir(tmp_path) / "serve-edges.png"))
+    assert not errors, errors

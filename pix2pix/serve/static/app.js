@@ -294,12 +294,14 @@
     });
   }
 
+  // the starter buttons; returns the first starter's bitmap (null when there are none)
   async function loadStarters() {
     const response = await api("/api/starters");
-    if (!response.ok) return;
+    if (!response.ok) return null;
     const { urls } = await response.json();
-    if (!urls.length) return;
+    if (!urls.length) return null;
     $("starters-box").hidden = false;
+    let first = null;
     for (const [index, url] of urls.entries()) {
       const image = await api(url);
       if (!image.ok) continue;
@@ -315,7 +317,9 @@
       button.append(preview);
       button.addEventListener("click", () => drawImage(bitmap));
       $("starters").append(button);
+      first = first || bitmap;
     }
+    return first;
   }
 
   function bindEvents() {
@@ -420,8 +424,14 @@
       if (channels === 1) $("colour").disabled = true;
     }
     clearCanvas();
+    // a label-map model opens on its first starter drawing, so the first result is a facade
+    // rather than the translation of an empty canvas; it is the page's first state (no undo)
+    const first = await loadStarters();
+    if (first) {
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(first, 0, 0, canvas.width, canvas.height);
+    }
     document.body.dataset.ready = "true";
-    await loadStarters();
     schedule();
   }
 
