@@ -3,10 +3,13 @@
 from pix2pix.data import PairedImageDataset, SyntheticPairs
 from pix2pix.inference.translator import Translator
 from pix2pix.models import (
+    MultiScaleDiscriminator,
     PatchGANDiscriminator,
     PixelDiscriminator,
     ResNetGenerator,
     UNetGenerator,
+    create_model,
+    list_models,
     load_pretrained,
 )
 from pix2pix.pretrained import list_pretrained
@@ -15,6 +18,7 @@ from pix2pix.version import __version__
 
 __all__ = [
     "Callback",
+    "MultiScaleDiscriminator",
     "PairedImageDataset",
     "PatchGANDiscriminator",
     "PixelDiscriminator",
@@ -25,6 +29,8 @@ __all__ = [
     "Translator",
     "UNetGenerator",
     "__version__",
+    "create_model",
+    "list_models",
     "list_pretrained",
     "load_pretrained",
 ]

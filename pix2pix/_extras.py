@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 
-__all__ = ["MissingExtraError", "require_extra"]
-
 
 class MissingExtraError(ImportError, RuntimeError):
     """An optional package that a requested feature needs is not installed.

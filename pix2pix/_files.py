@@ -15,16 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "WriteError",
-    "atomic_directory",
-    "atomic_write",
-    "atomic_write_text",
-    "fsync_directory",
-    "remove_leftovers",
-    "remove_tree",
-]
-
 
 def _umask() -> int:
     # os.umask can only be read by setting it; restore it at once (single-threaded at import)

@@ -6,18 +6,6 @@ cycle. Choice tuples are all named ``*_CHOICES``.
 
 from __future__ import annotations
 
-__all__ = [
-    "CARD_NAME",
-    "CONFIG_NAME",
-    "DIRECTION_CHOICES",
-    "GAN_MODE_CHOICES",
-    "LR_POLICY_CHOICES",
-    "PENALTY_CHOICES",
-    "PRECISION_CHOICES",
-    "PREPROCESS_CHOICES",
-    "WEIGHTS_NAME",
-]
-
 # ---- files of a saved model folder (save_pretrained / from_pretrained)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

@@ -27,6 +27,7 @@ from torch import nn
 
 from pix2pix._files import atomic_write
 from pix2pix.inference.tiling import pad_to_multiple_in_graph
+from pix2pix.models.base import size_multiple_of
 from pix2pix.version import __version__
 
 __all__ = ["export_model", "export_onnx", "export_torchscript"]
@@ -166,7 +167,7 @@ def export_onnx(
     metadata = {
         "pix2pix.version": __version__,
         "pix2pix.model_type": type(generator).__name__,
-        "pix2pix.size_multiple": str(_size_multiple(generator)),
+        "pix2pix.size_multiple": str(size_multiple_of(generator)),
         "pix2pix.config": json.dumps(config),
     }
     if min_size is not None:  # one fixed size has no least size to record
@@ -225,7 +226,7 @@ def export_torchscript(
         warnings.simplefilter("ignore", category=FutureWarning)
         traced: nn.Module = torch.jit.trace(generator, example, check_trace=False)
         if dynamic_size:
-            traced = _AnySizeGenerator(traced, _size_multiple(generator))
+            traced = _AnySizeGenerator(traced, size_multiple_of(generator))
         checked = _CheckedGenerator(
             traced,
             name=type(generator).__name__,
@@ -340,10 +341,6 @@ def _load_generator(model_or_path: Any) -> tuple[nn.Module, dict[str, Any]]:
     return generator, config
 
 
-def _size_multiple(generator: nn.Module) -> int:
-    return int(getattr(generator, "size_multiple", 1))
-
-
 def _in_channels(generator: nn.Module) -> int:
     return int(getattr(generator, "in_channels", 3))
 
@@ -351,7 +348,7 @@ def _in_channels(generator: nn.Module) -> int:
 def _check_size(
     size: int | tuple[int, int] | None, generator: nn.Module, config: dict[str, Any]
 ) -> tuple[int, int]:
-    multiple = _size_multiple(generator)
+    multiple = size_multiple_of(generator)
     if size is None:
         crop = (config.get("inference") or {}).get("crop_size")
         if isinstance(crop, int) and crop > 0 and crop % multiple == 0:
@@ -402,7 +399,7 @@ def _dynamic_shapes(dynamic_size: bool) -> tuple[dict[int, Any]]:
 def _export_any_size(generator: nn.Module, example: torch.Tensor) -> tuple[Any, int]:
     """``torch.export`` of the generator behind in-graph padding; the program and its min size."""
     program = torch.export.export(
-        _AnySizeGenerator(generator, _size_multiple(generator)),
+        _AnySizeGenerator(generator, size_multiple_of(generator)),
         (example,),
         dynamic_shapes=_dynamic_shapes(True),
     )

@@ -17,11 +17,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pix2pix.constants import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 from pix2pix.version import __version__
 
 __all__ = ["download_pretrained", "push_to_hub"]
 
-HUB_FILES = ("config.json", "model.safetensors", "README.md")
+HUB_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
 
 _HUB_HINT = 'Using the Hugging Face Hub needs huggingface_hub: pip install "pix2pix[hub]"'
 
@@ -133,7 +134,7 @@ def download_pretrained(
             f"folder. {error}"
         ) from error
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
+    if not (folder / CONFIG_NAME).is_file():
         raise FileNotFoundError(
             f"{repo_id} (revision {revision or 'main'}) has no config.json: it is not a pix2pix "
             "model repo (push one with push_to_hub)."
@@ -212,6 +213,6 @@ def _write_card_for_repo(folder: Path, repo_id: str, num_parameters: int) -> Non
     """Rewrite the folder's model card so its usage snippet loads from ``repo_id``."""
     from pix2pix.models.card import model_card
 
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / CONFIG_NAME).read_text())
     card = model_card(config, num_parameters=num_parameters, repo_id=repo_id)
-    (folder / "README.md").write_text(card)
+    (folder / CARD_NAME).write_text(card)

@@ -22,8 +22,6 @@ cornice the widest and flattest (0.24 and 0.41).
 
 from __future__ import annotations
 
-__all__ = ["CMP_FACADE_COLOURS"]
-
 #: ``(name, (r, g, b))`` of the 12 CMP facade classes, in the database's label order (1..12).
 CMP_FACADE_COLOURS: tuple[tuple[str, tuple[int, int, int]], ...] = (
     ("background", (0, 0, 223)),

@@ -18,8 +18,8 @@ size. The architecture follows the size the way the paper does: a U-Net with a 1
   the ablation table can say which part of a recipe helps; and pix2pixHD's discriminator side
   on top of ``"lsgan-ema"`` (Wang et al. 2018): ``"lsgan-ema-msd"`` (the multi-scale
   discriminator), ``"lsgan-ema-fm"`` (feature matching) and ``"lsgan-ema-msd-fm"`` (both).
-  A ``discriminator`` entry with ``num_d`` builds a
-  :class:`~pix2pix.models.MultiScaleDiscriminator`, otherwise a PatchGAN.
+  Each side names its model in the registry (``"model": "unet_256"``, ``"multiscale"``: see
+  :func:`pix2pix.models.create_model`) beside its arguments.
 
 Example:
     >>> from pix2pix.presets import build_preset
@@ -37,7 +37,7 @@ from typing import Any
 
 from torch import nn
 
-from pix2pix.models import MultiScaleDiscriminator, PatchGANDiscriminator, UNetGenerator
+from pix2pix.models import create_model
 from pix2pix.trainer.config import TrainerConfig
 
 __all__ = ["ABLATIONS", "IMPROVED_PRESET", "PRESETS", "build_preset", "get_preset", "preset_names"]
@@ -50,8 +50,8 @@ _PAPER: dict[str, Any] = {
         "100 epochs then 100 of linear decay."
     ),
     "status": "paper",
-    "generator": {"base_channels": 64, "norm": "batch", "dropout": 0.5},
-    "discriminator": {"base_channels": 64, "n_layers": 3, "norm": "batch"},
+    "generator": {"model": "unet_256", "base_channels": 64, "norm": "batch", "dropout": 0.5},
+    "discriminator": {"model": "patchgan", "base_channels": 64, "n_layers": 3, "norm": "batch"},
     "trainer": {
         "batch_size": 1,
         "lr": 2e-4,
@@ -122,21 +122,21 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         "Ablation: lsgan-ema with pix2pixHD's multi-scale discriminator (three 70x70 "
         "PatchGANs at full, 1/2 and 1/4 resolution, each its own weights).",
         "ablation",
-        discriminator={"num_d": 3},
+        discriminator={"model": "multiscale", "num_d": 3},
         trainer={"gan_mode": "lsgan", "ema_decay": 0.995},
     ),
     "lsgan-ema-fm": _variant(
         "Ablation: lsgan-ema with pix2pixHD's discriminator feature matching (lambda_feat 10) "
         "on the single 70x70 PatchGAN (a MultiScaleDiscriminator with num_d=1).",
         "ablation",
-        discriminator={"num_d": 1},
+        discriminator={"model": "multiscale", "num_d": 1},
         trainer={"gan_mode": "lsgan", "ema_decay": 0.995, "lambda_feat": 10.0},
     ),
     "lsgan-ema-msd-fm": _variant(
         "Ablation: lsgan-ema with pix2pixHD's discriminator side: the three-scale "
         "discriminator and feature matching (lambda_feat 10).",
         "ablation",
-        discriminator={"num_d": 3},
+        discriminator={"model": "multiscale", "num_d": 3},
         trainer={"gan_mode": "lsgan", "ema_decay": 0.995, "lambda_feat": 10.0},
     ),
 }
@@ -172,11 +172,11 @@ def get_preset(name: str) -> dict[str, Any]:
     raise ValueError(f"Unknown preset {name!r}; choose one of {preset_names()}.")
 
 
-def _build(cls: type[nn.Module], kwargs: dict[str, Any]) -> nn.Module:
+def _build(name: str, kwargs: dict[str, Any]) -> nn.Module:
     try:
-        return cls(**kwargs)
-    except TypeError as error:  # an unknown argument in generator={...} / discriminator={...}
-        raise ValueError(f"Bad {cls.__name__} override: {error}") from None
+        return create_model(name, **kwargs)
+    except ValueError as error:  # an unknown argument in generator={...} / discriminator={...}
+        raise ValueError(f"Bad {name} override: {error}") from None
 
 
 def build_preset(
@@ -231,14 +231,10 @@ def build_preset(
             f"({', '.join(sorted(fields))}) or generator={{...}} / discriminator={{...}}."
         )
     shape = {"in_channels": in_channels, "out_channels": out_channels}
-    generator = _build(
-        UNetGenerator, {**shape, "num_downs": int(math.log2(size)), **generator_args}
-    )
-    # a discriminator with num_d is pix2pixHD's multi-scale one (num_d=1: one PatchGAN that
-    # can also return its features, for feature matching)
-    d_class = MultiScaleDiscriminator if "num_d" in discriminator_args else PatchGANDiscriminator
+    g_name, d_name = generator_args.pop("model"), discriminator_args.pop("model")
+    generator = _build(g_name, {**shape, "num_downs": int(math.log2(size)), **generator_args})
     discriminator = _build(
-        d_class, {"in_channels": in_channels + out_channels, **discriminator_args}
+        d_name, {"in_channels": in_channels + out_channels, **discriminator_args}
     )
     trainer_args = {
         **preset["trainer"],

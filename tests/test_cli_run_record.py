@@ -15,7 +15,7 @@ from helpers import recorded_config
 
 TINY = [
     "--generator", "unet_128", "--num-downs", "5", "--base-channels", "4",
-    "--discriminator", "n_layers", "--n-layers-d", "2", "--disc-channels", "4",
+    "--discriminator", "patchgan", "--n-layers-d", "2", "--disc-channels", "4",
     "--load-size", "36", "--crop-size", "32", "--device", "cpu", "--no-progress-bar",
     "--log-every", "1", "--checkpoint-every", "1",
 ]  # fmt: skip
@@ -73,8 +73,8 @@ def test_resume_refuses_changed_settings_listing_each(run, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "--beta1: 0.5 -> 0.9" in err
-    assert "generator.model_type: 'UNetGenerator' -> 'ResNetGenerator'" in err
-    assert "generator.base_channels: 4 -> 32" in err
+    assert "--generator: 'unet_128' -> 'resnet_9blocks'" in err
+    assert "--base-channels: 4 -> 32" in err
     assert "--lr" not in err  # 0.001 is the run's own lr: no difference
     assert err.count("\n") == 1  # one line
     assert recorded_config(folder).beta1 == 0.5  # nothing written

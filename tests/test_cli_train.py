@@ -16,7 +16,7 @@ from helpers import recorded_config
 
 TINY = [
     "--generator", "unet_128", "--num-downs", "5", "--base-channels", "4",
-    "--discriminator", "n_layers", "--n-layers-d", "2", "--disc-channels", "4",
+    "--discriminator", "patchgan", "--n-layers-d", "2", "--disc-channels", "4",
     "--preprocess", "resize_and_crop", "--load-size", "36", "--crop-size", "32",
     "--batch-size", "2", "--device", "cpu", "--no-progress-bar", "--log-every", "1",
 ]  # fmt: skip
@@ -153,4 +153,18 @@ def test_preset_errors_are_one_line(dataset, tmp_path, capsys):
     assert main([*base, "--preset", "ttur", "--config", str(tmp_path / "cfg.json")]) != 0
     assert "--preset ttur and --config" in capsys.readouterr().err
     assert main([*base, "--preset", "hinge-sn", "--discriminator", "pixel"]) != 0
-    assert "pixel discriminator does not support" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--n-layers-d does not apply to the pixel discriminator" in err
+    assert err.count("\n") == 1
+
+
+def test_a_model_named_over_a_preset_says_what_it_replaces(capsys):
+    from pix2pix.cli.train import build_discriminator
+
+    args = build_parser().parse_args(
+        ["train", "--preset", "lsgan-ema-msd", "--discriminator", "patchgan"]
+    )
+    assert type(build_discriminator(args, 6)).__name__ == "PatchGANDiscriminator"
+    out = capsys.readouterr().out
+    assert "--discriminator patchgan replaces --preset lsgan-ema-msd's multiscale" in out
+    assert "num_d=3" in out  # a preset setting is never dropped silently

@@ -5,27 +5,8 @@ import inspect
 import pix2pix
 import pix2pix.data
 
-EXPECTED = {
-    "IMAGE_EXTENSIONS",
-    "PREPROCESS_CHOICES",
-    "PairTransform",
-    "PairedImageDataset",
-    "SyntheticPairs",
-    "ToolReport",
-    "check_data",
-    "combine_folders",
-    "download_dataset",
-    "list_images",
-    "match_channels",
-    "read_image",
-    "render_pair",
-    "split_folder",
-    "write_image",
-}
-
-
-def test_data_names_are_exported_and_documented():
-    assert set(pix2pix.data.__all__) == EXPECTED
+def test_data_names_are_documented():
+    # the names themselves are pinned with the rest of the public surface in test_api.py
     for name in pix2pix.data.__all__:
         obj = getattr(pix2pix.data, name)
         if callable(obj):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pix2pix.data import PairedImageDataset, SyntheticPairs, render_pair
-from pix2pix.data.synthetic import BALCONY, DOOR, LABEL_COLOURS, SKY, WALL, WINDOW
+from pix2pix.data import PairedImageDataset, SyntheticPairs
+from pix2pix.data.synthetic import BALCONY, DOOR, LABEL_COLOURS, SKY, WALL, WINDOW, render_pair
 
 
 def _classes(labels):

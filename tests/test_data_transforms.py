@@ -7,7 +7,7 @@ from PIL import Image
 
 from pix2pix.data.transforms import (
     PairTransform,
-    convert_channels,
+    match_channels,
     resize,
     round_to_multiple,
     to_float,
@@ -51,27 +51,27 @@ def test_to_float_range_for_both_depths():
     assert out[0, 0, 1] == pytest.approx(1000 / 65535 * 2 - 1, abs=1e-6)
 
 
-def test_convert_channels_rules():
+def test_match_channels_rules():
     gray = torch.tensor([[[10, 200]]], dtype=torch.uint8)
-    assert convert_channels(gray, 3).tolist() == [[[10, 200]]] * 3
+    assert match_channels(gray, 3).tolist() == [[[10, 200]]] * 3
     red = torch.tensor([[[255]], [[0]], [[0]]], dtype=torch.uint8)
-    assert convert_channels(red, 1).item() == round(0.299 * 255)  # BT.601 luminance
+    assert match_channels(red, 1).item() == round(0.299 * 255)  # BT.601 luminance
     white = torch.full((3, 1, 1), 255, dtype=torch.uint8)
-    assert convert_channels(white, 1).item() == 255
+    assert match_channels(white, 1).item() == 255
     rgba = torch.tensor([[[1]], [[2]], [[3]], [[0]]], dtype=torch.uint8)
-    assert convert_channels(rgba, 3).flatten().tolist() == [1, 2, 3]  # alpha dropped
+    assert match_channels(rgba, 3).flatten().tolist() == [1, 2, 3]  # alpha dropped
     gray_alpha = torch.tensor([[[7]], [[9]]], dtype=torch.uint8)
-    assert convert_channels(gray_alpha, 4).flatten().tolist() == [7, 7, 7, 9]
-    assert convert_channels(gray_alpha, 1).flatten().tolist() == [7]
+    assert match_channels(gray_alpha, 4).flatten().tolist() == [7, 7, 7, 9]
+    assert match_channels(gray_alpha, 1).flatten().tolist() == [7]
     wide = torch.tensor([[[65535]], [[65535]], [[65535]]], dtype=torch.uint16)
-    assert convert_channels(wide, 1).item() == 65535
+    assert match_channels(wide, 1).item() == 65535
 
 
 @pytest.mark.parametrize(("have", "want"), [(3, 4), (1, 4), (3, 2), (5, 3)])
 def test_impossible_channel_conversion_names_the_file(have, want):
     image = torch.zeros(have, 2, 2, dtype=torch.uint8)
     with pytest.raises(ValueError, match=rf"photo\.png has {have} channel.*in_channels={want}"):
-        convert_channels(image, want, name="photo.png", argument="in_channels")
+        match_channels(image, want, name="photo.png", argument="in_channels")
 
 
 @pytest.mark.parametrize(

@@ -9,14 +9,9 @@ from torch import nn
 from torch.utils.data import Subset
 
 from pix2pix.data import PairedImageDataset, SyntheticPairs
-from pix2pix.evaluation import (
-    GalleryRow,
-    evaluate,
-    find_inception_weights,
-    frechet_distance,
-    json_ready,
-    write_gallery,
-)
+from pix2pix.evaluation import GalleryRow, evaluate, find_inception_weights, write_gallery
+from pix2pix.evaluation.fid import frechet_distance
+from pix2pix.evaluation.score import json_ready
 from pix2pix.inference.translator import Translator
 from pix2pix.models import UNetGenerator
 

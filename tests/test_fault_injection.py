@@ -392,7 +392,7 @@ def cli_run(tmp_path_factory):
 
 TINY = [
     "--generator", "unet_128", "--num-downs", "5", "--base-channels", "4",
-    "--discriminator", "n_layers", "--n-layers-d", "2", "--disc-channels", "4",
+    "--discriminator", "patchgan", "--n-layers-d", "2", "--disc-channels", "4",
     "--load-size", "32", "--crop-size", "32", "--device", "cpu", "--no-progress-bar",
     "--no-check-data", "--checkpoint-every", "1",
 ]  # fmt: skip
@@ -451,11 +451,11 @@ def test_pruning_renames_before_deleting(tmp_path, monkeypatch):
     run = tmp_path / "run"
     Trainer(*tiny_models(), config(run, max_steps=2, keep_checkpoints=0), make_data(6)).fit()
     monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)  # a kill before any deletion
-    ckpt.prune_checkpoints(run, 1)
+    ckpt.layout.prune_checkpoints(run, 1)
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == [f".step-000001.old-{os.getpid()}", "step-000002"]  # whole, or moved away
     monkeypatch.undo()
-    ckpt.remove_stale_temporaries(run)
+    ckpt.layout.remove_stale_temporaries(run)
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-000002"]
 
 

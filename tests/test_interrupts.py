@@ -22,7 +22,7 @@ from helpers import make_data, tiny_config, tiny_models
 
 TINY = [
     "--generator", "unet_128", "--num-downs", "5", "--base-channels", "4",
-    "--discriminator", "n_layers", "--n-layers-d", "2", "--disc-channels", "4",
+    "--discriminator", "patchgan", "--n-layers-d", "2", "--disc-channels", "4",
     "--load-size", "32", "--crop-size", "32", "--device", "cpu", "--no-progress-bar",
     "--no-check-data", "--checkpoint-every", "2", "--no-flip",
 ]  # fmt: skip

@@ -57,21 +57,14 @@ def test_logger_base_is_a_no_op_and_build_orders_jsonl_first(tmp_path):
         build_loggers(["mlflow"], tmp_path)
 
 
-def test_config_loggers_field_and_old_tensorboard_flag(tmp_path):
-    assert TrainerConfig().active_loggers == ("jsonl", "csv")
-    assert TrainerConfig(loggers=("csv",), tensorboard=True).active_loggers == (
-        "jsonl",
-        "csv",
-        "tensorboard",
-    )
+def test_config_loggers_field(tmp_path):
+    assert TrainerConfig().loggers == ("jsonl", "csv")
     assert TrainerConfig(loggers="csv, wandb").loggers == ("csv", "wandb")
-    # an old trainer_config.json (no loggers field, tensorboard: true) still loads
-    old = tmp_path / "old.json"
-    old.write_text(json.dumps({"tensorboard": True, "epochs": 2}))
-    assert TrainerConfig.load(old).active_loggers == ("jsonl", "csv", "tensorboard")
     saved = TrainerConfig(loggers=["tensorboard"]).save(tmp_path / "new.json")
     assert json.loads(saved.read_text())["loggers"] == ["tensorboard"]
     assert TrainerConfig.load(saved) == TrainerConfig(loggers=("tensorboard",))
+    with pytest.raises(ValueError, match="Unknown trainer config field.*tensorboard"):
+        TrainerConfig.from_dict({"tensorboard": True})  # the flag beside loggers is gone
     with pytest.raises(ValueError, match="loggers='neptune' is not supported"):
         TrainerConfig(loggers=("neptune",))
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pix2pix.losses import GAN_MODES, GANLoss, gan_loss, gradient_penalty
+from pix2pix.constants import GAN_MODE_CHOICES as GAN_MODES
+from pix2pix.losses import GANLoss, gan_loss, gradient_penalty
 
 
 @pytest.mark.parametrize("mode", GAN_MODES)

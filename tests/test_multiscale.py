@@ -352,20 +352,28 @@ def test_cli_builds_the_multiscale_discriminator_and_lambda_feat():
     assert isinstance(preset, MultiScaleDiscriminator) and preset.num_d == 3
     assert cli_train.config_from_args(parse("--preset", "lsgan-ema-fm")).lambda_feat == 10.0
     plain = cli_train.build_discriminator(parse("--preset", "lsgan-ema-msd", "--discriminator",
-                                                "basic"), 6)  # fmt: skip
+                                                "patchgan"), 6)  # fmt: skip
     assert type(plain) is PatchGANDiscriminator
-    with pytest.raises(ValueError, match="--num-d applies"):
+    with pytest.raises(ValueError, match="--num-d does not apply to the patchgan discriminator"):
         cli_train.build_discriminator(parse("--num-d", "2"), 6)
 
 
 def test_cli_resume_names_a_changed_num_d():
-    from pix2pix.cli.run_record import model_flag_changes
+    from pix2pix.cli.train_models import model_flag_changes
 
-    d = tiny_msd(num_d=2)
-    g = tiny_g()
-    changes = model_flag_changes(parse("--num-d", "3"), g, d)
-    assert changes == ["--num-d: 2 -> 3"]
-    assert model_flag_changes(parse("--discriminator", "multiscale"), g, d) == []
+    d, g = tiny_msd(num_d=2), tiny_g()
+    record = {
+        "generator": {"model_type": type(g).__name__, **g.config},
+        "discriminator": {"model_type": type(d).__name__, **d.config},
+        "info": {"generator": "unet_256", "discriminator": "multiscale"},
+    }
+    assert model_flag_changes(parse("--num-d", "3"), record) == {"--num-d": (2, 3)}
+    assert model_flag_changes(parse("--discriminator", "multiscale"), record) == {}
+    assert model_flag_changes(parse("--discriminator", "patchgan"), record) == {
+        "--discriminator": ("multiscale", "patchgan")
+    }
+    del record["info"]  # a run built from Python: its class is compared
+    assert model_flag_changes(parse("--discriminator", "multiscale"), record) == {}
 
 
 def test_wgangp_penalty_takes_a_multiscale_critic():

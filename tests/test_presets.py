@@ -118,7 +118,7 @@ def test_overrides():
         ({"size": 100}, "size=100"),
         ({"size": 16}, "size=16"),
         ({"bogus": 1}, r"Unknown override\(s\) \['bogus'\]"),
-        ({"generator": {"width": 3}}, "Bad UNetGenerator override"),
+        ({"generator": {"width": 3}}, "Bad unet_256 override.*unexpected keyword argument .width."),
         ({"lr": -1.0}, "lr=-1.0"),
     ],
 )

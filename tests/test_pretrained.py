@@ -16,8 +16,6 @@ from pix2pix import Translator
 from pix2pix.models import ResNetGenerator, UNetGenerator, load_pretrained
 from pix2pix.models.convert import load_reference_checkpoint
 from pix2pix.pretrained import (
-    HTTPStatusError,
-    IntegrityError,
     OfflineError,
     PaletteClass,
     PretrainedEntry,
@@ -30,7 +28,7 @@ from pix2pix.pretrained import (
 )
 from pix2pix.pretrained import download as download_module
 from pix2pix.pretrained import resolve as resolve_module
-from pix2pix.pretrained.download import RejectedFileError
+from pix2pix.pretrained.errors import HTTPStatusError, IntegrityError, RejectedFileError
 from pix2pix.pretrained.registry import REGISTRY
 
 from http_server import LocalServer

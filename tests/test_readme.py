@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from pix2pix.cli import main
-from pix2pix.data import render_pair
+from pix2pix.data.synthetic import render_pair
 from pix2pix.pretrained import download as download_module
 from pix2pix.pretrained import get_pretrained, register_pretrained
 

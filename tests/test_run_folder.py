@@ -20,7 +20,7 @@ from helpers import make_data, tiny_config, tiny_models
 FORK = multiprocessing.get_context("fork")
 TINY = [
     "--generator", "unet_128", "--num-downs", "5", "--base-channels", "4",
-    "--discriminator", "n_layers", "--n-layers-d", "2", "--disc-channels", "4",
+    "--discriminator", "patchgan", "--n-layers-d", "2", "--disc-channels", "4",
     "--load-size", "36", "--crop-size", "32", "--device", "cpu", "--no-progress-bar",
     "--log-every", "1", "--checkpoint-every", "1",
 ]  # fmt: skip

@@ -242,8 +242,8 @@ def test_sigint_finishes_the_step_then_checkpoints(tmp_path):
 
 def test_write_atomically_replaces_an_existing_folder(tmp_path):
     target = tmp_path / "checkpoints" / "step-000001"
-    ckpt.write_atomically(target, lambda tmp: (tmp / "a.txt").write_text("old"))
-    ckpt.write_atomically(target, lambda tmp: (tmp / "a.txt").write_text("new"))
+    ckpt.layout.write_atomically(target, lambda tmp: (tmp / "a.txt").write_text("old"))
+    ckpt.layout.write_atomically(target, lambda tmp: (tmp / "a.txt").write_text("new"))
     assert (target / "a.txt").read_text() == "new"
     assert [p.name for p in target.parent.iterdir()] == ["step-000001"]
 

@@ -232,15 +232,17 @@ def test_sample_grid_shows_gray_inputs_as_rgb(tmp_path):
 
 
 def test_tensorboard_missing_gives_the_pip_command(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
-    trainer = Trainer(*tiny_models(), tiny_config(tmp_path, tensorboard=True), make_data(2))
-    with pytest.raises(ImportError, match=r"pip install 'pix2pix\[tensorboard\]'"):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # find_spec then raises ValueError
+    config = tiny_config(tmp_path, loggers=("tensorboard",))
+    trainer = Trainer(*tiny_models(), config, make_data(2))
+    with pytest.raises(ImportError, match=r'pip install "pix2pix\[tensorboard\]"'):
         trainer.fit()
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_tensorboard_writes_events(tmp_path):
     pytest.importorskip("tensorboard")
-    config = tiny_config(tmp_path, tensorboard=True, sample_every=2)
+    config = tiny_config(tmp_path, loggers=("tensorboard",), sample_every=2)
     Trainer(*tiny_models(), config, make_data(2)).fit()
     assert list((tmp_path / "run/tensorboard").glob("events.out.tfevents.*"))
 

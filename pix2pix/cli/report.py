@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pix2pix._files import atomic_write_text
-from pix2pix.constants import FINAL_DIR, RUN_CONFIG_NAME
+from pix2pix.constants import CONFIG_NAME, FINAL_DIR, RUN_CONFIG_NAME
 from pix2pix.trainer.metric_files import read_jsonl
 
 REPORT_NAME = "report.html"
@@ -253,7 +253,7 @@ def write_report(
     final = run_dir / FINAL_DIR
     status = (
         f"finished: the model is in {esc(str(final))}"
-        if (final / "config.json").is_file()
+        if (final / CONFIG_NAME).is_file()
         else "not finished (no final model yet)"
     )
     summary = [f"<li>Last logged step: {last_step}</li>", f"<li>Status: {status}</li>"]

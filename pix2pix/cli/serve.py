@@ -13,7 +13,7 @@ import math
 import os
 from pathlib import Path
 
-from pix2pix.constants import PRECISION_CHOICES
+from pix2pix.constants import FINAL_DIR, PRECISION_CHOICES
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,9 @@ def display_name(model: str) -> str:
     if path.exists():
         resolved = path.resolve()
         # runs/NAME/final reads better as NAME/final
-        return f"{resolved.parent.name}/{resolved.name}" if resolved.name == "final" else path.name
+        if resolved.name == FINAL_DIR:
+            return f"{resolved.parent.name}/{resolved.name}"
+        return path.name
     return model
 
 

@@ -22,18 +22,16 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from pix2pix._extras import require_extra
-from pix2pix.constants import RUN_CONFIG_NAME
-from pix2pix.models import (
-    MultiScaleDiscriminator,
-    PatchGANDiscriminator,
-    PixelDiscriminator,
-    ResNetGenerator,
-    UNetGenerator,
+from pix2pix.cli.train_models import (
+    MODEL_FLAGS,
+    add_model_flags,
+    build_discriminator,
+    build_generator,
+    model_flag_changes,
+    model_names,
 )
-from pix2pix.models.base import ModelMixin, build_from_config
+from pix2pix.constants import RUN_CONFIG_NAME
+from pix2pix.models.base import build_from_config, size_multiple_of
 from pix2pix.presets import get_preset, preset_names
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
@@ -42,27 +40,12 @@ from pix2pix.trainer.checkpoint import read_position
 from pix2pix.trainer.config import FIELD_CHOICES
 from pix2pix.trainer.distributed import cleanup_distributed
 from pix2pix.trainer.lock import ensure_free
-from pix2pix.trainer.resume import config_changes, is_finished, model_changes, refuse_changes
+from pix2pix.trainer.loggers import check_logger_packages
+from pix2pix.trainer.resume import config_changes, is_finished, refuse_changes
 from pix2pix.trainer.rng import seed_everything
 from pix2pix.trainer.run_folder import RunExistsError, find_run, locate_run
 from pix2pix.trainer.run_record import check_format, read_json_object, read_run_record
 
-GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
-DISCRIMINATORS = ("basic", "n_layers", "pixel", "multiscale")
-# model flags (all default to None, so the CLI knows which ones the user gave)
-MODEL_FLAGS = (
-    "generator",
-    "num_downs",
-    "base_channels",
-    "discriminator",
-    "disc_channels",
-    "n_layers_d",
-    "num_d",
-    "norm",
-    "dropout",
-    "in_channels",
-    "out_channels",
-)
 # config fields whose flag is spelled differently (the rest are --field-name)
 _FLAG_NAMES = {
     "output_dir": ("--output", "--output-dir"),
@@ -111,51 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     data.add_argument("--in-channels", type=int, default=None, help="source channels (3)")
     data.add_argument("--out-channels", type=int, default=None, help="target channels (3)")
-    model = parser.add_argument_group("models")
-    model.add_argument(
-        "--generator",
-        choices=GENERATORS,
-        default=None,
-        help="generator architecture (default unet_256)",
-    )
-    model.add_argument(
-        "--num-downs",
-        type=int,
-        default=None,
-        help="U-Net down-samplings, overriding the architecture's (8 or 7)",
-    )
-    model.add_argument("--base-channels", type=int, default=None, help="generator width (64)")
-    model.add_argument(
-        "--discriminator",
-        choices=DISCRIMINATORS,
-        default=None,
-        help="basic = 70x70 PatchGAN; n_layers uses --n-layers-d; pixel = 1x1; multiscale = "
-        "pix2pixHD's --num-d PatchGANs (--n-layers-d each) at full, 1/2, 1/4... resolution",
-    )
-    model.add_argument(
-        "--disc-channels", type=int, default=None, help="discriminator width (ndf, 64)"
-    )
-    model.add_argument(
-        "--n-layers-d", type=int, default=None, help="PatchGAN layers for n_layers (3)"
-    )
-    model.add_argument(
-        "--num-d",
-        type=int,
-        default=None,
-        help="scales of --discriminator multiscale (3; 1 = one PatchGAN that returns features)",
-    )
-    model.add_argument(
-        "--norm",
-        choices=["batch", "instance", "none"],
-        default=None,
-        help="normalisation of both networks (default: batch, instance for ResNet)",
-    )
-    model.add_argument(
-        "--dropout",
-        type=float,
-        default=None,
-        help="generator dropout (default 0.5 for U-Net, 0 for ResNet)",
-    )
+    add_model_flags(parser.add_argument_group("models"))
     run = parser.add_argument_group("run")
     run.add_argument(
         "--preset",
@@ -272,83 +211,6 @@ def config_from_args(args: argparse.Namespace, base: TrainerConfig | None = None
     return config.replace(**given) if given else config
 
 
-def build_generator(args: argparse.Namespace, in_channels: int, out_channels: int) -> ModelMixin:
-    """The generator named by ``--generator`` with the width, norm and dropout flags."""
-    args = _with_model_defaults(args)
-    if args.generator.startswith("unet"):
-        num_downs = args.num_downs or (8 if args.generator == "unet_256" else 7)
-        return UNetGenerator(
-            in_channels=in_channels,
-            out_channels=out_channels,
-            base_channels=args.base_channels,
-            num_downs=num_downs,
-            norm=args.norm or "batch",
-            dropout=0.5 if args.dropout is None else args.dropout,
-        )
-    if args.num_downs is not None:
-        raise ValueError(f"--num-downs applies to U-Net generators, not {args.generator}.")
-    return ResNetGenerator(
-        in_channels=in_channels,
-        out_channels=out_channels,
-        base_channels=args.base_channels,
-        n_blocks=9 if args.generator == "resnet_9blocks" else 6,
-        norm=args.norm or "instance",
-        dropout=args.dropout or 0.0,
-    )
-
-
-def build_discriminator(args: argparse.Namespace, in_channels: int) -> ModelMixin:
-    """The discriminator named by ``--discriminator`` (it sees source and target channels).
-
-    A preset whose discriminator sets ``num_d`` builds the multi-scale one unless
-    ``--discriminator`` names another.
-    """
-    given = getattr(args, "discriminator", None)
-    args = _with_model_defaults(args)
-    norm = args.norm or ("instance" if args.generator.startswith("resnet") else "batch")
-    preset = getattr(args, "preset", None)
-    preset_d = get_preset(preset)["discriminator"] if preset else {}
-    spectral_norm = bool(preset_d.get("spectral_norm"))
-    if args.discriminator == "multiscale" or ("num_d" in preset_d and given is None):
-        return MultiScaleDiscriminator(
-            in_channels,
-            base_channels=args.disc_channels,
-            n_layers=args.n_layers_d,
-            norm=norm,
-            num_d=getattr(args, "num_d", None) or preset_d.get("num_d", 3),
-            spectral_norm=spectral_norm,
-        )
-    if getattr(args, "num_d", None) is not None:
-        raise ValueError(
-            f"--num-d applies to --discriminator multiscale, not {args.discriminator}."
-        )
-    if args.discriminator == "pixel":
-        if spectral_norm:
-            raise ValueError(
-                f"--preset {preset} puts spectral norm on the discriminator, which the pixel "
-                "discriminator does not support; use --discriminator basic or n_layers."
-            )
-        return PixelDiscriminator(in_channels, base_channels=args.disc_channels, norm=norm)
-    n_layers = 3 if args.discriminator == "basic" else args.n_layers_d
-    return PatchGANDiscriminator(
-        in_channels,
-        base_channels=args.disc_channels,
-        n_layers=n_layers,
-        norm=norm,
-        spectral_norm=spectral_norm,
-    )
-
-
-def _with_model_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    filled = argparse.Namespace(**vars(args))
-    defaults: dict[str, Any] = {"generator": "unet_256", "base_channels": 64}
-    defaults.update(discriminator="basic", disc_channels=64, n_layers_d=3)
-    for key, value in defaults.items():
-        if getattr(filled, key, None) is None:
-            setattr(filled, key, value)
-    return filled
-
-
 def _check_crop(
     crop_size: int, preprocess: str, multiple: int, generator: str, discriminator: Any
 ) -> None:
@@ -403,7 +265,7 @@ def _new_trainer(args: argparse.Namespace) -> Trainer:
             f"train --resume {output_dir}; or train into a new --output folder; or pass "
             "--overwrite to move the old run aside."
         )
-    _require_logger_packages(config.loggers)
+    check_logger_packages(config.loggers)
     if not args.data:
         raise ValueError("pass --data DIR, the training folder (e.g. facades/train).")
     # seeded before the models are built, so their initial weights are reproducible too
@@ -413,11 +275,14 @@ def _new_trainer(args: argparse.Namespace) -> Trainer:
     else:
         in_channels, out_channels = args.in_channels or 3, args.out_channels or 3
         generator = build_generator(args, in_channels, out_channels)
-        discriminator = build_discriminator(args, in_channels + out_channels)
+        norm = generator.config.get("norm")
+        discriminator = build_discriminator(args, in_channels + out_channels, norm)
     callbacks = [load_callback(spec) for spec in args.callbacks or []]
     train_data, val_data = _datasets(args, config, generator, discriminator, PairedImageDataset)
     trainer = Trainer(generator, discriminator, config, train_data, val_data, callbacks)
-    trainer.run_info = {"preset": args.preset} if args.preset else {}
+    # the registry names (when built from them), so a resume can compare --generator NAME
+    names = {} if record else model_names(args)
+    trainer.run_info = {**({"preset": args.preset} if args.preset else {}), **names}
     return trainer
 
 
@@ -444,7 +309,7 @@ def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
     config = saved.replace(**overrides)
     _, refused = config_changes(record["trainer"], config)
     changes = {f"--{k.replace('_', '-')}": change for k, change in refused.items()}
-    changes.update(_model_flag_changes(args, record))
+    changes.update(model_flag_changes(args, record))
     refuse_changes(
         changes,
         where=f"--resume {args.resume}: cannot continue the run",
@@ -460,7 +325,7 @@ def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
             "(--epochs / --epochs-decay)."
         )
         return None
-    _require_logger_packages(config.loggers)
+    check_logger_packages(config.loggers)
     train = (record.get("data") or {}).get("train") or {}
     val = (record.get("data") or {}).get("val") or {}
     for key, value in (
@@ -511,23 +376,6 @@ def _resume_callbacks(args: argparse.Namespace, record: dict[str, Any], run_dir:
     return [load_callback(spec) for spec in named]
 
 
-def _model_flag_changes(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any]:
-    """The model flags given to ``--resume`` that describe other models than the run's."""
-    given = [key for key in MODEL_FLAGS if getattr(args, key, None) is not None]
-    if not given:
-        return {}
-    channels = record["generator"].get("in_channels", 3), record["generator"].get("out_channels", 3)
-    with torch.device("meta"):  # only the configs are compared: nothing is allocated
-        generator = build_generator(args, *channels)
-        discriminator = build_discriminator(args, sum(channels))
-    changes = {}
-    for name, model in (("generator", generator), ("discriminator", discriminator)):
-        now = {"model_type": type(model).__name__, **model.config}
-        for key, change in model_changes(record[name], now).items():
-            changes[f"{name}.{key}"] = change
-    return changes
-
-
 def _record_from_config_flag(args: argparse.Namespace) -> dict[str, Any]:
     """``--config RUN/run_config.json``: the record that defines the models (else ``{}``)."""
     if not args.config:
@@ -568,7 +416,7 @@ def _datasets(
     dataset_class: Any,
 ) -> tuple[Any, Any]:
     """The training and validation datasets, after the crop and data checks."""
-    multiple = int(getattr(generator, "size_multiple", 4))
+    multiple = size_multiple_of(generator)
     data_settings = _data_settings(config)
     _check_crop(
         data_settings["crop_size"],
@@ -625,16 +473,6 @@ def _fit(trainer: Trainer, *, overwrite: bool) -> int:
         return 130  # the trainer said where the run stands and how to resume it
     trainer.logger.info("Done. Translate with: pix2pix translate IN --model %s --output OUT", final)
     return 0
-
-
-# the optional package each logger needs, and the extra that installs it
-_LOGGER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}
-
-
-def _require_logger_packages(loggers: tuple[str, ...]) -> None:
-    for name in loggers:
-        if name in _LOGGER_PACKAGES:
-            require_extra(_LOGGER_PACKAGES[name], extra=name, purpose=f"--logger {name}")
 
 
 def _check_writable(folder: Path) -> None:

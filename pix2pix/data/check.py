@@ -37,8 +37,6 @@ from pix2pix.constants import DIRECTION_CHOICES
 from pix2pix.data.io import IMAGE_EXTENSIONS, list_images, natural_sort_key, read_image
 from pix2pix.data.transforms import PairTransform, match_channels
 
-__all__ = ["DataProblem", "DataReport", "check_data"]
-
 LAYOUT_CHOICES = ("auto", "aligned", "folders")
 _MAX_WORKERS = 8
 _MAX_NAMES = 5

@@ -30,15 +30,6 @@ from pix2pix.pretrained.archive import safe_extract
 from pix2pix.pretrained.cache import base_url, downloads_dir
 from pix2pix.pretrained.download import Manifest, fetch
 
-__all__ = [
-    "DATASETS",
-    "DatasetInfo",
-    "dataset_is_complete",
-    "download_dataset",
-    "list_datasets",
-    "open_standard_dataset",
-]
-
 logger = logging.getLogger(__name__)
 
 COMPLETE_NAME = ".pix2pix-dataset.json"

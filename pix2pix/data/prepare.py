@@ -43,8 +43,6 @@ from pix2pix.data.download import COMPLETE_NAME
 from pix2pix.pretrained.archive import DEFAULT_MAX_BYTES, UnsafeArchiveError, show_name
 from pix2pix.pretrained.zip_reader import open_zip, read_member
 
-__all__ = ["CITYSCAPES_SIZE", "prepare_cityscapes"]
-
 logger = logging.getLogger(__name__)
 
 CITYSCAPES_SIZE = 256

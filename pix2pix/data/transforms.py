@@ -45,13 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from pix2pix._checks import check_choice, check_positive_int
-from pix2pix._deprecation import moved_names
 from pix2pix.constants import LUMA_WEIGHTS, PREPROCESS_CHOICES
-
-# "convert" names the reference-checkpoint import (pix2pix.models.convert) only
-__getattr__ = moved_names(
-    "pix2pix.data.transforms", {"convert_channels": "pix2pix.data.transforms:match_channels"}
-)
 
 _CHANNEL_NAMES = {1: "gray", 2: "gray + alpha", 3: "RGB", 4: "RGBA"}
 

@@ -22,14 +22,18 @@ key out. The checkerboard statistic (:mod:`pix2pix.evaluation.checkerboard`) and
 statistics (:mod:`pix2pix.evaluation.blur`) need no weights.
 """
 
-from pix2pix._deprecation import moved_names
+from pix2pix.evaluation.checkerboard import checkerboard
 from pix2pix.evaluation.fid import find_inception_weights
 from pix2pix.evaluation.gallery import GalleryRow, write_gallery
+from pix2pix.evaluation.lpips import find_lpips_weights, lpips_distance
 from pix2pix.evaluation.score import evaluate
 
-__all__ = ["GalleryRow", "evaluate", "find_inception_weights", "write_gallery"]
-
-__getattr__ = moved_names(
-    "pix2pix.evaluation",
-    {"frechet_distance": "pix2pix.evaluation.fid", "json_ready": "pix2pix.evaluation.score"},
-)
+__all__ = [
+    "GalleryRow",
+    "checkerboard",
+    "evaluate",
+    "find_inception_weights",
+    "find_lpips_weights",
+    "lpips_distance",
+    "write_gallery",
+]

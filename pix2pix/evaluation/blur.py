@@ -32,16 +32,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = [
-    "BAND_EDGE",
-    "blur_statistics",
-    "color_emd",
-    "gradient_magnitude",
-    "high_frequency_deficit",
-    "radial_power_spectrum",
-    "sharpness",
-]
-
 #: Lower edge of the high-frequency band, as a fraction of the Nyquist frequency.
 BAND_EDGE = 0.5
 

@@ -50,8 +50,6 @@ import torch
 
 from pix2pix.evaluation.blur import _check_pair, _display, _luma
 
-__all__ = ["FRACTION_FLOOR", "MIN_SIDE", "checkerboard", "period2_energy_fraction"]
-
 #: Energy fraction below which period-2 energy counts as this value (-70 dB): keeps a target
 #: with none at all finite; 35x below the least measured on facades photos (3.5e-6 at 256 px).
 FRACTION_FLOOR = 1e-7

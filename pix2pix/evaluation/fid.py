@@ -13,8 +13,6 @@ from torch import nn
 from pix2pix.evaluation.weights import load_weights_file
 from pix2pix.inference.images import to_display
 
-__all__ = ["find_inception_weights", "frechet_distance", "kernel_inception_distance"]
-
 #: File name pattern of torchvision's Inception-v3 weights in the torch hub cache.
 INCEPTION_WEIGHTS_GLOB = "inception_v3_google-*.pth"
 

@@ -13,19 +13,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from pix2pix._drawing import fit_text, font
 from pix2pix.inference.images import to_display
-
-__all__ = [
-    "GalleryRow",
-    "gallery_rows",
-    "load_pair_images",
-    "pick_spread",
-    "save_pair_images",
-    "write_gallery",
-    "write_pairs_page",
-]
 
 
 @dataclass
@@ -44,22 +35,6 @@ class GalleryRow:
     name: str
     images: Sequence[torch.Tensor]
     caption: str = ""
-
-
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow built without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
-
-
-def _fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, font: Any) -> str:
-    """``text`` cut (with an ellipsis) to fit ``width`` pixels."""
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "...", font=font) > width:
-        text = text[:-1]
-    return text + "..."
 
 
 def _tile(image: torch.Tensor) -> Image.Image:
@@ -118,17 +93,22 @@ def write_gallery(
     row_h = cell_h + caption_h + pad
     canvas = Image.new("RGB", (width, header + len(rows) * row_h + pad), "white")
     draw = ImageDraw.Draw(canvas)
-    font = _font(11)
+    typeface = font(11)
     for j, label in enumerate(columns):
         x = pad + j * (cell_w + pad)
-        draw.text((x + 2, 1), _fit_text(draw, label, cell_w - 4, font), fill="black", font=font)
+        draw.text(
+            (x + 2, 1), fit_text(draw, label, cell_w - 4, typeface), fill="black", font=typeface
+        )
     for i, (row, row_tiles) in enumerate(zip(rows, tiles)):
         y = header + i * row_h
         for j, tile in enumerate(row_tiles):
             canvas.paste(tile, (pad + j * (cell_w + pad), y))
         text = f"{row.name}  {row.caption}".strip()
         draw.text(
-            (pad + 2, y + cell_h), _fit_text(draw, text, width - 8, font), fill="black", font=font
+            (pad + 2, y + cell_h),
+            fit_text(draw, text, width - 8, typeface),
+            fill="black",
+            font=typeface,
         )
     path_png = Path(path_png)
     path_png.parent.mkdir(parents=True, exist_ok=True)

@@ -42,15 +42,6 @@ from torch import nn
 
 from pix2pix.evaluation.weights import load_weights_file, sha256_prefix
 
-__all__ = [
-    "LPIPS_NETS",
-    "LPIPS_VERSIONS",
-    "LPIPSNetwork",
-    "LpipsWeights",
-    "find_lpips_weights",
-    "lpips_distance",
-]
-
 #: Backbones, as the ``lpips`` package names them.
 LPIPS_NETS = ("alex", "vgg", "squeeze")
 #: Versions of the heads: 0.1 (the current one, with input scaling) and 0.0 (the first release).

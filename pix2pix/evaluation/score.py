@@ -43,8 +43,6 @@ from pix2pix.evaluation.lpips import (
 from pix2pix.inference.translator import Translator
 from pix2pix.models.base import ModelMixin
 
-__all__ = ["evaluate", "json_ready"]
-
 METRICS_NAME = "metrics.json"
 GALLERY_PNG = "gallery.png"
 GALLERY_HTML = "gallery.html"

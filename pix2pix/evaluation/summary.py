@@ -6,8 +6,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["format_summary"]
-
 # key, label, digits, what is best; in the order a reader scans them
 _ROWS: tuple[tuple[str, str, int, str], ...] = (
     ("l1", "L1", 4, "lower"),

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["load_weights_file", "sha256_prefix"]
-
 
 def load_weights_file(
     path: Path, flag: str, what: str, how_to_save: str

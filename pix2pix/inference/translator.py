@@ -22,6 +22,7 @@ from pix2pix.models.base import (
     load_pretrained,
     read_config,
     resolve_pretrained_files,
+    size_multiple_of,
 )
 from pix2pix.models.convert import load_reference_checkpoint
 from pix2pix.pretrained.resolve import resolve_model
@@ -125,7 +126,7 @@ class Translator:
         self.in_channels = int(
             getattr(generator, "in_channels", self.inference.get("in_channels", 3))
         )
-        self.size_multiple = int(getattr(generator, "size_multiple", 1))
+        self.size_multiple = size_multiple_of(generator)
         # the module actually run: a half-precision copy when asked (casting the weights beats
         # autocast's per-op casts several times on CPU), channels-last when compiled
         self._module: nn.Module = generator

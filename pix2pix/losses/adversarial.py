@@ -11,17 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pix2pix._deprecation import moved_names
 from pix2pix.constants import GAN_MODE_CHOICES, PENALTY_CHOICES
-
-# the old names of the choice tuples
-__getattr__ = moved_names(
-    "pix2pix.losses.adversarial",
-    {
-        "GAN_MODES": "pix2pix.constants:GAN_MODE_CHOICES",
-        "PENALTY_TYPES": "pix2pix.constants:PENALTY_CHOICES",
-    },
-)
 
 
 def _check_mode(mode: str) -> str:

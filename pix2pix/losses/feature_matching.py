@@ -21,8 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FeatureMatchingLoss", "feature_matching_loss"]
-
 Features = Sequence[torch.Tensor] | Sequence[Sequence[torch.Tensor]]
 
 

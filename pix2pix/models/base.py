@@ -74,6 +74,17 @@ class ModelMixin(nn.Module):
         """A copy of the constructor arguments, as plain JSON values."""
         return dict(getattr(self, "_config", {}))
 
+    @property
+    def size_multiple(self) -> int:
+        """Input height and width must be multiples of this; every model class declares it.
+
+        The :class:`~pix2pix.Translator` pads to it, exports record it, and training refuses
+        crops that are not multiples of it.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must declare size_multiple (1 when any size will do)."
+        )
+
     def save_pretrained(
         self, save_directory: str | os.PathLike[str], *, inference: Mapping[str, Any] | None = None
     ) -> Path:
@@ -174,6 +185,26 @@ class ModelMixin(nn.Module):
                 "load it with pix2pix.models.load_pretrained() or the matching class."
             )
         return build_from_config(config, weights_path, device=device)  # type: ignore[return-value]
+
+
+def size_multiple_of(module: nn.Module) -> int:
+    """What ``module``'s input sides must be multiples of: the one rule for the Translator, the
+    exports and training.
+
+    A pix2pix model declares it (:attr:`ModelMixin.size_multiple`); another module may declare
+    a ``size_multiple`` attribute too, and one that declares none takes every size (1).
+
+    Example:
+        >>> size_multiple_of(nn.Conv2d(3, 3, 1))
+        1
+    """
+    multiple = getattr(module, "size_multiple", 1)
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(
+            f"{type(module).__name__}.size_multiple is {multiple!r}; it must be a positive "
+            "integer (the side every input must be a multiple of)."
+        )
+    return multiple
 
 
 # How from_pretrained turns a name into a folder. The models sit below pix2pix.pretrained (which

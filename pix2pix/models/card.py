@@ -12,8 +12,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["model_card"]
-
 # Inference keys shown in their own sections; any others are listed as "other settings".
 _PREPROCESSING_KEYS = ("preprocess", "load_size", "crop_size", "in_channels", "out_channels")
 _SECTION_KEYS = (

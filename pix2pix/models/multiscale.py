@@ -10,7 +10,7 @@ global structure, while the full-resolution one judges texture.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -22,8 +22,7 @@ from pix2pix.models.patchgan import (
     check_input_size,
     check_patchgan_input,
 )
-
-__all__ = ["MultiScaleDiscriminator", "patchgan_features"]
+from pix2pix.models.registry import register_model
 
 
 def patchgan_features(
@@ -110,6 +109,11 @@ class MultiScaleDiscriminator(ModelMixin):
         return self._patchgans()[0].receptive_field
 
     @property
+    def size_multiple(self) -> int:
+        """1: any side from :attr:`min_input_size` up (each pool rounds a side up)."""
+        return 1
+
+    @property
     def min_input_size(self) -> int:
         """The smallest input side whose coarsest scale the PatchGAN still takes (93 for 3 scales).
 
@@ -146,3 +150,9 @@ class MultiScaleDiscriminator(ModelMixin):
         if return_features:
             return predictions, features
         return predictions
+
+
+@register_model(kind="discriminator")
+def multiscale(**overrides: Any) -> MultiScaleDiscriminator:
+    """pix2pixHD's discriminator: three 70x70 PatchGANs at full, 1/2 and 1/4 resolution."""
+    return MultiScaleDiscriminator(**overrides)

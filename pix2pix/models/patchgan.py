@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from pix2pix._checks import check_positive_int
 from pix2pix.models.base import ModelMixin
+from pix2pix.models.registry import register_model
 from pix2pix.nn.blocks import ConvBlock
 from pix2pix.nn.init import init_weights
 from pix2pix.nn.norm import check_norm, conv_bias_for
@@ -116,6 +119,11 @@ class PatchGANDiscriminator(ModelMixin):
                 nn.utils.parametrizations.spectral_norm(conv)
 
     @property
+    def size_multiple(self) -> int:
+        """1: any side from :attr:`min_input_size` up."""
+        return 1
+
+    @property
     def receptive_field(self) -> int:
         """Side in pixels of the input patch that one output logit sees (70 for n_layers=3)."""
         return receptive_field(self._layers)
@@ -171,6 +179,11 @@ class PixelDiscriminator(ModelMixin):
         init_weights(self, "normal", 0.02)
 
     @property
+    def size_multiple(self) -> int:
+        """1: any size."""
+        return 1
+
+    @property
     def receptive_field(self) -> int:
         """Side in pixels of the input patch that one output logit sees (1)."""
         return 1
@@ -180,3 +193,16 @@ class PixelDiscriminator(ModelMixin):
         for block in self.blocks:
             x = block(x)
         return self.head(x)
+
+
+@register_model(kind="discriminator")
+def patchgan(**overrides: Any) -> PatchGANDiscriminator:
+    """The paper's 70x70 PatchGAN (the reference ``basic``; ``n_layers`` changes the patch):
+    2,768,705 parameters on 6 channels."""
+    return PatchGANDiscriminator(**overrides)
+
+
+@register_model(kind="discriminator")
+def pixel(**overrides: Any) -> PixelDiscriminator:
+    """The reference 1x1 ``pixel`` discriminator (PixelGAN)."""
+    return PixelDiscriminator(**overrides)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from pix2pix._checks import check_positive_int, check_probability
 from pix2pix.models.base import ModelMixin
+from pix2pix.models.registry import register_model
 from pix2pix.models.validation import check_input
 from pix2pix.nn.blocks import ConvBlock, ResidualBlock, UpBlock
 from pix2pix.nn.init import init_weights
@@ -106,3 +109,15 @@ class ResNetGenerator(ModelMixin):
         for block in self.up:
             x = block(x)
         return self.head(x)
+
+
+@register_model(kind="generator")
+def resnet_9blocks(**overrides: Any) -> ResNetGenerator:
+    """The reference ``resnet_9blocks`` (CycleGAN's generator for 256 px)."""
+    return ResNetGenerator(**{"n_blocks": 9, **overrides})
+
+
+@register_model(kind="generator")
+def resnet_6blocks(**overrides: Any) -> ResNetGenerator:
+    """The reference ``resnet_6blocks`` (CycleGAN's generator for 128 px)."""
+    return ResNetGenerator(**{"n_blocks": 6, **overrides})

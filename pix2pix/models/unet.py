@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from pix2pix._checks import check_positive_int, check_probability
 from pix2pix.models.base import ModelMixin
+from pix2pix.models.registry import register_model
 from pix2pix.models.validation import check_input
 from pix2pix.nn.blocks import ConvBlock, UpBlock
 from pix2pix.nn.init import init_weights
@@ -122,3 +125,16 @@ class UNetGenerator(ModelMixin):
             if skips:
                 x = torch.cat([skips.pop(), x], dim=1)
         return torch.tanh(x)
+
+
+@register_model(kind="generator")
+def unet_256(**overrides: Any) -> UNetGenerator:
+    """The reference ``unet_256``: 8 down-samplings, a 1x1 bottleneck at 256 px (54,413,955
+    parameters with the defaults)."""
+    return UNetGenerator(**{"num_downs": 8, **overrides})
+
+
+@register_model(kind="generator")
+def unet_128(**overrides: Any) -> UNetGenerator:
+    """The reference ``unet_128``: 7 down-samplings, a 1x1 bottleneck at 128 px."""
+    return UNetGenerator(**{"num_downs": 7, **overrides})

@@ -13,17 +13,9 @@ Example:
 """
 
 from pix2pix.models import base as _base
-from pix2pix.pretrained.archive import UnsafeArchiveError, safe_extract
-from pix2pix.pretrained.cache import base_url, cache_dir, cyclegan_base_url, is_offline
-from pix2pix.pretrained.download import (
-    DiskSpaceError,
-    DownloadError,
-    HTTPStatusError,
-    IntegrityError,
-    NetworkError,
-    OfflineError,
-    fetch,
-)
+from pix2pix.pretrained.archive import UnsafeArchiveError
+from pix2pix.pretrained.cache import cache_dir
+from pix2pix.pretrained.errors import DownloadError, OfflineError
 from pix2pix.pretrained.registry import PaletteClass, PretrainedEntry
 from pix2pix.pretrained.resolve import (
     get_pretrained,
@@ -35,26 +27,17 @@ from pix2pix.pretrained.resolve import (
 )
 
 __all__ = [
-    "DiskSpaceError",
     "DownloadError",
-    "HTTPStatusError",
-    "IntegrityError",
-    "NetworkError",
     "OfflineError",
     "PaletteClass",
     "PretrainedEntry",
     "UnsafeArchiveError",
-    "base_url",
     "cache_dir",
-    "cyclegan_base_url",
-    "fetch",
     "get_pretrained",
     "is_cached",
-    "is_offline",
     "list_pretrained",
     "register_pretrained",
     "resolve_model",
-    "safe_extract",
     "unregister_pretrained",
 ]
 

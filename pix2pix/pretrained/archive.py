@@ -38,17 +38,6 @@ from pathlib import Path
 
 from pix2pix._files import atomic_directory
 
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_MAX_HEADER_BYTES",
-    "DEFAULT_MAX_MEMBERS",
-    "MAX_MEMBER_HEADER_BYTES",
-    "MAX_NAME_BYTES",
-    "UnsafeArchiveError",
-    "safe_extract",
-    "show_name",
-]
-
 # The largest official pix2pix archive (edges2handbags) is several GB of JPEGs, which do not
 # shrink in the gzip; 64 GiB leaves room while still stopping a bomb before it fills a disk.
 DEFAULT_MAX_BYTES = 64 << 30
@@ -68,7 +57,14 @@ _EXTENDED = (*_LONG_NAMES, tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHD
 
 
 class UnsafeArchiveError(ValueError):
-    """An archive member would escape the target or is not a plain file, folder or link."""
+    """An archive member would escape the target folder, is a link, or is not a plain file or
+    folder; or the archive's headers are larger than any real archive's.
+
+    Example:
+        >>> safe_extract("hostile.tar.gz", "data")  # doctest: +SKIP
+        Traceback (most recent call last):
+        UnsafeArchiveError: hostile.tar.gz: member 'facades/train/p' is a link; ...
+    """
 
 
 def show_name(name: str) -> str:

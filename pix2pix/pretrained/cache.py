@@ -21,22 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_CYCLEGAN_BASE_URL",
-    "ENV_BASE_URL",
-    "ENV_CYCLEGAN_URL",
-    "ENV_HOME",
-    "ENV_OFFLINE",
-    "base_url",
-    "cache_dir",
-    "cyclegan_base_url",
-    "downloads_dir",
-    "hub_offline",
-    "is_offline",
-    "models_dir",
-]
-
 ENV_HOME = "PIX2PIX_HOME"
 ENV_OFFLINE = "PIX2PIX_OFFLINE"
 ENV_BASE_URL = "PIX2PIX_DOWNLOAD_URL"

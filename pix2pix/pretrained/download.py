@@ -39,29 +39,14 @@ from pix2pix._files import atomic_write_text, fsync_directory
 from pix2pix.pretrained.cache import ENV_OFFLINE, is_offline
 from pix2pix.pretrained.errors import (
     DiskSpaceError,
-    DownloadError,
     HTTPStatusError,
     IntegrityError,
     NetworkError,
     OfflineError,
     RejectedFileError,
 )
-from pix2pix.pretrained.manifest import Manifest, sha256_file, verify_file
+from pix2pix.pretrained.manifest import Manifest, verify_file
 from pix2pix.version import __version__
-
-__all__ = [
-    "DiskSpaceError",
-    "DownloadError",
-    "HTTPStatusError",
-    "IntegrityError",
-    "Manifest",
-    "NetworkError",
-    "OfflineError",
-    "RejectedFileError",
-    "fetch",
-    "sha256_file",
-    "verify_file",
-]
 
 # Module settings rather than arguments threaded through every caller; tests lower them.
 RETRIES = 4

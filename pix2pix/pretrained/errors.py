@@ -5,19 +5,18 @@ Each names what failed and what to do; the CLI prints its message as one line.
 
 from __future__ import annotations
 
-__all__ = [
-    "DiskSpaceError",
-    "DownloadError",
-    "HTTPStatusError",
-    "IntegrityError",
-    "NetworkError",
-    "OfflineError",
-    "RejectedFileError",
-]
-
 
 class DownloadError(RuntimeError):
-    """A download failed; ``url`` names what was asked for."""
+    """A download failed; ``url`` names what was asked for.
+
+    Every downloader error is one (:class:`OfflineError` aside, a ``FileNotFoundError``).
+
+    Example:
+        >>> try:  # doctest: +SKIP
+        ...     Translator.from_pretrained("facades_label2photo")
+        ... except DownloadError as error:
+        ...     print(error.url)
+    """
 
     def __init__(self, message: str, *, url: str | None = None) -> None:
         super().__init__(message)
@@ -50,4 +49,12 @@ class RejectedFileError(DownloadError, ValueError):
 
 
 class OfflineError(FileNotFoundError):
-    """``PIX2PIX_OFFLINE=1`` and the entry is not in the cache."""
+    """``PIX2PIX_OFFLINE=1`` and the entry is not in the cache.
+
+    Example:
+        >>> import os
+        >>> os.environ["PIX2PIX_OFFLINE"] = "1"  # doctest: +SKIP
+        >>> resolve_model("facades_label2photo")  # doctest: +SKIP
+        Traceback (most recent call last):
+        OfflineError: ...
+    """

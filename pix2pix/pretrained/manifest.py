@@ -18,8 +18,6 @@ from pix2pix._files import atomic_write_text
 from pix2pix.pretrained.cache import cache_dir
 from pix2pix.pretrained.errors import IntegrityError
 
-__all__ = ["MANIFEST_NAME", "Manifest", "sha256_file", "verify_file"]
-
 MANIFEST_NAME = "manifest.json"
 _CHUNK_BYTES = 1 << 20
 

@@ -47,15 +47,6 @@ from typing import Any
 from pix2pix.palettes import CMP_FACADE_COLOURS
 from pix2pix.pretrained.cache import base_url, cyclegan_base_url
 
-__all__ = [
-    "CMP_FACADE_PALETTE",
-    "CYCLEGAN_CITATION",
-    "PIX2PIX_CITATION",
-    "REGISTRY",
-    "PaletteClass",
-    "PretrainedEntry",
-]
-
 PIX2PIX_CITATION = (
     "Isola, Zhu, Zhou, Efros. Image-to-Image Translation with Conditional Adversarial "
     "Networks. CVPR 2017. https://arxiv.org/abs/1611.07004"
@@ -73,7 +64,12 @@ LICENSE_NOTE = (
 
 @dataclass(frozen=True)
 class PaletteClass:
-    """One class of a label map: its name and the RGB colour that encodes it."""
+    """One class of a label map: its name and the RGB colour that encodes it.
+
+    Example:
+        >>> PaletteClass("window", (1, 128, 254)).color
+        (1, 128, 254)
+    """
 
     name: str
     color: tuple[int, int, int]
@@ -110,6 +106,11 @@ RESNET_9: Mapping[str, Any] = {
 @dataclass(frozen=True)
 class PretrainedEntry:
     """A pretrained generator: where it is, what it loads as, what it expects.
+
+    Example:
+        >>> from pix2pix.pretrained import get_pretrained
+        >>> get_pretrained("facades_label2photo").kind
+        'pix2pix'
 
     Attributes:
         name: The registry name (what ``resolve_model`` and ``pix2pix models`` take).

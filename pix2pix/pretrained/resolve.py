@@ -60,6 +60,10 @@ def get_pretrained(name: str) -> PretrainedEntry:
 
     Raises:
         KeyError: Naming the close match, if there is one.
+
+    Example:
+        >>> get_pretrained("facades_label2photo").direction
+        'BtoA'
     """
     try:
         return REGISTRY[name]
@@ -72,6 +76,9 @@ def register_pretrained(entry: PretrainedEntry, *, replace: bool = False) -> Pre
 
     Raises:
         ValueError: If the name is taken and ``replace`` is false.
+
+    Example:
+        >>> register_pretrained(my_entry)  # doctest: +SKIP
     """
     if entry.name in REGISTRY and not replace:
         raise ValueError(f"A pretrained model named {entry.name!r} is already registered.")
@@ -80,7 +87,11 @@ def register_pretrained(entry: PretrainedEntry, *, replace: bool = False) -> Pre
 
 
 def unregister_pretrained(name: str) -> None:
-    """Remove an entry added with :func:`register_pretrained` (no error if absent)."""
+    """Remove an entry added with :func:`register_pretrained` (no error if absent).
+
+    Example:
+        >>> unregister_pretrained("my_model")  # doctest: +SKIP
+    """
     REGISTRY.pop(name, None)
 
 
@@ -90,7 +101,12 @@ def cached_folder(name: str) -> Path:
 
 
 def is_cached(name: str) -> bool:
-    """Whether the converted model is in the cache (its files present; not re-hashed here)."""
+    """Whether the converted model is in the cache (its files present; not re-hashed here).
+
+    Example:
+        >>> is_cached("facades_label2photo")  # doctest: +SKIP
+        True
+    """
     folder = cached_folder(name)
     return all((folder / file).is_file() for file in _CACHED_FILES)
 

@@ -26,8 +26,6 @@ from pix2pix.pretrained.archive import (
     show_name,
 )
 
-__all__ = ["DEFAULT_MAX_DIRECTORY_BYTES", "open_zip", "read_member"]
-
 # The official Cityscapes zips list ~25k entries in ~3 MB; 64 MiB is room for ~600k entries.
 DEFAULT_MAX_DIRECTORY_BYTES = 64 << 20
 

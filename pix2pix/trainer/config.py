@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from pix2pix._checks import check_choice, check_finite
-from pix2pix._deprecation import moved_names
 from pix2pix._files import atomic_write_text
 from pix2pix.constants import (
     DIRECTION_CHOICES,
@@ -96,16 +95,6 @@ def resume_differences(
     return allowed, refused
 
 
-__getattr__ = moved_names(
-    "pix2pix.trainer.config",
-    {
-        "LR_POLICIES": "pix2pix.constants:LR_POLICY_CHOICES",
-        "PRECISIONS": "pix2pix.constants:PRECISION_CHOICES",
-        "DIRECTIONS": "pix2pix.constants:DIRECTION_CHOICES",
-    },
-)
-
-
 @dataclass
 class TrainerConfig:
     """Settings of :class:`~pix2pix.trainer.Trainer`; each field has a one-line comment.
@@ -156,7 +145,6 @@ class TrainerConfig:
     val_every: int = 1000  # steps between validations on val_data (0 = never)
     checkpoint_every: int = 1000  # steps between checkpoints (0 = only at the end)
     keep_checkpoints: int = 3  # most recent checkpoints kept on disk (0 = keep all)
-    tensorboard: bool = False  # also log to TensorBoard in output_dir/tensorboard
     progress_bar: bool = True  # show a tqdm progress bar (rank 0 only)
     loggers: tuple[str, ...] = ("jsonl", "csv")  # logs: jsonl (always), csv, tensorboard, wandb
     keep_best: int = 0  # keep the K best models by best_metric in output_dir/best (0 = off)
@@ -258,13 +246,6 @@ class TrainerConfig:
             if getattr(self, name) is not None:
                 _check_range(name, getattr(self, name), 1)
         return self
-
-    @property
-    def active_loggers(self) -> tuple[str, ...]:
-        """The loggers a run writes to: ``jsonl``, then ``loggers``, then ``tensorboard`` when
-        the older ``tensorboard=True`` flag is set (each once)."""
-        names = ("jsonl", *self.loggers, *(("tensorboard",) if self.tensorboard else ()))
-        return tuple(dict.fromkeys(names))
 
     @property
     def total_epochs(self) -> int:

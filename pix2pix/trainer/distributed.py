@@ -75,7 +75,12 @@ def setup_distributed(device: str = "auto") -> DistributedContext:
 
 
 def cleanup_distributed() -> None:
-    """Destroy the default process group if one exists (call once at program exit)."""
+    """Destroy the default process group if one exists (call once at program exit).
+
+    Example:
+        >>> trainer.fit()  # doctest: +SKIP
+        >>> cleanup_distributed()
+    """
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["NonFiniteLossError", "NonFiniteWeightError", "RunFolderWriteError"]
-
 
 class NonFiniteLossError(RuntimeError, FloatingPointError):
     """A loss became NaN or infinite; training stopped without writing a checkpoint.
@@ -52,4 +50,11 @@ class NonFiniteWeightError(NonFiniteLossError):
 
 
 class RunFolderWriteError(RuntimeError):
-    """Writing to the run folder failed (a full disk, a quota); the last checkpoint is intact."""
+    """Writing to the run folder failed (a full disk, a quota); the last checkpoint is intact.
+
+    Example:
+        >>> try:  # doctest: +SKIP
+        ...     trainer.fit()
+        ... except RunFolderWriteError as error:
+        ...     print(error)  # the file, the step, the last checkpoint, how to resume
+    """

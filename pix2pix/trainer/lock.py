@@ -34,7 +34,6 @@ try:
 except ImportError:  # pragma: no cover - Windows: the recorded holder alone decides
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "ensure_free", "read_holder"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +47,14 @@ _HELD: dict[str, tuple[int, RunLock, int]] = {}
 
 
 class RunLockedError(RuntimeError):
-    """Another run holds the run folder (or held it on another host and may still)."""
+    """Another run holds the run folder (or held it on another host and may still).
+
+    Example:
+        >>> try:  # doctest: +SKIP
+        ...     trainer.fit()
+        ... except RunLockedError as error:
+        ...     print(error)  # names the folder and the holder: process, host, start time
+    """
 
 
 def read_holder(folder: str | os.PathLike[str]) -> dict[str, Any] | None:

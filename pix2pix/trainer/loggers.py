@@ -28,21 +28,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pix2pix._extras import require_extra
 from pix2pix._files import atomic_write_text
 from pix2pix.trainer.metric_files import append_text, jsonl_records, read_csv_table
 
 if TYPE_CHECKING:  # torch is imported by whoever passes a tensor; config.py reads names only
     import torch
 
-__all__ = [
-    "LOGGER_CHOICES",
-    "CSVLogger",
-    "JSONLLogger",
-    "Logger",
-    "TensorBoardLogger",
-    "WandbLogger",
-    "build_loggers",
-]
 
 #: The logger names ``TrainerConfig.loggers`` and ``pix2pix train --logger`` accept.
 LOGGER_CHOICES = ("jsonl", "csv", "tensorboard", "wandb")
@@ -204,7 +196,7 @@ def _summary_writer(log_dir: Path, purge_step: int | None) -> Any:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as error:
         raise ImportError(
-            "TensorBoard logging (loggers 'tensorboard', or tensorboard=True) needs the "
+            "TensorBoard logging (loggers 'tensorboard') needs the "
             "tensorboard package: pip install 'pix2pix[tensorboard]'"
         ) from error
     return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
@@ -360,3 +352,20 @@ def build_loggers(
             logger.close()
         raise
     return built
+
+
+#: The optional package each logger needs; the extra that installs it has the logger's name.
+LOGGER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}
+
+
+def check_logger_packages(names: Sequence[str]) -> None:
+    """Raise :class:`~pix2pix._extras.MissingExtraError` for a logger whose package is missing.
+
+    Asks the import system only (microseconds), so a run can check before anything slow.
+
+    Example:
+        >>> check_logger_packages(["jsonl", "csv"])
+    """
+    for name in names:
+        if name in LOGGER_PACKAGES:
+            require_extra(LOGGER_PACKAGES[name], extra=name, purpose=f"--logger {name}")

@@ -21,8 +21,6 @@ from typing import Any
 
 from pix2pix._files import WriteError
 
-__all__ = ["append_text", "jsonl_records", "read_csv_table", "read_jsonl"]
-
 logger = logging.getLogger(__name__)
 
 #: Damaged lines warned about one by one; the rest of a file's are counted in one more line.

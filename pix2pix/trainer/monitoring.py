@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from pix2pix.trainer.config import TrainerConfig
     from pix2pix.trainer.trainer import Trainer
 
-__all__ = ["BestCheckpoint", "EarlyStopping", "config_callbacks", "metric_mode"]
 
 BEST_DIR = "best"
 BEST_INDEX = "best.json"
@@ -151,7 +150,7 @@ class BestCheckpoint(Callback):
         kept, dropped = self.update(trainer.step, value)
         if not kept:
             return
-        from pix2pix.trainer.checkpoint import save_model
+        from pix2pix.trainer.checkpoint.contents import save_model
 
         output_dir = Path(trainer.config.output_dir)
         meta = {

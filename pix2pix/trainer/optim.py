@@ -10,8 +10,6 @@ from torch.optim import Optimizer
 
 from pix2pix.trainer.config import TrainerConfig
 
-__all__ = ["build_adam"]
-
 
 def build_adam(
     params: Iterable[nn.Parameter], config: TrainerConfig, *, lr: float, fused: bool

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torchvision.utils import make_grid, save_image
 
+from pix2pix._drawing import fit_text, font
 from pix2pix.inference.images import to_display
 from pix2pix.trainer.loggers import JSONL_NAME, Logger, build_loggers
 from pix2pix.trainer.loggers import TENSORBOARD_DIR as TENSORBOARD_DIR
@@ -57,20 +58,20 @@ def sample_grid(
 def _with_headers(grid: torch.Tensor, cell_width: int, step: int | None) -> torch.Tensor:
     from PIL import Image, ImageDraw
 
-    from pix2pix.evaluation.gallery import _fit_text, _font
-
     pad, width = 2, grid.shape[-1]
     lines = 1 if step is None else 2
     height = _HEADER_HEIGHT * lines
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
-    font = _font(11)
+    typeface = font(11)
     if step is not None:
-        draw.text((pad + 1, 1), _fit_text(draw, f"step {step}", width - 4, font), "black", font)
+        draw.text(
+            (pad + 1, 1), fit_text(draw, f"step {step}", width - 4, typeface), "black", typeface
+        )
     for j, label in enumerate(SAMPLE_COLUMNS):
         x = pad + j * (cell_width + pad)
-        text = _fit_text(draw, label, cell_width - 2, font)
-        draw.text((x + 1, height - _HEADER_HEIGHT + 1), text, fill="black", font=font)
+        text = fit_text(draw, label, cell_width - 2, typeface)
+        draw.text((x + 1, height - _HEADER_HEIGHT + 1), text, fill="black", font=typeface)
     header = torch.frombuffer(bytearray(canvas.tobytes()), dtype=torch.uint8)
     header = header.reshape(height, width, 3).permute(2, 0, 1).float() / 255
     return torch.cat([header.to(grid.device, grid.dtype), grid], dim=1)
@@ -87,7 +88,6 @@ class Reporter:
         output_dir: The run folder.
         loggers: Logger names (``metrics.jsonl`` is always written); see
             :data:`pix2pix.trainer.loggers.LOGGER_CHOICES`.
-        tensorboard: Also log to TensorBoard (the same as adding ``"tensorboard"``).
         enabled: Whether this process writes anything.
         resume_step: When resuming, the checkpoint step: each logger drops or supersedes what
             an interrupted run logged after it (that part is about to be redone).
@@ -102,7 +102,6 @@ class Reporter:
         output_dir: str | os.PathLike[str],
         *,
         loggers: Sequence[str] = ("jsonl",),
-        tensorboard: bool = False,
         enabled: bool = True,
         resume_step: int | None = None,
     ) -> None:
@@ -113,8 +112,7 @@ class Reporter:
         if not enabled:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        names = [*loggers, *(["tensorboard"] if tensorboard else [])]
-        self.loggers = build_loggers(names, self.output_dir, resume_step=resume_step)
+        self.loggers = build_loggers(loggers, self.output_dir, resume_step=resume_step)
 
     def log_scalars(self, step: int, values: dict[str, Any]) -> None:
         """Send ``values`` at ``step`` to every logger (``metrics.jsonl``, ``metrics.csv``...)."""

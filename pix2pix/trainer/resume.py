@@ -15,15 +15,6 @@ from typing import Any
 
 from pix2pix.trainer.config import DATA_FIELDS, TrainerConfig
 
-__all__ = [
-    "DATA_ORDER_FIELDS",
-    "RESUME_SAFE_FIELDS",
-    "config_changes",
-    "is_finished",
-    "model_changes",
-    "refuse_changes",
-]
-
 #: Fields a resumed run may change: they steer how long, where and how visibly it runs, not
 #: what one step computes. Any other difference from the checkpoint is refused on resume.
 RESUME_SAFE_FIELDS = (

@@ -27,8 +27,6 @@ from pix2pix.trainer.loggers import CSV_NAME, JSONL_NAME, TENSORBOARD_DIR, WANDB
 from pix2pix.trainer.monitoring import BEST_DIR
 from pix2pix.trainer.reporting import SAMPLES_DIR
 
-__all__ = ["RunExistsError", "RunSummary", "find_run", "locate_run", "move_aside"]
-
 logger = logging.getLogger(__name__)
 
 #: What a run writes into its folder; any of them means the folder holds a run.
@@ -46,7 +44,14 @@ RUN_ENTRIES = (
 
 
 class RunExistsError(FileExistsError):
-    """A new run was asked to train into a folder that holds another run."""
+    """A new run was asked to train into a folder that holds another run.
+
+    Example:
+        >>> try:  # doctest: +SKIP
+        ...     trainer.fit()
+        ... except RunExistsError:
+        ...     trainer.fit(resume_from="latest")  # or overwrite=True, or another output_dir
+    """
 
 
 @dataclass(frozen=True)

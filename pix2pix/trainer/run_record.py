@@ -32,15 +32,6 @@ if TYPE_CHECKING:
     from pix2pix.trainer.callbacks import Callback
     from pix2pix.trainer.trainer import Trainer
 
-__all__ = [
-    "RUN_RECORD_FORMAT",
-    "callback_spec",
-    "data_record",
-    "read_json_object",
-    "read_run_record",
-    "run_record",
-    "write_run_record",
-]
 
 logger = logging.getLogger(__name__)
 

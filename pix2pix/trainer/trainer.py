@@ -37,14 +37,19 @@ from pix2pix._files import WriteError, atomic_directory, remove_leftovers
 from pix2pix.constants import CHECKPOINTS_DIR, FINAL_DIR, RUN_CONFIG_NAME, WEIGHTS_NAME
 from pix2pix.losses.adversarial import gan_loss, gradient_penalty
 from pix2pix.losses.feature_matching import feature_matching_loss
-from pix2pix.models.base import build_from_config
+from pix2pix.models.base import ModelMixin, build_from_config
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.callbacks import Callback
-from pix2pix.trainer.checkpoint import (
+from pix2pix.trainer.checkpoint.contents import (
     restore_checkpoint,
     save_model,
     trainer_state,
     write_checkpoint,
+)
+from pix2pix.trainer.checkpoint.layout import (
+    prune_checkpoints,
+    remove_stale_temporaries,
+    write_atomically,
 )
 from pix2pix.trainer.config import TrainerConfig
 from pix2pix.trainer.distributed import (
@@ -60,6 +65,7 @@ from pix2pix.trainer.errors import NonFiniteLossError, NonFiniteWeightError, Run
 from pix2pix.trainer.interrupts import deferred_interrupts
 from pix2pix.trainer.loader import batches_per_epoch, check_dataset, epoch_loader
 from pix2pix.trainer.lock import RunLock, RunLockedError
+from pix2pix.trainer.loggers import check_logger_packages
 from pix2pix.trainer.metadata import build_inference_metadata, logged_config
 from pix2pix.trainer.modes import eval_mode, frozen
 from pix2pix.trainer.monitoring import config_callbacks
@@ -140,6 +146,14 @@ class Trainer:
         if not isinstance(config, TrainerConfig):
             raise ValueError(f"config must be a TrainerConfig; got {type(config).__name__}.")
         self.config = config.validate()
+        for role, model in (("generator", generator), ("discriminator", discriminator)):
+            # found now, not at the first checkpoint an hour into the run
+            if not isinstance(model, ModelMixin):
+                raise ValueError(
+                    f"The {role} is a {type(model).__name__}, which the trainer cannot "
+                    "checkpoint: models must subclass pix2pix.models.ModelMixin (which gives "
+                    "them config.json + model.safetensors)."
+                )
         self.generator = generator
         self.discriminator = discriminator
         self.train_data = train_data
@@ -325,22 +339,6 @@ class Trainer:
             )
         self._d_active = self._d_frozen
         self._is_setup = True
-
-    # the handles stay readable for code written against earlier versions
-    @property
-    def g_train(self) -> nn.Module:
-        """The generator as training calls it (prefer :meth:`generate`)."""
-        return self._g_train
-
-    @property
-    def d_train(self) -> nn.Module:
-        """The discriminator as its own update calls it (prefer :meth:`discriminate`)."""
-        return self._d_train
-
-    @property
-    def d_frozen(self) -> nn.Module:
-        """The discriminator as the generator's update calls it (prefer :meth:`discriminate`)."""
-        return self._d_frozen
 
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
         """Return ``(optimizer_g, optimizer_d)``: Adam(lr, betas=(beta1, beta2)) for each (paper).
@@ -683,6 +681,7 @@ class Trainer:
         cfg = self.config
         if resume_from is None:
             resume_from = self.resume_checkpoint
+        check_logger_packages(cfg.loggers)  # a missing extra is one line, before any work
         check_dataset(self.train_data, "train_data")
         if self.val_data is not None:
             check_dataset(self.val_data, "val_data")
@@ -747,7 +746,7 @@ class Trainer:
         if self.context.is_main:
             output_dir.mkdir(parents=True, exist_ok=True)
             # leftovers of a killed save, prune or export (safe: this run holds the lock)
-            ckpt.remove_stale_temporaries(output_dir)
+            remove_stale_temporaries(output_dir)
             remove_leftovers(output_dir, (FINAL_DIR, RUN_CONFIG_NAME))
         if resume_from is not None:
             path = ckpt.resolve_checkpoint(resume_from, cfg.output_dir)
@@ -759,7 +758,7 @@ class Trainer:
             write_run_record(output_dir, run_record(self))
         self._reporter = Reporter(
             output_dir,
-            loggers=cfg.active_loggers,
+            loggers=tuple(dict.fromkeys(("jsonl", *cfg.loggers))),  # jsonl is always written
             enabled=self.context.is_main,
             resume_step=self.step if resumed else None,
         )
@@ -970,8 +969,8 @@ class Trainer:
         rng_states = all_gather_objects(self.context, capture_rng_state())
         with self._writing():
             if self.context.is_main:
-                ckpt.write_atomically(path, lambda tmp: write_checkpoint(self, tmp, rng_states))
-                ckpt.prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints)
+                write_atomically(path, lambda tmp: write_checkpoint(self, tmp, rng_states))
+                prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints)
             barrier(self.context)
         self.last_checkpoint = path
         self._call("on_checkpoint", path)
@@ -1098,13 +1097,3 @@ class Trainer:
         if any_rank(self.context, bad is not None):  # all ranks stop together
             name, value = bad or ("(on another rank)", float("nan"))
             raise NonFiniteWeightError(self.step, name, value, last_checkpoint=self.last_checkpoint)
-
-    def export(self, path: str | os.PathLike[str]) -> Path:
-        """Deprecated name of :meth:`save_pretrained` ("export" is ONNX/TorchScript here)."""
-        warnings.warn(
-            "Trainer.export() is now Trainer.save_pretrained(); pix2pix.export is for ONNX and "
-            "TorchScript.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.save_pretrained(path)

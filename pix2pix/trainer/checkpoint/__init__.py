@@ -20,49 +20,25 @@ into a folder and restoring it).
 """
 
 from pix2pix.constants import CHECKPOINTS_DIR
-from pix2pix.trainer.checkpoint.contents import (
-    STATE_FORMAT,
-    callback_key,
-    load_model,
-    restore_checkpoint,
-    save_model,
-    trainer_state,
-    write_checkpoint,
-)
 from pix2pix.trainer.checkpoint.layout import (
     STATE_NAME,
     checkpoint_name,
     checkpoint_step,
     list_checkpoints,
     load_state,
-    prune_checkpoints,
     read_position,
-    remove_stale_temporaries,
     resolve_checkpoint,
-    save_state,
     verify_checkpoint,
-    write_atomically,
 )
 
 __all__ = [
     "CHECKPOINTS_DIR",
-    "STATE_FORMAT",
     "STATE_NAME",
-    "callback_key",
     "checkpoint_name",
     "checkpoint_step",
     "list_checkpoints",
-    "load_model",
     "load_state",
-    "prune_checkpoints",
     "read_position",
-    "remove_stale_temporaries",
     "resolve_checkpoint",
-    "restore_checkpoint",
-    "save_model",
-    "save_state",
-    "trainer_state",
     "verify_checkpoint",
-    "write_atomically",
-    "write_checkpoint",
 ]

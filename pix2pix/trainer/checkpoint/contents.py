@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from pix2pix.constants import WEIGHTS_NAME
 from pix2pix.models.base import ModelMixin, load_safetensors, load_state_dict_checked
 from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.checkpoint import layout as ckpt
@@ -171,7 +172,7 @@ def save_model(model: nn.Module, folder: Path, inference: dict[str, Any] | None)
 
 def load_model(model: nn.Module, folder: Path) -> None:
     """Load ``folder/model.safetensors`` into ``model`` strictly."""
-    weights = folder / "model.safetensors"
+    weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing: the checkpoint is incomplete.")
     load_state_dict_checked(model, load_safetensors(weights), source=str(weights))

@@ -58,7 +58,12 @@ def checkpoint_step(path: str | os.PathLike[str]) -> int:
 
 
 def list_checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
-    """Complete checkpoints under ``output_dir/checkpoints``, oldest (lowest step) first."""
+    """Complete checkpoints under ``output_dir/checkpoints``, oldest (lowest step) first.
+
+    Example:
+        >>> [p.name for p in list_checkpoints("runs/facades")]  # doctest: +SKIP
+        ['step-000800', 'step-000900', 'step-001000']
+    """
     folder = Path(output_dir) / CHECKPOINTS_DIR
     if not folder.is_dir():
         return []
@@ -174,6 +179,10 @@ def load_state(
     Raises:
         FileNotFoundError: If the file is missing.
         ValueError: If it is damaged or holds objects other than tensors and plain values.
+
+    Example:
+        >>> load_state("runs/a/checkpoints/step-000200/trainer_state.pt")["step"]  # doctest: +SKIP
+        200
     """
     path = Path(path)
     if not path.is_file():
@@ -250,6 +259,9 @@ def verify_checkpoint(folder: str | os.PathLike[str]) -> None:
     Raises:
         ValueError: Naming the first file that is missing or changed since the checkpoint was
             written (a bit flip on disk, a partial copy), and the checkpoint to resume instead.
+
+    Example:
+        >>> verify_checkpoint("runs/facades/checkpoints/step-000200")  # doctest: +SKIP
     """
     folder = Path(folder)
     for name, expected in read_manifest(folder)["files"].items():
