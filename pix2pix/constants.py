@@ -17,6 +17,8 @@ TRAINER_STATE_NAME = "trainer_state.pt"  # in each checkpoint: optimizers, count
 CHECKPOINT_MANIFEST_NAME = "checkpoint.json"  # in each checkpoint: position and checksums
 CHECKPOINTS_DIR = "checkpoints"
 FINAL_DIR = "final"
+SAMPLES_DIR = "samples"  # sample grids, samples/step-000200.png
+BEST_DIR = "best"  # the best models by a validation metric (keep_best)
 
 # ---- choices
 DIRECTION_CHOICES = ("AtoB", "BtoA")

@@ -5,6 +5,7 @@ import inspect
 import pix2pix
 import pix2pix.data
 
+
 def test_data_names_are_documented():
     # the names themselves are pinned with the rest of the public surface in test_api.py
     for name in pix2pix.data.__all__:

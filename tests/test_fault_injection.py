@@ -36,6 +36,7 @@ from pix2pix.trainer import Callback, Trainer
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.errors import RunFolderWriteError
 from pix2pix.trainer.lock import RunLockedError
+from pix2pix.trainer.step import EagerStep
 
 from helpers import make_data, tiny_config, tiny_models
 
@@ -60,14 +61,14 @@ def _install_kill(point, step):
     from pix2pix.trainer.checkpoint import layout
 
     if point == "inside-step":
-        real_g = Trainer.generator_step
+        real_g = EagerStep.generator_update
 
-        def generator_step(self, *args, **kwargs):
-            if self.step + 1 == step:  # D is updated, G not yet
+        def generator_update(self, *args, **kwargs):
+            if self.trainer.step + 1 == step:  # D is updated, G not yet
                 die()
             return real_g(self, *args, **kwargs)
 
-        Trainer.generator_step = generator_step
+        EagerStep.generator_update = generator_update
     elif point == "writing-state":
         real_save = layout.save_state
 

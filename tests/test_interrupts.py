@@ -17,6 +17,7 @@ from pix2pix.models import load_pretrained
 from pix2pix.trainer import Callback, Trainer
 from pix2pix.trainer import checkpoint as ckpt
 from pix2pix.trainer.checkpoint import layout
+from pix2pix.trainer.step import EagerStep
 
 from helpers import make_data, tiny_config, tiny_models
 
@@ -68,7 +69,7 @@ def test_second_ctrl_c_during_the_final_checkpoint_does_not_abort_it(tmp_path, m
 
 
 def test_ctrl_c_during_the_final_export_finishes_it(tmp_path, monkeypatch):
-    import pix2pix.trainer.trainer as trainer_module
+    import pix2pix.trainer.checkpoint.contents as trainer_module
 
     real = trainer_module.save_model
 
@@ -121,15 +122,15 @@ def test_cli_after_a_step_one_message_naming_checkpoint_and_command(
 def test_cli_second_ctrl_c_inside_a_step_one_right_message(
     tmp_path, train_dir, monkeypatch, caplog, capsys
 ):
-    real = Trainer.generator_step
+    real = EagerStep.generator_update
 
-    def generator_step(self, *args, **kwargs):
-        if self.step == 3:  # step 4 is under way: D has been updated, G not yet
+    def generator_update(self, *args, **kwargs):
+        if self.trainer.step == 3:  # step 4 is under way: D has been updated, G not yet
             ctrl_c()
             ctrl_c()
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Trainer, "generator_step", generator_step)
+    monkeypatch.setattr(EagerStep, "generator_update", generator_update)
     run = tmp_path / "run"
     with caplog.at_level(logging.INFO):
         assert cli(train_dir, run) == 130

@@ -80,7 +80,7 @@ def test_linear_policy_matches_the_reference_rule_at_epoch_boundaries(tmp_path, 
     seen = []
     for _ in range(epochs + decay):
         seen.append(trainer.optimizer_g.param_groups[0]["lr"])
-        trainer._end_epoch()
+        trainer.state.end_epoch()
     expected = [2e-4 * (1.0 - max(0, e + 1 - epochs) / float(decay + 1)) for e in range(len(seen))]
     assert seen == pytest.approx(expected, rel=1e-12, abs=0)
     assert seen[0] == 2e-4 and (decay == 0 or seen[-1] == pytest.approx(2e-4 / (decay + 1)))
@@ -110,7 +110,7 @@ def test_other_policies(tmp_path, policy):
     lrs = []
     for _ in range(4):
         lrs.append(trainer.optimizer_g.param_groups[0]["lr"])
-        trainer._end_epoch()
+        trainer.state.end_epoch()
     expected = {
         "step": [2e-4, 2e-5, 2e-6, 2e-7],
         "cosine": [
@@ -208,15 +208,14 @@ def test_overridden_methods_are_used(tmp_path):
             calls.append("schedulers")
             return None, None
 
-        def discriminator_step(self, source, target, fake):
+        def discriminator_loss(self, source, target, fake):
             calls.append("d")
-            return super().discriminator_step(source, target, fake)
+            return super().discriminator_loss(source, target, fake)
 
-        def generator_step(self, source, target, fake):
+        def generator_loss(self, source, target, fake):
             calls.append("g")
-            losses = super().generator_step(source, target, fake)
-            losses["extra"] = torch.tensor(1.5)
-            return losses
+            loss, logs = super().generator_loss(source, target, fake)
+            return loss, {**logs, "extra": torch.tensor(1.5)}
 
         def validation_step(self, batch):
             calls.append("val")

@@ -11,6 +11,7 @@ from PIL import Image
 from pix2pix.models import load_pretrained
 from pix2pix.trainer import Trainer
 from pix2pix.trainer.ema import ExponentialMovingAverage
+from pix2pix.trainer.loop import trainer_loader
 from pix2pix.trainer.rng import seed_everything
 
 from helpers import (
@@ -91,7 +92,7 @@ def test_ema_tracks_parameters_copies_buffers_and_is_exported(tmp_path):
             with torch.no_grad():
                 for pe, p in zip(expected.parameters(), g2.parameters()):
                     pe.mul_(0.6).add_(p, alpha=0.4)
-        replay._end_epoch()
+        replay.state.end_epoch()
     for pe, pa in zip(expected.parameters(), trainer.ema.module.parameters()):
         torch.testing.assert_close(pa, pe, rtol=1e-5, atol=1e-7)
     for be, b in zip(trainer.ema.module.buffers(), g.buffers()):
@@ -102,7 +103,7 @@ def test_ema_tracks_parameters_copies_buffers_and_is_exported(tmp_path):
 
 def _batches(trainer, epoch):
     trainer.epoch, trainer.batch_in_epoch = epoch, 0
-    return trainer._epoch_loader()
+    return trainer_loader(trainer)
 
 
 def test_ema_validates_decay_and_model():

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from pix2pix import PatchGANDiscriminator, Trainer, TrainerConfig, UNetGenerator
+from pix2pix.trainer.step import EagerStep
 
 
 def _trainer(cls: type[Trainer] = Trainer, tmp_path=None) -> Trainer:
@@ -71,8 +72,8 @@ def test_each_update_runs_d_through_its_own_handle():
     trainer = _trainer()
     trainer.setup()
     calls: list[str] = []
-    trainer._d_train = _Counting(trainer.discriminator, "train", calls)
-    trainer._d_frozen = _Counting(trainer.discriminator, "frozen", calls)
+    trainer.networks._d_train = _Counting(trainer.discriminator, "train", calls)
+    trainer.networks._d_frozen = _Counting(trainer.discriminator, "frozen", calls)
     trainer.training_step(_batch())
     # D's update: fake then real through the training handle; G's update: the frozen one
     assert calls == ["train", "train", "frozen"]
@@ -87,6 +88,6 @@ def test_d_gets_no_gradient_in_the_generator_update():
     batch = _batch()
     source, target = trainer.prepare_batch(batch)
     fake = trainer.generate(source)
-    trainer.generator_step(source, target, fake)
+    EagerStep(trainer).generator_update(source, target, fake)
     assert all(p.grad is None or not p.grad.any() for p in trainer.discriminator.parameters())
     assert all(p.requires_grad for p in trainer.discriminator.parameters())  # restored

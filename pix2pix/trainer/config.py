@@ -45,55 +45,6 @@ FIELD_CHOICES: dict[str, tuple[str, ...]] = {
 #: overridden) and the fallback for data that does not describe itself (a list of tensors).
 DATA_FIELDS = ("direction", "preprocess", "load_size", "crop_size")
 
-#: Fields a resumed run may change: they steer how long, where and how visibly it runs, not
-#: what one step computes. Any other difference from the checkpoint is refused on resume.
-RESUME_SAFE_FIELDS = (
-    "epochs",
-    "epochs_decay",
-    "max_steps",
-    "log_every",
-    "sample_every",
-    "num_samples",
-    "val_every",
-    "checkpoint_every",
-    "keep_checkpoints",
-    "num_workers",
-    "progress_bar",
-    "tensorboard",
-    "loggers",
-    "keep_best",
-    "early_stop_patience",
-    "early_stop_min_delta",
-    "license",
-    "output_dir",
-    "device",
-)
-
-
-def resume_differences(
-    saved: dict[str, Any], current: TrainerConfig
-) -> tuple[dict[str, tuple[Any, Any]], dict[str, tuple[Any, Any]]]:
-    """Compare a checkpoint's config with the one a resumed run was given.
-
-    Returns:
-        ``(allowed, refused)``: ``{field: (saved value, new value)}`` for the differing fields
-        of :data:`RESUME_SAFE_FIELDS` and for every other differing field. The data fields
-        (:data:`DATA_FIELDS`) are left out: they are checked against the dataset itself.
-    """
-    allowed: dict[str, tuple[Any, Any]] = {}
-    refused: dict[str, tuple[Any, Any]] = {}
-    defaults = TrainerConfig()
-    for f in dataclasses.fields(current):
-        if f.name in DATA_FIELDS:
-            continue
-        old = saved.get(f.name, getattr(defaults, f.name))
-        new = getattr(current, f.name)
-        if isinstance(old, list):  # a tuple field read back from JSON
-            old = tuple(old)
-        if old != new:
-            (allowed if f.name in RESUME_SAFE_FIELDS else refused)[f.name] = (old, new)
-    return allowed, refused
-
 
 @dataclass
 class TrainerConfig:
@@ -139,11 +90,12 @@ class TrainerConfig:
     device: str = "auto"  # torch device; auto = this process's CUDA GPU if any, else CPU
     # -- outputs --
     output_dir: str = "runs/pix2pix"  # folder for checkpoints, samples, logs and the final model
-    log_every: int = 100  # steps between progress-bar/metrics.jsonl updates
-    sample_every: int = 1000  # steps between sample grids in output_dir/samples (0 = never)
+    # the four cadences: None scales with the run (see pix2pix.trainer.loop.Cadences)
+    log_every: int | None = None  # steps between logs (None: 1/100 of the run, at most 100)
+    sample_every: int | None = None  # steps between sample grids (0: never; None: 1/10, <= 1000)
     num_samples: int = 4  # images in each sample grid
-    val_every: int = 1000  # steps between validations on val_data (0 = never)
-    checkpoint_every: int = 1000  # steps between checkpoints (0 = only at the end)
+    val_every: int | None = None  # steps between validations (0: never; None: 1/10, <= 1000)
+    checkpoint_every: int | None = None  # steps between checkpoints (0: only at the end; None: 1/5)
     keep_checkpoints: int = 3  # most recent checkpoints kept on disk (0 = keep all)
     progress_bar: bool = True  # show a tqdm progress bar (rank 0 only)
     loggers: tuple[str, ...] = ("jsonl", "csv")  # logs: jsonl (always), csv, tensorboard, wandb
@@ -219,9 +171,11 @@ class TrainerConfig:
         _check_device(self.device)
         if not self.output_dir:
             raise ValueError("output_dir='' is not allowed; name a folder for the run.")
-        _check_range("log_every", self.log_every, 1)
+        if self.log_every is not None:
+            _check_range("log_every", self.log_every, 1)
         for name in ("sample_every", "val_every", "checkpoint_every", "keep_checkpoints"):
-            _check_range(name, getattr(self, name), 0)
+            if getattr(self, name) is not None:
+                _check_range(name, getattr(self, name), 0)
         _check_range("num_samples", self.num_samples, 1)
         from pix2pix.trainer.loggers import LOGGER_CHOICES
 

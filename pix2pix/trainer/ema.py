@@ -45,7 +45,7 @@ class ExponentialMovingAverage(nn.Module):
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
         # a host-side mirror of num_updates: reading the buffer would sync a GPU every step
         self._updates = 0
-        self.register_load_state_dict_post_hook(_sync_update_count)
+        self.register_load_state_dict_post_hook(self._after_load)
 
     def set_num_updates(self, count: int) -> None:
         """Set the update count (when resuming), which the warm-up reads."""
@@ -78,7 +78,6 @@ class ExponentialMovingAverage(nn.Module):
         """Run the averaged model."""
         return self.module(*args)
 
-
-def _sync_update_count(module: nn.Module, incompatible_keys: object) -> None:
-    if isinstance(module, ExponentialMovingAverage):
-        module._updates = int(module.num_updates)
+    def _after_load(self, module: nn.Module, incompatible_keys: object) -> None:
+        # load_state_dict replaced the buffer: bring the host-side mirror up to date
+        self._updates = int(self.num_updates)

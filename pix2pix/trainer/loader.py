@@ -126,3 +126,24 @@ def epoch_loader(
         pin_memory=pin_memory,
         worker_init_fn=ignore_sigint if num_workers > 0 else None,
     )
+
+
+def steps_per_epoch(data: Any, batch_size: int, drop_last: bool, world_size: int) -> int:
+    """Optimisation steps in one epoch for each of ``world_size`` processes.
+
+    Raises:
+        ValueError: If ``drop_last`` leaves no batch at all.
+
+    Example:
+        >>> steps_per_epoch(list(range(10)), batch_size=4, drop_last=False, world_size=1)
+        3
+    """
+    check_dataset(data, "train_data")
+    per_rank = -(-len(data) // world_size)
+    steps = batches_per_epoch(per_rank, batch_size, drop_last)
+    if steps == 0:
+        raise ValueError(
+            f"train_data has {per_rank} items per process, fewer than batch_size={batch_size}, "
+            "and drop_last=True drops them all; lower batch_size or set drop_last=False."
+        )
+    return steps

@@ -24,7 +24,7 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -369,3 +369,20 @@ def check_logger_packages(names: Sequence[str]) -> None:
     for name in names:
         if name in LOGGER_PACKAGES:
             require_extra(LOGGER_PACKAGES[name], extra=name, purpose=f"--logger {name}")
+
+
+def logger_instances(loggers: Iterable[Any]) -> list[Logger]:
+    """The :class:`Logger` objects given to a Trainer, checked (names go in the config).
+
+    Example:
+        >>> logger_instances([Logger()])[0].__class__.__name__
+        'Logger'
+    """
+    given = list(loggers)
+    for logger in given:
+        if not isinstance(logger, Logger):
+            raise ValueError(
+                f"loggers must hold pix2pix.trainer.Logger instances; got "
+                f"{type(logger).__name__} (name built-in loggers in TrainerConfig.loggers)."
+            )
+    return given

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from pix2pix.trainer.trainer import Trainer
 
 
-BEST_DIR = "best"
+from pix2pix.constants import BEST_DIR
+
 BEST_INDEX = "best.json"
 #: Metrics where a higher value is better (``auto`` mode); every other metric is minimised.
 HIGHER_IS_BETTER = ("psnr", "ssim")
@@ -53,31 +54,38 @@ def _improves(value: float, reference: float | None, mode: str, min_delta: float
     return value > reference + min_delta
 
 
-def _metric_value(callback: Any, trainer: Trainer, metrics: dict[str, float]) -> float | None:
-    value = metrics.get(callback.metric)
-    if value is None or not math.isfinite(value):
-        if not callback._warned:
-            callback._warned = True
+class _MetricWatcher(Callback):
+    """A callback that reads one validation metric (``self.metric``) after each validation."""
+
+    metric: str
+    _warned = False  # said once that the metric is missing
+
+    def metric_value(self, trainer: Trainer, metrics: dict[str, float]) -> float | None:
+        """The watched metric's value, or ``None`` (said once) when validation gave none."""
+        value = metrics.get(self.metric)
+        if value is None or not math.isfinite(value):
+            if not self._warned:
+                self._warned = True
+                trainer.logger.warning(
+                    "%s: validation gave no finite %r (it gave %s); it does nothing until it does.",
+                    type(self).__name__,
+                    self.metric,
+                    ", ".join(sorted(metrics)) or "nothing",
+                )
+            return None
+        return float(value)
+
+    def warn_without_validation(self, trainer: Trainer) -> None:
+        """Say that the run never validates, when it does not."""
+        if trainer.val_data is None or trainer.config.val_every == 0:
             trainer.logger.warning(
-                "%s: validation gave no finite %r (it gave %s); it does nothing until it does.",
-                type(callback).__name__,
-                callback.metric,
-                ", ".join(sorted(metrics)) or "nothing",
+                "%s watches %r, but this run never validates (give val_data and val_every > 0).",
+                type(self).__name__,
+                self.metric,
             )
-        return None
-    return float(value)
 
 
-def _warn_without_validation(callback: Any, trainer: Trainer) -> None:
-    if trainer.val_data is None or not trainer.config.val_every:
-        trainer.logger.warning(
-            "%s watches %r, but this run never validates (give val_data and val_every > 0).",
-            type(callback).__name__,
-            callback.metric,
-        )
-
-
-class BestCheckpoint(Callback):
+class BestCheckpoint(_MetricWatcher):
     """Keep the ``k`` best models by a validation metric in ``output_dir/best/step-XXXXXX``.
 
     Each kept folder is a saved generator (EMA weights when on), loadable with
@@ -129,7 +137,7 @@ class BestCheckpoint(Callback):
         return entry in self.kept, dropped
 
     def on_train_start(self, trainer: Trainer) -> None:
-        _warn_without_validation(self, trainer)
+        self.warn_without_validation(trainer)
         if not trainer.context.is_main:
             return
         folder = Path(trainer.config.output_dir) / self.dirname
@@ -144,7 +152,7 @@ class BestCheckpoint(Callback):
             self._write_index(folder)
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        value = _metric_value(self, trainer, metrics)
+        value = self.metric_value(trainer, metrics)
         if value is None or not trainer.context.is_main:
             return
         kept, dropped = self.update(trainer.step, value)
@@ -198,7 +206,7 @@ class BestCheckpoint(Callback):
         self.kept = [dict(e) for e in state.get("kept", [])][: self.k]
 
 
-class EarlyStopping(Callback):
+class EarlyStopping(_MetricWatcher):
     """Stop training when a validation metric stopped improving for ``patience`` validations.
 
     A validation improves when the metric beats the best so far by more than ``min_delta``
@@ -246,10 +254,10 @@ class EarlyStopping(Callback):
         return self.bad_validations >= self.patience
 
     def on_train_start(self, trainer: Trainer) -> None:
-        _warn_without_validation(self, trainer)
+        self.warn_without_validation(trainer)
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        value = _metric_value(self, trainer, metrics)
+        value = self.metric_value(trainer, metrics)
         if value is None:
             return
         if self.update(trainer.step, value):

@@ -7,20 +7,26 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torchvision.utils import make_grid, save_image
 
 from pix2pix._drawing import fit_text, font
+from pix2pix.constants import SAMPLES_DIR
 from pix2pix.inference.images import to_display
+from pix2pix.trainer.distributed import any_rank
+from pix2pix.trainer.errors import NonFiniteLossError
 from pix2pix.trainer.loggers import JSONL_NAME, Logger, build_loggers
 from pix2pix.trainer.loggers import TENSORBOARD_DIR as TENSORBOARD_DIR
 
+if TYPE_CHECKING:
+    from pix2pix.trainer.trainer import Trainer
+
 METRICS_NAME = JSONL_NAME
-SAMPLES_DIR = "samples"
 SAMPLE_COLUMNS = ("source", "generated", "target")
 _HEADER_HEIGHT = 14
 
@@ -86,8 +92,8 @@ class Reporter:
 
     Args:
         output_dir: The run folder.
-        loggers: Logger names (``metrics.jsonl`` is always written); see
-            :data:`pix2pix.trainer.loggers.LOGGER_CHOICES`.
+        loggers: Logger names (see :data:`pix2pix.trainer.loggers.LOGGER_CHOICES`) and
+            :class:`~pix2pix.trainer.loggers.Logger` instances, which are used as they are.
         enabled: Whether this process writes anything.
         resume_step: When resuming, the checkpoint step: each logger drops or supersedes what
             an interrupted run logged after it (that part is about to be redone).
@@ -101,7 +107,7 @@ class Reporter:
         self,
         output_dir: str | os.PathLike[str],
         *,
-        loggers: Sequence[str] = ("jsonl",),
+        loggers: Sequence[str | Logger] = ("jsonl",),
         enabled: bool = True,
         resume_step: int | None = None,
     ) -> None:
@@ -112,7 +118,9 @@ class Reporter:
         if not enabled:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.loggers = build_loggers(loggers, self.output_dir, resume_step=resume_step)
+        names = [logger for logger in loggers if isinstance(logger, str)]
+        given = [logger for logger in loggers if isinstance(logger, Logger)]
+        self.loggers = [*build_loggers(names, self.output_dir, resume_step=resume_step), *given]
 
     def log_scalars(self, step: int, values: dict[str, Any]) -> None:
         """Send ``values`` at ``step`` to every logger (``metrics.jsonl``, ``metrics.csv``...)."""
@@ -159,6 +167,18 @@ class LossBuffer:
 
     def __init__(self) -> None:
         self._pending: list[tuple[int, dict[str, torch.Tensor]]] = []
+        self._clock = (time.perf_counter(), 0)
+
+    def restart(self, step: int) -> None:
+        """Time the throughput from now, at ``step``."""
+        self._clock = (time.perf_counter(), step)
+
+    def images_per_second(self, step: int, images_per_step: int) -> float:
+        """Images per second since the last call (or :meth:`restart`); restarts the clock."""
+        now = time.perf_counter()
+        start, start_step = self._clock
+        self._clock = (now, step)
+        return (step - start_step) * images_per_step / max(now - start, 1e-9)
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -190,3 +210,26 @@ def _json_number(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+def log_losses(trainer: Trainer) -> dict[str, Any]:
+    """What :meth:`Trainer.log_losses` does: drain the buffer, stop on a NaN, log the means."""
+    buffer = trainer.loss_log
+    window = len(buffer)  # steps the means cover: log_every, fewer at a checkpoint
+    means, bad = buffer.drain()
+    if any_rank(trainer.context, bad is not None):  # all ranks stop together
+        step, name, value = bad or (trainer.step, "(on another rank)", float("nan"))
+        raise NonFiniteLossError(step, name, value, last_checkpoint=trainer.last_checkpoint)
+    if not window:
+        return {}
+    images_per_step = trainer.config.batch_size * trainer.context.world_size
+    record: dict[str, Any] = {"epoch": trainer.epoch, **means, "window": window}
+    record["img_per_s"] = buffer.images_per_second(trainer.step, images_per_step)
+    if trainer.state.optimizer_g is not None:
+        record["lr"] = trainer.state.optimizer_g.param_groups[0]["lr"]
+    skipped = getattr(trainer.train_data, "skipped", 0)
+    if isinstance(skipped, int) and skipped:  # PairedImageDataset(on_error="skip")
+        record["skipped_images"] = skipped
+    if trainer.reporter is not None:
+        trainer.reporter.log_scalars(trainer.step, record)
+    return record

@@ -10,10 +10,22 @@ difference is refused, naming each field with both values.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pix2pix.constants import RUN_CONFIG_NAME
+from pix2pix.models.base import build_from_config
 from pix2pix.trainer.config import DATA_FIELDS, TrainerConfig
+from pix2pix.trainer.run_folder import locate_run
+from pix2pix.trainer.run_record import data_record, read_run_record
+
+if TYPE_CHECKING:
+    from pix2pix.trainer.callbacks import Callback
+    from pix2pix.trainer.trainer import Trainer
+
+T = TypeVar("T", bound="Trainer")
 
 #: Fields a resumed run may change: they steer how long, where and how visibly it runs, not
 #: what one step computes. Any other difference from the checkpoint is refused on resume.
@@ -118,3 +130,62 @@ def is_finished(step: int, epoch: int, config: TrainerConfig) -> bool:
     if config.max_steps is not None and step >= config.max_steps:
         return True
     return epoch >= config.total_epochs
+
+
+def continue_run(
+    cls: type[T],
+    run: str | os.PathLike[str],
+    train_data: Any,
+    val_data: Any,
+    callbacks: Iterable[Callback],
+    overrides: dict[str, Any],
+) -> T:
+    """What :meth:`Trainer.from_run` does: rebuild a run of ``cls`` from its folder.
+
+    Nothing the record names is imported: the models come from the library's own classes, the
+    recorded Trainer class name must be ``cls``'s, and the recorded callbacks are only listed.
+    """
+    run_dir, checkpoint = locate_run(run)
+    record = read_run_record(run_dir, checkpoint)
+    where = f"Cannot resume {run_dir}"
+    recorded_class = record.get("trainer_class")
+    if recorded_class != cls.__name__:
+        raise ValueError(
+            f"{where} with {cls.__name__}.from_run: it was trained by {recorded_class!r}; "
+            f"resume it with {recorded_class}.from_run(...) from your own code."
+        )
+    given_dir = overrides.setdefault("output_dir", str(run_dir))
+    if Path(given_dir).resolve() != run_dir.resolve():
+        raise ValueError(
+            f"{where} into output_dir={given_dir!r}: a resumed run continues in its own "
+            "folder; leave output_dir out."
+        )
+    try:
+        generator = build_from_config(record["generator"])
+        discriminator = build_from_config(record["discriminator"])
+        saved = TrainerConfig.from_dict(record["trainer"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{run_dir / RUN_CONFIG_NAME} is damaged: {error}") from None
+    config = saved.replace(**overrides)
+    _, refused = config_changes(record["trainer"], config)
+    recorded_data = (record.get("data") or {}).get("train") or {}
+    data_now = data_record(train_data) or {}
+    for key, (old, new) in model_changes(recorded_data, data_now).items():
+        # the dataset's own settings change what a step sees; its folder may move
+        if key in recorded_data and key in data_now and key not in ("root", "on_error"):
+            refused[f"train_data.{key}"] = (old, new)
+    refuse_changes(refused, where=where, fix="Drop those settings, or start a new run")
+    trainer = cls(generator, discriminator, config, train_data, val_data, callbacks)
+    recorded = [str(spec) for spec in record.get("callbacks") or []]
+    missing = [spec for spec in recorded if spec not in trainer.recorded_callbacks]
+    if missing:
+        trainer.logger.warning(
+            "%s recorded callbacks that are not attached: %s. Code named by a run folder is "
+            "never imported; pass them again to attach them.",
+            run_dir,
+            ", ".join(missing),
+        )
+    trainer.recorded_callbacks = list(dict.fromkeys([*recorded, *trainer.recorded_callbacks]))
+    trainer.run_info = dict(record.get("info") or {})
+    trainer.resume_checkpoint = checkpoint
+    return trainer

@@ -15,17 +15,19 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pix2pix.constants import (
+    BEST_DIR,
     CHECKPOINTS_DIR,
     FINAL_DIR,
     RUN_CONFIG_NAME,
+    SAMPLES_DIR,
 )
 from pix2pix.trainer.checkpoint.layout import STATE_NAME, checkpoint_step, list_checkpoints
-from pix2pix.trainer.lock import LOCK_NAME
+from pix2pix.trainer.distributed import DistributedContext, any_rank
+from pix2pix.trainer.lock import LOCK_NAME, RunLock, RunLockedError
 from pix2pix.trainer.loggers import CSV_NAME, JSONL_NAME, TENSORBOARD_DIR, WANDB_RUN_NAME
-from pix2pix.trainer.monitoring import BEST_DIR
-from pix2pix.trainer.reporting import SAMPLES_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -164,3 +166,49 @@ def locate_run(path: str | os.PathLike[str]) -> tuple[Path, Path]:
             "train --overwrite, or fit(overwrite=True))."
         )
     return path, checkpoints[-1]
+
+
+def take_run_folder(
+    output_dir: Path,
+    context: DistributedContext,
+    *,
+    new_run: bool,
+    overwrite: bool,
+    logger: logging.Logger | Any,
+) -> RunLock:
+    """Lock ``output_dir`` (rank 0) and check what it holds, before anything is written.
+
+    A new run refuses a folder that holds another run (:class:`RunExistsError`) unless
+    ``overwrite``, which moves the old run aside; every rank raises when rank 0 does.
+
+    Raises:
+        RunLockedError: If another run holds the folder.
+        RunExistsError: If a new run meets an old one and ``overwrite`` is false.
+        FileExistsError: If ``final`` or ``checkpoints`` in it is a file.
+    """
+    lock = RunLock(output_dir)
+    failure: Exception | None = None
+    if context.is_main:
+        try:
+            lock.acquire()
+            for name in (FINAL_DIR, CHECKPOINTS_DIR):
+                if (output_dir / name).exists() and not (output_dir / name).is_dir():
+                    raise FileExistsError(
+                        f"{output_dir / name} is a file, but the run writes a folder there; "
+                        "move it away or train into another --output folder."
+                    )
+            existing = find_run(output_dir) if new_run else None
+            if existing is not None and not overwrite:
+                raise RunExistsError(
+                    f"{output_dir} already holds {existing.describe()}; continue it with "
+                    "fit(resume_from='latest'), train into another output_dir, or pass "
+                    "fit(overwrite=True) to move the old run aside."
+                )
+            if existing is not None:  # never interleaved: the old run moves out whole
+                logger.info("Moved the earlier run aside to %s.", move_aside(output_dir))
+        except (RunLockedError, OSError) as error:
+            lock.release()
+            failure = error
+    if any_rank(context, failure is not None):
+        raise failure or RunLockedError(f"Rank 0 could not take the run folder {output_dir}.")
+    return lock

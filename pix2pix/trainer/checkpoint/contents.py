@@ -22,57 +22,80 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from pix2pix.constants import WEIGHTS_NAME
+from pix2pix._files import atomic_directory
+from pix2pix.constants import CHECKPOINTS_DIR, WEIGHTS_NAME
 from pix2pix.models.base import ModelMixin, load_safetensors, load_state_dict_checked
 from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.checkpoint import layout as ckpt
-from pix2pix.trainer.rng import restore_rng_state
+from pix2pix.trainer.distributed import all_gather_objects, barrier
+from pix2pix.trainer.resume import DATA_ORDER_FIELDS
+from pix2pix.trainer.rng import capture_rng_state
 from pix2pix.trainer.run_record import run_record, write_run_record
 
 if TYPE_CHECKING:
     from pix2pix.trainer.trainer import Trainer
 
-#: Version of ``trainer_state.pt``. Format 1 (before 0.1.0) had no checkpoint manifest.
-STATE_FORMAT = 2
-STATEFUL = ("optimizer_g", "optimizer_d", "scheduler_g", "scheduler_d", "scaler")
-
 
 def trainer_state(trainer: Trainer, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
-    """The trainer's state without the weights; ``rng_states`` holds one entry per rank."""
-    state: dict[str, Any] = {
-        "format": STATE_FORMAT,
-        "step": trainer.step,
-        "epoch": trainer.epoch,
-        "batch_in_epoch": trainer.batch_in_epoch,
+    """``trainer_state.pt``: the training state, the callbacks' states and the run's facts."""
+    return {
+        **trainer.state.state_dict(rng_states),
         "world_size": trainer.context.world_size,
         "data_length": _length(trainer.train_data),
-        "ema_num_updates": int(trainer.ema.num_updates) if trainer.ema is not None else None,
-        "rng": rng_states,
         "callbacks": {
             callback_key(i, callback): callback.state_dict()
             for i, callback in enumerate(trainer.callbacks)
         },
         "config": trainer.config.to_dict(),
     }
-    for name in STATEFUL:
-        obj = getattr(trainer, name)
-        state[name] = obj.state_dict() if obj is not None else None
-    return state
 
 
 def write_checkpoint(trainer: Trainer, folder: Path, rng_states: list[dict[str, Any]]) -> None:
     """Fill ``folder``, the temporary folder that ``checkpoint.write_atomically`` renames."""
-    inference = trainer.inference_metadata()
+    inference, ema = trainer.inference_metadata(), trainer.state.ema
     save_model(trainer.generator, folder / "generator", inference)
     save_model(trainer.discriminator, folder / "discriminator", None)
-    if trainer.ema is not None:
-        save_model(trainer.ema.module, folder / "ema", inference)
+    if ema is not None:
+        save_model(ema.module, folder / "ema", inference)
     ckpt.save_state(folder / ckpt.STATE_NAME, trainer_state(trainer, rng_states))
     # a copy of the run's record, so a damaged run-level file can be recovered from any
     # checkpoint
     write_run_record(folder, run_record(trainer))
-    position = {"step": trainer.step, "epoch": trainer.epoch}
-    ckpt.write_manifest(folder, {**position, "batch_in_epoch": trainer.batch_in_epoch})
+    state = trainer.state
+    position = {"step": state.step, "epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch}
+    ckpt.write_manifest(folder, position)  # last: its checksums cover every file above
+
+
+def save_checkpoint(trainer: Trainer) -> Path:
+    """What :meth:`Trainer.save_checkpoint` does (rank 0 writes; every rank must call it)."""
+    trainer.log_losses()  # a NaN never reaches a checkpoint
+    trainer.check_weights()
+    cfg = trainer.config
+    path = Path(cfg.output_dir) / CHECKPOINTS_DIR / ckpt.checkpoint_name(trainer.state.step)
+    if trainer.last_checkpoint == path:
+        return path  # already saved at this step
+    rng_states = all_gather_objects(trainer.context, capture_rng_state())
+    with trainer.interrupts.saving_window():
+        if trainer.context.is_main:
+            ckpt.write_atomically(path, lambda tmp: write_checkpoint(trainer, tmp, rng_states))
+            ckpt.prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints)
+        barrier(trainer.context)
+    trainer.last_checkpoint = path
+    trainer.call_hook("on_checkpoint", path)
+    return path
+
+
+def save_inference_model(trainer: Trainer, path: Path) -> Path:
+    """What :meth:`Trainer.save_pretrained` does: the inference generator, atomically."""
+    trainer.check_weights()
+    with trainer.interrupts.saving_window():
+        if trainer.context.is_main:
+            generator, meta = trainer.inference_generator(), trainer.inference_metadata()
+            # a temporary folder renamed into place: a kill leaves the old folder or none
+            atomic_directory(path, lambda tmp: save_model(generator, tmp, meta))
+            trainer.logger.info("Saved the generator to %s", path)
+        barrier(trainer.context)
+    return path
 
 
 def restore_checkpoint(trainer: Trainer, path: Path) -> None:
@@ -80,57 +103,48 @@ def restore_checkpoint(trainer: Trainer, path: Path) -> None:
 
     Raises:
         FileNotFoundError: If a part of the checkpoint is missing.
-        ValueError: If it is damaged, of another format, or does not fit the models.
+        ValueError: If it is damaged (a checksum differs), of another format, or does not fit
+            the models.
     """
     ckpt.verify_checkpoint(path)
     state = ckpt.load_state(path / ckpt.STATE_NAME)
-    if state.get("format") != STATE_FORMAT:
-        raise ValueError(
-            f"{path} has trainer-state format {state.get('format')!r}; this version of pix2pix "
-            f"reads format {STATE_FORMAT} and cannot resume it (its generator/ still loads with "
-            "Translator.from_pretrained)."
-        )
     load_model(trainer.generator, path / "generator")
     load_model(trainer.discriminator, path / "discriminator")
-    if trainer.ema is not None:
-        if (path / "ema").is_dir():
-            load_model(trainer.ema.module, path / "ema")
-            trainer.ema.set_num_updates(state.get("ema_num_updates") or 0)
-        else:
-            trainer.logger.warning("%s has no EMA weights; the EMA restarts from G.", path)
-            trainer.ema.module.load_state_dict(trainer.generator.state_dict())
-    for name in STATEFUL:
-        obj = getattr(trainer, name)
-        if obj is not None and state.get(name):  # {} comes from a disabled GradScaler
-            obj.load_state_dict(state[name])
-    trainer.step, trainer.epoch = int(state["step"]), int(state["epoch"])
-    trainer.batch_in_epoch = int(state["batch_in_epoch"])
+    ema = trainer.state.ema
+    if ema is not None and (path / "ema").is_dir():
+        load_model(ema.module, path / "ema")
+    elif ema is not None:
+        trainer.logger.warning("%s has no EMA weights; the EMA restarts from G.", path)
+        ema.module.load_state_dict(trainer.generator.state_dict())
+    context = trainer.context
+    same_rng = trainer.state.load_state_dict(
+        state, rank=context.rank, world_size=context.world_size, source=str(path)
+    )
+    if ema is not None and not (path / "ema").is_dir():
+        ema.set_num_updates(0)
     for i, callback in enumerate(trainer.callbacks):
         saved = state.get("callbacks", {}).get(callback_key(i, callback))
         if saved is not None:
             callback.load_state_dict(saved)
-    world_size, rank = trainer.context.world_size, trainer.context.rank
-    if state["world_size"] == world_size and len(state["rng"]) == world_size:
-        restore_rng_state(state["rng"][rank])
-    else:
+    if not same_rng:
         trainer.logger.warning(
             "%s was written by %d process(es), this run has %d: RNG streams start afresh, so "
             "training continues correctly but not bit-exactly.",
             path,
-            state["world_size"],
-            world_size,
+            state.get("world_size"),
+            context.world_size,
         )
     changed = _order_changes(state, trainer)
-    if changed and trainer.batch_in_epoch:
+    if changed and trainer.state.batch_in_epoch:
         # the saved position indexes another data order: restart the epoch instead
         trainer.logger.warning(
             "%s: %s changed since the checkpoint, so the position inside epoch %d no longer "
             "applies; the epoch restarts.",
             path,
             ", ".join(changed),
-            trainer.epoch,
+            trainer.state.epoch,
         )
-        trainer.batch_in_epoch = 0
+        trainer.state.batch_in_epoch = 0
 
 
 def _length(data: Any) -> int | None:
@@ -144,9 +158,7 @@ def _order_changes(state: dict[str, Any], trainer: Trainer) -> list[str]:
     """What differs from the checkpoint among the things that define the data order."""
     saved = state.get("config", {})
     changed = [
-        name
-        for name in ("batch_size", "seed", "shuffle", "drop_last")
-        if saved.get(name) != getattr(trainer.config, name)
+        name for name in DATA_ORDER_FIELDS if saved.get(name) != getattr(trainer.config, name)
     ]
     if state["world_size"] != trainer.context.world_size:
         changed.append("the number of processes")
