@@ -33,15 +33,6 @@ from pix2pix.pretrained.cache import downloads_dir, hub_offline, models_dir
 from pix2pix.pretrained.download import IntegrityError, Manifest, fetch, verify_file
 from pix2pix.pretrained.registry import REGISTRY, PretrainedEntry
 
-__all__ = [
-    "get_pretrained",
-    "is_cached",
-    "list_pretrained",
-    "register_pretrained",
-    "resolve_model",
-    "unregister_pretrained",
-]
-
 _CACHED_FILES = (CONFIG_NAME, WEIGHTS_NAME)
 
 

@@ -28,8 +28,6 @@ from pix2pix.serve.settings import ServeSettings
 from pix2pix.serve.starters import StarterDrawings
 from pix2pix.serve.worker import InferenceWorker
 
-__all__ = ["create_app"]
-
 logger = logging.getLogger(__name__)
 
 # the only files ever served: a fixed table, so no path from a client reaches the disk

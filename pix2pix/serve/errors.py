@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "error_body"]
-
 
 class ApiError(Exception):
     """An error answered as ``{"error": message, "status": code}`` JSON.

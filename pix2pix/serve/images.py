@@ -12,8 +12,6 @@ from starlette.requests import ClientDisconnect, Request
 
 from pix2pix.serve.errors import ApiError
 
-__all__ = ["decode_image", "encode_png", "image_bytes_from_request", "read_body"]
-
 _FORMATS = ("PNG", "JPEG")
 # modes the translator reads as they are; others are converted to the nearest of these
 _KEPT_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L")

@@ -8,8 +8,6 @@ from typing import Any
 
 from pix2pix.version import __version__
 
-__all__ = ["canvas_size", "model_info", "read_palette"]
-
 logger = logging.getLogger(__name__)
 
 _DEFAULT_SIDE = 256  # the paper's crop size, for models saved without one

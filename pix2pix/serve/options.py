@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from pix2pix.serve.errors import ApiError
 
-__all__ = ["MAX_TILE", "MIN_TILE", "TranslateOptions", "parse_options"]
-
 MIN_TILE = 16
 MAX_TILE = 4096
 _TRUE = ("1", "true", "yes", "on")

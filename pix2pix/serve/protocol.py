@@ -27,8 +27,6 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from pix2pix.serve.errors import error_body
 
-__all__ = ["deadline_protocol"]
-
 logger = logging.getLogger(__name__)
 
 _DONE = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR, h11.SWITCHED_PROTOCOL)

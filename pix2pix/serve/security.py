@@ -27,8 +27,6 @@ from urllib.parse import urlsplit
 from pix2pix.serve.errors import error_body
 from pix2pix.serve.settings import ServeSettings, is_loopback
 
-__all__ = ["SecurityMiddleware", "allowed_host", "check_origin", "check_token", "host_name"]
-
 logger = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]

@@ -15,8 +15,6 @@ import uvicorn
 from pix2pix.serve.protocol import deadline_protocol
 from pix2pix.serve.settings import ServeSettings, is_loopback
 
-__all__ = ["bind", "running_server", "serve", "warn_if_exposed"]
-
 logger = logging.getLogger(__name__)
 
 
@@ -81,6 +79,13 @@ def serve(
         settings: Where to listen (``host``, ``port``), used when ``sock`` is not given.
         sock: An already bound socket (see :func:`bind`).
         log_level: uvicorn's log level (``info`` logs each request).
+
+    Example:
+        >>> from pix2pix import Translator
+        >>> from pix2pix.serve import ServeSettings, create_app, serve
+        >>> settings = ServeSettings(port=8000)
+        >>> translator = Translator.from_pretrained("facades_label2photo")  # doctest: +SKIP
+        >>> serve(create_app(translator, settings), settings)  # doctest: +SKIP
     """
     sock = sock or bind(settings.host, settings.port)
     uvicorn.Server(_config(app, log_level, settings)).run(sockets=[sock])

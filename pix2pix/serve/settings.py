@@ -6,14 +6,6 @@ import ipaddress
 import math
 from dataclasses import dataclass, field
 
-__all__ = [
-    "DEFAULT_MAX_PIXELS",
-    "DEFAULT_MAX_UPLOAD_BYTES",
-    "ServeSettings",
-    "is_loopback",
-    "token_problem",
-]
-
 #: 16 MiB: a 2048x2048 PNG of a photo fits, a multi-gigabyte body is refused early.
 DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 #: 2048 x 2048: a U-Net at this size needs a few GiB of activations; beyond it, use --tile.
@@ -72,6 +64,10 @@ class ServeSettings:
             first byte; a slower one gets 408 and its connection is closed.
         body_timeout: Seconds its body may take to arrive after the headers (60 s lets a
             16 MiB upload come at 280 KB/s); a slower one gets 408 and is closed.
+
+    Example:
+        >>> ServeSettings(port=8080, max_batch=4).port
+        8080
     """
 
     host: str = "127.0.0.1"

@@ -15,8 +15,6 @@ import numpy as np
 
 from pix2pix.data.synthetic import CLASS_NAMES, LABEL_COLOURS, render_pair
 
-__all__ = ["STARTER_COUNT", "StarterDrawings"]
-
 STARTER_COUNT = 6
 # synthetic class -> names it may have in a palette, preferred first
 _ALIASES = {

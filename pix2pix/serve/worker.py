@@ -26,8 +26,6 @@ from typing import Any
 from pix2pix.serve.errors import ApiError
 from pix2pix.serve.options import TranslateOptions
 
-__all__ = ["InferenceWorker", "Result"]
-
 logger = logging.getLogger(__name__)
 
 
