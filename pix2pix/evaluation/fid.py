@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pix2pix.evaluation.weights import load_weights_file
+from pix2pix._weights_files import load_weights_file
 from pix2pix.inference.images import to_display
 
 #: File name pattern of torchvision's Inception-v3 weights in the torch hub cache.

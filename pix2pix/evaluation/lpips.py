@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pix2pix.evaluation.weights import load_weights_file, sha256_prefix
+from pix2pix._weights_files import load_weights_file, sha256_prefix
 
 #: Backbones, as the ``lpips`` package names them.
 LPIPS_NETS = ("alex", "vgg", "squeeze")

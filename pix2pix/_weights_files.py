@@ -1,4 +1,4 @@
-"""Reading a network's weights file for a metric (FID, LPIPS) without running a pickle."""
+"""Reading a network's weights file (FID, LPIPS, the VGG loss) without running a pickle."""
 
 from __future__ import annotations
 
