@@ -52,7 +52,7 @@ def atomic_write(final_path: str | os.PathLike[str], write: Callable[[str], Any]
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, final)
     except Exception as error:
-        if _is_write_failure(error):
+        if is_write_failure(error):
             raise WriteError(final, error) from None
         raise
     finally:
@@ -68,16 +68,21 @@ class WriteError(OSError):
     """
 
     def __init__(self, path: Path, error: BaseException) -> None:
-        lines = str(error).strip().splitlines()
-        reason = getattr(error, "strerror", None) or (lines[0] if lines else type(error).__name__)
-        if _looks_like_disk_full(error):
-            reason = "no space left on the device"
+        if isinstance(error, WriteError):  # the same failure, named by another path
+            reason = error.reason
+        else:
+            lines = str(error).strip().splitlines()
+            reason = getattr(error, "strerror", None) or (
+                lines[0] if lines else type(error).__name__
+            )
+            if _looks_like_disk_full(error):
+                reason = "no space left on the device"
         super().__init__(
             getattr(error, "errno", None),
             f"Could not write {path}: {reason}. Free some space or choose another folder; "
             "the previous file, if any, is intact.",
         )
-        self.path = path
+        self.path, self.reason = path, reason
 
     def __str__(self) -> str:
         return str(self.strerror)
@@ -89,7 +94,8 @@ def _looks_like_disk_full(error: BaseException) -> bool:
     return getattr(error, "errno", None) == 28 or "unexpected pos" in text or "No space" in text
 
 
-def _is_write_failure(error: BaseException) -> bool:
+def is_write_failure(error: BaseException) -> bool:
+    """Whether ``error`` is a failed write (an OSError, or torch's and safetensors' own)."""
     if isinstance(error, OSError):
         return True
     name = type(error).__name__

@@ -222,3 +222,27 @@ def test_an_error_from_a_dataloader_worker_prints_as_its_own_line():
     )
     assert _one_line(raised) == "Could not read image D/1.png: corrupt."
     assert _one_line(ValueError("plain")) == "plain"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("num_downs", 100_000), ("base_channels", 10**7), ("in_channels", 10**5)],
+)
+def test_a_config_json_beyond_any_model_is_refused_before_building(tmp_path, capsys, key, value):
+    """Issue 23: ``"num_downs": 100000`` built a 100,000-level U-Net for minutes and 3.4 GB."""
+    import time
+
+    folder = tmp_path / "m"
+    UNetGenerator(base_channels=4, num_downs=5).save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, key: value}))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"m/config.json: {key}={value} is larger than any model"):
+        load_pretrained(folder)
+    assert time.perf_counter() - start < 2.0
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "x.png")
+    code = main(["translate", str(tmp_path / "x.png"), "--model", str(folder), "--output",
+                 str(tmp_path / "out"), "--device", "cpu"])  # fmt: skip
+    assert code == 2 and f"{key}={value} is larger than any model" in _one_error_line(capsys)

@@ -366,6 +366,33 @@ def test_enospc_in_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, wr
     assert resumed.fit(resume_from="latest") == run / "final"
 
 
+def test_torchs_own_full_disk_message_names_the_file_and_the_way_on(tmp_path, monkeypatch):
+    """torch.save on a full disk says "[enforce fail at inline_container.cc:672] . unexpected
+    pos": the user gets the file, the last good checkpoint and the resume command instead."""
+    from pix2pix.trainer.checkpoint import layout
+
+    real = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):
+        if "step-000002" in str(f):
+            Path(f).write_bytes(b"\x00" * 100)
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+        return real(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(layout.torch, "save", full_disk)
+    run = tmp_path / "run"
+    trainer = Trainer(*tiny_models(), config(run, checkpoint_every=1), make_data(6))
+    trainer.resume_hint = f"pix2pix train --resume {run}"
+    with pytest.raises(RunFolderWriteError) as info:
+        trainer.fit()
+    message = str(info.value)
+    assert f"Could not write {run / 'checkpoints' / 'step-000002' / 'trainer_state.pt'}" in message
+    assert "no space left on the device" in message and "enforce fail" not in message
+    assert f"the last checkpoint is {run / 'checkpoints' / 'step-000001'}" in message
+    assert f"resume with: pix2pix train --resume {run}" in message and "\n" not in message
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-000001"]
+
+
 @pytest.mark.parametrize("writer", ["atomic_write", "atomic_directory", "save_file"])
 def test_enospc_in_the_export_keeps_the_previous_final(tmp_path, monkeypatch, writer):
     run = tmp_path / "run"

@@ -184,7 +184,12 @@ class ModelMixin(nn.Module):
                 f"{config_path} describes a {model_type!r}, not a {cls.__name__}; "
                 "load it with pix2pix.models.load_pretrained() or the matching class."
             )
-        return build_from_config(config, weights_path, device=device)  # type: ignore[return-value]
+        try:
+            return build_from_config(config, weights_path, device=device)  # type: ignore[return-value]
+        except ValueError as error:
+            if str(weights_path) in str(error):  # a weights error names its file already
+                raise
+            raise ValueError(f"{config_path}: {error}") from None
 
 
 def size_multiple_of(module: nn.Module) -> int:

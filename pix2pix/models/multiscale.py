@@ -15,7 +15,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from pix2pix._checks import check_positive_int
+from pix2pix._checks import check_architecture, check_positive_int
 from pix2pix.models.base import ModelMixin
 from pix2pix.models.patchgan import (
     PatchGANDiscriminator,
@@ -88,6 +88,7 @@ class MultiScaleDiscriminator(ModelMixin):
     ) -> None:
         super().__init__()
         check_positive_int(num_d=num_d)
+        check_architecture(num_d=num_d)
         self.in_channels = in_channels
         self.num_d = num_d
         scales: list[PatchGANDiscriminator] = [

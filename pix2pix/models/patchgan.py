@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pix2pix._checks import check_positive_int
+from pix2pix._checks import check_architecture, check_positive_int
 from pix2pix.models.base import ModelMixin
 from pix2pix.models.registry import register_model
 from pix2pix.nn.blocks import ConvBlock
@@ -96,6 +96,7 @@ class PatchGANDiscriminator(ModelMixin):
     ) -> None:
         super().__init__()
         check_positive_int(in_channels=in_channels, base_channels=base_channels, n_layers=n_layers)
+        check_architecture(in_channels=in_channels, base_channels=base_channels, n_layers=n_layers)
         check_norm(norm)
         if not isinstance(spectral_norm, bool):
             raise ValueError(f"spectral_norm={spectral_norm!r} must be True or False.")
@@ -167,6 +168,7 @@ class PixelDiscriminator(ModelMixin):
     def __init__(self, in_channels: int = 6, base_channels: int = 64, norm: str = "batch") -> None:
         super().__init__()
         check_positive_int(in_channels=in_channels, base_channels=base_channels)
+        check_architecture(in_channels=in_channels, base_channels=base_channels)
         check_norm(norm)
         self.in_channels = in_channels
         self.blocks = nn.ModuleList(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from pix2pix._files import atomic_directory
+from pix2pix._files import WriteError, atomic_directory
 from pix2pix.constants import CHECKPOINTS_DIR, WEIGHTS_NAME
 from pix2pix.models.base import ModelMixin, load_safetensors, load_state_dict_checked
 from pix2pix.trainer.callbacks import Callback
@@ -77,7 +77,10 @@ def save_checkpoint(trainer: Trainer) -> Path:
     rng_states = all_gather_objects(trainer.context, capture_rng_state())
     with trainer.interrupts.saving_window():
         if trainer.context.is_main:
-            ckpt.write_atomically(path, lambda tmp: write_checkpoint(trainer, tmp, rng_states))
+            try:
+                ckpt.write_atomically(path, lambda tmp: write_checkpoint(trainer, tmp, rng_states))
+            except WriteError as error:  # name the checkpoint, not its temporary folder
+                raise WriteError(_in_checkpoint(path, Path(error.path)), error) from None
             ckpt.prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints)
         barrier(trainer.context)
     trainer.last_checkpoint = path
@@ -96,6 +99,15 @@ def save_inference_model(trainer: Trainer, path: Path) -> Path:
             trainer.logger.info("Saved the generator to %s", path)
         barrier(trainer.context)
     return path
+
+
+def _in_checkpoint(folder: Path, written: Path) -> Path:
+    """``written`` (inside the temporary folder of ``folder``) as it would be in ``folder``."""
+    parts = written.parts
+    for i, part in enumerate(parts):
+        if part.startswith(f".{folder.name}.tmp-"):
+            return folder.joinpath(*parts[i + 1 :])
+    return written
 
 
 def restore_checkpoint(trainer: Trainer, path: Path) -> None:

@@ -17,7 +17,13 @@ from typing import Any
 
 import torch
 
-from pix2pix._files import atomic_directory, atomic_write_text, remove_tree
+from pix2pix._files import (
+    WriteError,
+    atomic_directory,
+    atomic_write_text,
+    is_write_failure,
+    remove_tree,
+)
 from pix2pix.constants import (
     CHECKPOINT_MANIFEST_NAME,
     CHECKPOINTS_DIR,
@@ -167,8 +173,18 @@ def prune_checkpoints(output_dir: str | os.PathLike[str], keep: int) -> list[Pat
 
 
 def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """``torch.save`` a trainer state made of tensors and plain Python values."""
-    torch.save(state, path)
+    """``torch.save`` a trainer state made of tensors and plain Python values.
+
+    Raises:
+        WriteError: Naming the file when the write fails (torch reports a full disk as
+            ``[enforce fail at inline_container.cc] . unexpected pos``).
+    """
+    try:
+        torch.save(state, path)
+    except Exception as error:
+        if is_write_failure(error):
+            raise WriteError(Path(path), error) from None
+        raise
 
 
 def load_state(
