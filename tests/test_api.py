@@ -189,3 +189,28 @@ def test_public_callables_have_docstrings_with_an_example(module_name):
         if callable(obj):
             assert obj.__doc__ and obj.__doc__.strip(), f"{module_name}.{name} has no docstring"
             assert ">>>" in obj.__doc__, f"{module_name}.{name} has no example in its docstring"
+
+
+def test_every_public_name_has_an_api_page():
+    """Each public object is documented once, on the API page of its most specific module."""
+    import inspect
+    from pathlib import Path
+
+    pages = Path(pix2pix.__file__).parent.parent / "docs" / "src" / "api"
+    documented = set()
+    for page in pages.glob("*.md"):
+        for line in page.read_text().splitlines():
+            if line.startswith("::: "):
+                module, _, name = line[4:].strip().rpartition(".")
+                obj = getattr(importlib.import_module(module), name)
+                documented.add(id(obj) if inspect.isclass(obj) or callable(obj) else line)
+    missing = [
+        f"{module_name}.{name}"
+        for module_name, names in EXPECTED.items()
+        for name in names
+        if name != "__version__"
+        and (obj := getattr(importlib.import_module(module_name), name))
+        and (inspect.isclass(obj) or callable(obj))
+        and id(obj) not in documented
+    ]
+    assert missing == [], f"public names without an API page: {missing}"
