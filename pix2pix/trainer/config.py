@@ -76,6 +76,8 @@ class TrainerConfig:
     gan_mode: str = "vanilla"  # adversarial loss: vanilla (paper), lsgan, hinge or wgangp
     lambda_gp: float = 10.0  # gradient-penalty weight, used only when gan_mode is wgangp
     lambda_feat: float = 0.0  # weight of D feature matching in G loss (pix2pixHD: 10; 0 = off)
+    lambda_vgg: float = 0.0  # weight of the VGG19 perceptual loss in G loss (pix2pixHD: 10; 0 off)
+    vgg_weights: str | None = None  # torchvision's vgg19 weights file; None = torch's hub cache
     lr_policy: str = "linear"  # LR schedule, stepped once per epoch: linear, step, cosine, constant
     lr_decay_iters: int = 50  # step policy: multiply the LR by 0.1 every this many epochs
     # -- precision and speed --
@@ -152,6 +154,14 @@ class TrainerConfig:
         _check_range("lambda_l1", self.lambda_l1, 0.0)
         _check_range("lambda_gp", self.lambda_gp, 0.0)
         _check_range("lambda_feat", self.lambda_feat, 0.0)
+        _check_range("lambda_vgg", self.lambda_vgg, 0.0)
+        if self.vgg_weights is not None and not self.vgg_weights:
+            raise ValueError("vgg_weights='' is not allowed; name a file or use None.")
+        if self.vgg_weights is not None and self.lambda_vgg == 0:
+            raise ValueError(
+                f"vgg_weights={self.vgg_weights!r} has no effect with lambda_vgg=0; set lambda_vgg "
+                "(e.g. 10) to use the VGG loss, or leave vgg_weights None."
+            )
         check_choice("gan_mode", self.gan_mode, FIELD_CHOICES["gan_mode"])
         check_choice("lr_policy", self.lr_policy, FIELD_CHOICES["lr_policy"])
         _check_range("lr_decay_iters", self.lr_decay_iters, 1)

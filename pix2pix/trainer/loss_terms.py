@@ -1,10 +1,11 @@
 """Loss terms: each loss a weighted list, built from the config, that a subclass can extend.
 
 The generator's loss is the sum of its terms (``G_GAN``, ``lambda_l1 x G_L1``, and when their
-weights are on, ``lambda_feat x`` feature matching); the discriminator's is the paper's halved
-real/fake objective plus its terms (the WGAN-GP penalty). A term sees the step's tensors through
-:class:`LossInputs`, which runs D once on the fake pair (with its features when a term asks for
-them) however many terms read it, and only through the handle the update in progress allows.
+weights are on, ``lambda_feat x`` feature matching and ``lambda_vgg x`` the VGG loss); the
+discriminator's is the paper's halved real/fake objective plus its terms (the WGAN-GP penalty).
+A term sees the step's tensors through :class:`LossInputs`, which runs D once on the fake pair
+(with its features when a term asks for them) however many terms read it, and only through the
+handle the update in progress allows.
 
 Adding a term takes one function and one line in a subclass::
 
@@ -17,6 +18,7 @@ Adding a term takes one function and one line in a subclass::
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from torch import nn
 
 from pix2pix.losses.adversarial import gan_loss, gradient_penalty
 from pix2pix.losses.feature_matching import feature_matching_loss
+from pix2pix.losses.perceptual import VGGLoss, load_vgg19_features
 from pix2pix.trainer.config import TrainerConfig
 
 
@@ -136,10 +139,16 @@ def weighted_sum(
 
 
 def generator_terms(config: TrainerConfig, discriminator: nn.Module) -> list[LossTerm]:
-    """The generator's terms of ``config``: GAN, L1 (eq. 4), and feature matching when on.
+    """The generator's terms of ``config``: GAN, L1 (eq. 4), feature matching and VGG when on.
+
+    The VGG loss's network (``lambda_vgg``) is loaded here, frozen, onto ``discriminator``'s
+    device (the trainer's, once placed), so missing weights stop a run before its first step.
 
     Raises:
-        ValueError: If ``lambda_feat`` is on and ``discriminator`` returns no features.
+        ValueError: If ``lambda_feat`` is on and ``discriminator`` returns no features, or the
+            VGG weights file is a pickle or holds other tensors.
+        FileNotFoundError: If ``lambda_vgg`` is on and no VGG19 weights are found (one line
+            saying where it looked and how to get them).
     """
     mode = config.gan_mode
     terms = [
@@ -165,7 +174,21 @@ def generator_terms(config: TrainerConfig, discriminator: nn.Module) -> list[Los
                 needs_features=True,
             )
         )
+    if config.lambda_vgg > 0:  # pix2pixHD / SPADE: L1 between VGG19 features of fake and real
+        parameter = next(discriminator.parameters(), None)
+        device = parameter.device if parameter is not None else torch.device("cpu")
+        memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+        network = load_vgg19_features(config.vgg_weights)
+        # Module.to takes memory_format= with device= at run time; torch's overloads omit it
+        network.to(device=device, memory_format=memory_format)  # type: ignore[call-overload]
+        terms.append(
+            LossTerm("G_VGG", config.lambda_vgg, functools.partial(_vgg, VGGLoss(network)))
+        )
     return terms
+
+
+def _vgg(loss: VGGLoss, inputs: LossInputs) -> torch.Tensor:
+    return loss(inputs.fake, inputs.target)
 
 
 def discriminator_terms(config: TrainerConfig, device_type: str) -> list[LossTerm]:

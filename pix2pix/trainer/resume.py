@@ -48,6 +48,7 @@ RESUME_SAFE_FIELDS = (
     "license",
     "output_dir",
     "device",
+    "vgg_weights",  # where the frozen VGG19 file is, like device: a moved file is the same run
 )
 
 #: Fields that, with the dataset's length and the number of processes, define the data order:
