@@ -84,6 +84,7 @@ class TrainerConfig:
     precision: str = "fp32"  # fp32, bf16 (autocast) or fp16 (autocast + gradient scaling)
     channels_last: bool = False  # use the channels-last memory format for models and batches
     compile: bool = False  # wrap both networks in torch.compile
+    cuda_graphs: bool = False  # replay the whole step as one CUDA graph (GPU; fp32 or bf16)
     ema_decay: float | None = None  # decay of an EMA of the generator weights (None = no EMA)
     ema_warmup: bool = False  # EMA decay ramps up as min(decay, (1 + n) / (10 + n))
     sync_batchnorm: bool = False  # multi-GPU: convert batch norm to SyncBatchNorm
@@ -166,6 +167,8 @@ class TrainerConfig:
         check_choice("lr_policy", self.lr_policy, FIELD_CHOICES["lr_policy"])
         _check_range("lr_decay_iters", self.lr_decay_iters, 1)
         check_choice("precision", self.precision, FIELD_CHOICES["precision"])
+        if self.cuda_graphs:
+            _check_cuda_graphs(self.device, self.precision)
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(
                 f"ema_decay={self.ema_decay!r} is not allowed; use a value in (0, 1) such as "
@@ -284,6 +287,21 @@ class TrainerConfig:
 def _check_range(name: str, value: float, minimum: float) -> None:
     if value < minimum:
         raise ValueError(f"{name}={value!r} is not allowed; use a value >= {minimum}.")
+
+
+def _check_cuda_graphs(device: str, precision: str) -> None:
+    # device "auto" is checked at setup, where the device is known (a config may be read on a
+    # machine without a GPU)
+    if device != "auto" and not device.startswith("cuda"):
+        raise ValueError(
+            f"cuda_graphs=True needs a CUDA device; got device={device!r}. Use device='cuda' "
+            "(or 'auto' on a machine with a GPU), or turn cuda_graphs off."
+        )
+    if precision == "fp16":
+        raise ValueError(
+            "cuda_graphs=True runs precision 'fp32' or 'bf16', not 'fp16' (its gradient "
+            "scaler is not captured); use precision='bf16', which needs no loss scaling."
+        )
 
 
 def _check_device(device: str) -> None:

@@ -37,6 +37,7 @@ from pix2pix.trainer.checkpoint.contents import (
     save_inference_model,
 )
 from pix2pix.trainer.config import TrainerConfig
+from pix2pix.trainer.cuda_graphs import CudaGraphStep
 from pix2pix.trainer.distributed import (
     DistributedContext,
     RankZeroLogger,
@@ -168,8 +169,7 @@ class Trainer(TrainerHooks):
         self.last_val_metrics: dict[str, float] = {}  # the latest validate() result
         # extra facts for the run record and the exported model card, e.g. {"preset": "paper"}
         self.run_info: dict[str, Any] = {}
-        #: What :meth:`training_step` runs: the eager step (:class:`~pix2pix.trainer.step.
-        #: EagerStep`), or one that replays a captured graph of it (``cuda_graphs``).
+        #: What :meth:`training_step` runs: ``EagerStep``, or ``CudaGraphStep`` (``cuda_graphs``)
         self.step_function: Callable[[torch.Tensor, torch.Tensor], Logs] = EagerStep(self)
         self.sample_writer = SampleWriter()
         self._is_setup = False
@@ -246,6 +246,7 @@ class Trainer(TrainerHooks):
         )
         state.scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
         self.generator_terms, self.discriminator_terms = self.configure_loss_terms()
+        self.step_function = CudaGraphStep(self) if cfg.cuda_graphs else self.step_function
         self._is_setup = True
 
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
@@ -262,7 +263,7 @@ class Trainer(TrainerHooks):
             ...                 torch.optim.SGD(self.discriminator.parameters(), lr=0.01))
         """
         cfg = self.config
-        fused = cfg.precision != "fp32" or cfg.compile
+        fused = cfg.precision != "fp32" or cfg.compile or cfg.cuda_graphs
         return (
             build_adam(self.generator.parameters(), cfg, lr=cfg.lr, fused=fused),
             build_adam(self.discriminator.parameters(), cfg, lr=cfg.lr_d or cfg.lr, fused=fused),
