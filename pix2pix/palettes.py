@@ -22,6 +22,11 @@ cornice the widest and flattest (0.24 and 0.41).
 
 from __future__ import annotations
 
+from typing import Any
+
+#: The most classes a label-map palette may have.
+MAX_CLASSES = 256
+
 #: ``(name, (r, g, b))`` of the 12 CMP facade classes, in the database's label order (1..12).
 CMP_FACADE_COLOURS: tuple[tuple[str, tuple[int, int, int]], ...] = (
     ("background", (0, 0, 223)),
@@ -37,3 +42,55 @@ CMP_FACADE_COLOURS: tuple[tuple[str, tuple[int, int, int]], ...] = (
     ("pillar", (255, 0, 0)),
     ("shop", (175, 0, 0)),
 )
+
+#: The label classes of the standard datasets that have label maps, by dataset name.
+DATASET_PALETTES = {"facades": CMP_FACADE_COLOURS}
+
+
+def cmp_facade_palette() -> list[dict[str, Any]]:
+    """The CMP facade classes as the ``inference["palette"]`` a label-map model records.
+
+    Example:
+        >>> cmp_facade_palette()[0]
+        {'name': 'background', 'color': [0, 0, 223]}
+    """
+    return [{"name": name, "color": list(colour)} for name, colour in CMP_FACADE_COLOURS]
+
+
+def check_palette(palette: Any, source: str = "the palette") -> list[dict[str, Any]]:
+    """``palette`` as the contract ``[{"name": str, "color": [r, g, b]}, ...]`` (the background
+    class first), or one ``ValueError`` naming ``source`` and what is wrong.
+
+    Example:
+        >>> check_palette([{"name": "sky", "color": [0, 0, 223]}])
+        [{'name': 'sky', 'color': [0, 0, 223]}]
+        >>> try:
+        ...     check_palette([{"name": "sky", "color": [0, 0]}], "p.json")
+        ... except ValueError as error:
+        ...     print(error)  # doctest: +ELLIPSIS
+        p.json: class 1's color is not three integers in 0..255; a palette is ...
+    """
+    problem = None
+    if not isinstance(palette, list) or not 1 <= len(palette) <= MAX_CLASSES:
+        problem = f"it is not a list of 1 to {MAX_CLASSES} classes"
+    else:
+        for i, entry in enumerate(palette, start=1):
+            name = entry.get("name") if isinstance(entry, dict) else None
+            color = entry.get("color") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or not name:
+                problem = f"class {i} has no name"
+            elif not (
+                isinstance(color, list)
+                and len(color) == 3
+                and all(isinstance(c, int) and not isinstance(c, bool) for c in color)
+                and all(0 <= c <= 255 for c in color)
+            ):
+                problem = f"class {i}'s color is not three integers in 0..255"
+            if problem:
+                break
+    if problem:
+        raise ValueError(
+            f'{source}: {problem}; a palette is [{{"name": ..., "color": [r, g, b]}}, ...] of '
+            f"1 to {MAX_CLASSES} classes."
+        )
+    return [{"name": e["name"], "color": [int(c) for c in e["color"]]} for e in palette]

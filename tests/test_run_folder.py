@@ -223,3 +223,76 @@ def test_the_lock_check_leaves_a_free_folder_free(tmp_path):
     (tmp_path / "run").mkdir()
     ensure_free(tmp_path / "run")
     assert os.listdir(tmp_path / "run") == []
+
+
+# ---------------------------------------------------------------- 27.1: no direction chosen silently
+
+
+def test_a_run_without_direction_takes_the_datas_recorded_task_and_says_so(tmp_path, capsys):
+    facades = tmp_path / "facades"
+    SyntheticPairs(4, size=32, seed=0).write(facades / "train")
+    (facades / ".pix2pix-dataset.json").write_text(json.dumps({"name": "facades"}))
+    assert _train(facades / "train", tmp_path / "run", "--max-steps", "1") == 0
+    out = capsys.readouterr().out
+    assert "training BtoA (label map -> photo), the usual task that facades records" in out
+    record = json.loads((tmp_path / "run" / "run_config.json").read_text())
+    assert record["trainer"]["direction"] == "BtoA"
+    assert record["data"]["train"]["direction"] == "BtoA"
+
+
+def test_a_run_without_direction_on_unrecorded_data_says_which_half(data, tmp_path, capsys):
+    assert _train(data, tmp_path / "run", "--max-steps", "1") == 0
+    out = capsys.readouterr().out
+    assert "training AtoB (A -> B" in out and "records no direction; pass --direction BtoA" in out
+    assert _train(data, tmp_path / "other", "--max-steps", "1", "--direction", "BtoA") == 0
+    assert "records no direction" not in capsys.readouterr().out  # a given direction is quiet
+
+
+# ---------------------------------------------------------------- 27.2: a palette with the model
+
+
+def _palette_of(run):
+    return json.loads((run / "final" / "config.json").read_text())["inference"].get("palette")
+
+
+def test_lossless_label_maps_record_their_colours_with_the_model(tmp_path, capsys):
+    SyntheticPairs(4, size=32, seed=0).write(tmp_path / "labels")  # PNG label maps as B
+    run = tmp_path / "run"
+    assert _train(tmp_path / "labels", run, "--max-steps", "1", "--direction", "BtoA") == 0
+    assert "the inputs are label maps of" in capsys.readouterr().out
+    palette = _palette_of(run)
+    assert palette and all(set(c) == {"name", "color"} for c in palette)
+    colours = {tuple(c["color"]) for c in palette}
+    from pix2pix.data.synthetic import LABEL_COLOURS
+
+    assert colours <= {tuple(int(v) for v in c) for c in LABEL_COLOURS}
+    # photos as inputs: no palette
+    assert _train(tmp_path / "labels", tmp_path / "photos", "--max-steps", "1",
+                  "--direction", "AtoB") == 0  # fmt: skip
+    assert _palette_of(tmp_path / "photos") is None
+
+
+def test_a_known_dataset_records_its_classes_and_a_file_overrides(tmp_path, capsys):
+    facades = tmp_path / "facades"
+    SyntheticPairs(4, size=32, seed=0).write(facades / "train")
+    (facades / ".pix2pix-dataset.json").write_text(json.dumps({"name": "facades"}))
+    assert _train(facades / "train", tmp_path / "run", "--max-steps", "1", "--no-check-data") == 0
+    assert "recording facades's 12 label classes" in capsys.readouterr().out
+    assert [c["name"] for c in _palette_of(tmp_path / "run")][:3] == [
+        "background",
+        "facade",
+        "window",
+    ]
+    given = tmp_path / "palette.json"
+    given.write_text(json.dumps([{"name": "sky", "color": [0, 0, 223]}]))
+    assert (
+        _train(facades / "train", tmp_path / "mine", "--max-steps", "1", "--palette", str(given))
+        == 0
+    )
+    assert _palette_of(tmp_path / "mine") == [{"name": "sky", "color": [0, 0, 223]}]
+    given.write_text(json.dumps([{"name": "sky", "color": [0, 0]}]))
+    assert (
+        _train(facades / "train", tmp_path / "bad", "--max-steps", "1", "--palette", str(given))
+        == 2
+    )
+    assert "class 1's color is not three integers" in capsys.readouterr().err

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from pix2pix import Translator
 from pix2pix.cli import serve as serve_cli
-from pix2pix.cli.demo import label_palette
+from pix2pix.data.synthetic import synthetic_palette as label_palette
 from pix2pix.models import UNetGenerator
 from pix2pix.serve import ServeSettings, create_app
 from pix2pix.serve.model_info import read_palette

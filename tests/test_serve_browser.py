@@ -27,7 +27,7 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 from pix2pix import Translator
-from pix2pix.cli.demo import label_palette
+from pix2pix.data.synthetic import synthetic_palette as label_palette
 from pix2pix.models import UNetGenerator
 from pix2pix.serve import create_app
 from pix2pix.serve.server import running_server

@@ -69,20 +69,6 @@ def demo_models(size: int, width: int) -> tuple[nn.Module, nn.Module]:
     return generator, discriminator
 
 
-def label_palette() -> list[dict[str, Any]]:
-    """The synthetic classes as the ``inference["palette"]`` a label-map model carries.
-
-    ``pix2pix serve`` reads this contract (``[{"name": ..., "color": [r, g, b]}, ...]``, the
-    background class first) to draw with the colours the model was trained on.
-    """
-    from pix2pix.data.synthetic import CLASS_NAMES, LABEL_COLOURS
-
-    return [
-        {"name": name, "color": [int(c) for c in colour]}
-        for name, colour in zip(CLASS_NAMES, LABEL_COLOURS)
-    ]
-
-
 def evaluate(translator: Translator, source: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
     """Translate ``source`` and score it against ``target`` (mean L1, PSNR, SSIM)."""
     output = translator.translate(source).cpu()
@@ -147,10 +133,9 @@ def run_demo(args: argparse.Namespace) -> int:
     # items are {"source": Tensor, "target": Tensor, "path": str}
     source = torch.stack([cast(torch.Tensor, test[i]["source"]) for i in range(len(test))])
     target = torch.stack([cast(torch.Tensor, test[i]["target"]) for i in range(len(test))])
+    # the synthetic classes' palette rides in the saved inference metadata (the dataset
+    # describes it), so `pix2pix serve` offers them as drawing colours
     translator = Translator.from_pretrained(final, device=args.device)
-    # the palette rides in the saved inference metadata, so a server can offer the classes
-    translator.inference["palette"] = label_palette()
-    translator.save_pretrained(final)
     trained = evaluate(translator, source, target)
     baseline = evaluate(Translator(untrained, device=args.device), source, target)
     save_image(sample_grid(source, trained["output"], target), output / "demo.png")

@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import tempfile
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
+from pix2pix.cli.train_data import build_datasets, direction_of
 from pix2pix.cli.train_models import (
     MODEL_FLAGS,
     add_model_flags,
@@ -31,7 +31,7 @@ from pix2pix.cli.train_models import (
     model_names,
 )
 from pix2pix.constants import RUN_CONFIG_NAME
-from pix2pix.models.base import build_from_config, size_multiple_of
+from pix2pix.models.base import build_from_config
 from pix2pix.presets import get_preset, preset_names
 from pix2pix.trainer import Trainer, TrainerConfig
 from pix2pix.trainer import checkpoint as ckpt
@@ -91,6 +91,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="skip the pre-flight check that decodes every image before training (about 2 s "
         "for the 400 facades pairs)",
+    )
+    data.add_argument(
+        "--palette",
+        metavar="FILE",
+        default=None,
+        help='the classes of label-map inputs, a JSON list [{"name": "wall", "color": [r, g, b]}'
+        ", ...] recorded with the model for pix2pix serve (default: the dataset's known classes, "
+        "or the colours the data check finds in lossless label maps)",
     )
     data.add_argument("--in-channels", type=int, default=None, help="source channels (3)")
     data.add_argument("--out-channels", type=int, default=None, help="target channels (3)")
@@ -211,28 +219,6 @@ def config_from_args(args: argparse.Namespace, base: TrainerConfig | None = None
     return config.replace(**given) if given else config
 
 
-def _check_crop(
-    crop_size: int, preprocess: str, multiple: int, generator: str, discriminator: Any
-) -> None:
-    if "crop" not in preprocess:
-        return
-    if crop_size % multiple:
-        raise ValueError(
-            f"crop_size={crop_size} is not a multiple of {multiple}, which {generator} "
-            f"needs; pass --crop-size {max(multiple, crop_size // multiple * multiple)} "
-            "or choose another --generator / --num-downs."
-        )
-    # the discriminator would refuse such crops at the first step; say so before any work
-    least = int(getattr(discriminator, "min_input_size", 1))
-    if crop_size < least:
-        fits = -(-least // multiple) * multiple
-        raise ValueError(
-            f"crop_size={crop_size} is too small for the {type(discriminator).__name__}, which "
-            f"needs at least {least} pixels a side; pass --crop-size {fits} or a discriminator "
-            "that sees less (fewer layers: --n-layers-d; fewer scales: --num-d)."
-        )
-
-
 def run_train(args: argparse.Namespace) -> int:
     """Train a new run, or continue one (``--resume``); return the exit code.
 
@@ -250,8 +236,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _new_trainer(args: argparse.Namespace) -> Trainer:
-    from pix2pix.data import PairedImageDataset  # the data stack is only needed here
-
     if not hasattr(args, "cfg_output_dir") and not args.config:
         raise ValueError("pass --output runs/NAME (the run folder) or --resume runs/NAME.")
     record = _record_from_config_flag(args)
@@ -268,6 +252,8 @@ def _new_trainer(args: argparse.Namespace) -> Trainer:
     check_logger_packages(config.loggers)
     if not args.data:
         raise ValueError("pass --data DIR, the training folder (e.g. facades/train).")
+    if config.direction is None:
+        config = config.replace(direction=direction_of(Path(args.data)))
     # seeded before the models are built, so their initial weights are reproducible too
     seed_everything(config.seed)
     if record:
@@ -278,7 +264,7 @@ def _new_trainer(args: argparse.Namespace) -> Trainer:
         norm = generator.config.get("norm")
         discriminator = build_discriminator(args, in_channels + out_channels, norm)
     callbacks = [load_callback(spec) for spec in args.callbacks or []]
-    train_data, val_data = _datasets(args, config, generator, discriminator, PairedImageDataset)
+    train_data, val_data = build_datasets(args, config, generator, discriminator)
     trainer = Trainer(generator, discriminator, config, train_data, val_data, callbacks)
     # the registry names (when built from them), so a resume can compare --generator NAME
     names = {} if record else model_names(args)
@@ -287,8 +273,6 @@ def _new_trainer(args: argparse.Namespace) -> Trainer:
 
 
 def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
-    from pix2pix.data import PairedImageDataset
-
     if args.overwrite:
         raise ValueError("--overwrite starts a new run; it does not go with --resume.")
     if args.preset or args.config:
@@ -334,6 +318,7 @@ def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
         ("layout", train.get("layout")),
         ("flip", train.get("flip")),
         ("on_bad_image", train.get("on_error")),
+        ("palette", train.get("palette")),
     ):
         if getattr(args, key, None) is None:
             setattr(args, key, value)
@@ -342,7 +327,7 @@ def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
     callbacks = _resume_callbacks(args, record, run_dir)
     generator = build_from_config(record["generator"])
     discriminator = build_from_config(record["discriminator"])
-    train_data, val_data = _datasets(args, config, generator, discriminator, PairedImageDataset)
+    train_data, val_data = build_datasets(args, config, generator, discriminator)
     return Trainer.from_run(checkpoint, train_data, val_data, callbacks=callbacks, **overrides)
 
 
@@ -408,41 +393,6 @@ def _models_from_record(args: argparse.Namespace, record: dict[str, Any]) -> tup
     return generator, discriminator
 
 
-def _datasets(
-    args: argparse.Namespace,
-    config: TrainerConfig,
-    generator: Any,
-    discriminator: Any,
-    dataset_class: Any,
-) -> tuple[Any, Any]:
-    """The training and validation datasets, after the crop and data checks."""
-    multiple = size_multiple_of(generator)
-    data_settings = _data_settings(config)
-    _check_crop(
-        data_settings["crop_size"],
-        data_settings["preprocess"],
-        multiple,
-        type(generator).__name__,
-        discriminator,
-    )
-    dataset_args: dict[str, Any] = dict(
-        layout=args.layout or "auto",
-        in_channels=generator.config["in_channels"],
-        out_channels=generator.config["out_channels"],
-        size_multiple=multiple,
-        **data_settings,
-    )
-    _check_writable(Path(config.output_dir))
-    if args.check_data:
-        _preflight(args, dataset_args)
-    dataset_args["on_error"] = args.on_bad_image or "raise"
-    train_data = dataset_class(args.data, flip=args.flip is not False, **dataset_args)
-    val_data = None
-    if args.val_data:
-        val_data = dataset_class(args.val_data, flip=False, train=False, **dataset_args)
-    return train_data, val_data
-
-
 def _fit(trainer: Trainer, *, overwrite: bool) -> int:
     """Run ``trainer.fit`` with the command line's messages; return the exit code."""
     config = trainer.config
@@ -473,44 +423,3 @@ def _fit(trainer: Trainer, *, overwrite: bool) -> int:
         return 130  # the trainer said where the run stands and how to resume it
     trainer.logger.info("Done. Translate with: pix2pix translate IN --model %s --output OUT", final)
     return 0
-
-
-def _check_writable(folder: Path) -> None:
-    """Find an unwritable run folder now, not at the first checkpoint an hour in."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise OSError(
-            f"Cannot write to the run folder {folder}: {error.strerror or error}. Choose another "
-            "--output, or fix its permissions."
-        ) from None
-
-
-def _preflight(args: argparse.Namespace, dataset_args: dict[str, Any]) -> None:
-    """Decode every training (and validation) image now, not hours into the run."""
-    from pix2pix.data.check import check_data
-
-    for folder in (args.data, args.val_data):
-        if not folder:
-            continue
-        report = check_data(folder, **dataset_args, progress=True)
-        if report.ok:
-            print(report.headline())
-            continue
-        if args.on_bad_image == "skip":
-            print(report.summary())
-            print(f"pix2pix train: {len(report.problems)} bad item(s) in {folder} will be skipped.")
-            continue
-        raise ValueError(
-            f"{report.summary()}\nFix these files, or pass --on-bad-image skip to train without "
-            "them (--no-check-data skips this check)."
-        )
-
-
-def _data_settings(config: TrainerConfig) -> dict[str, Any]:
-    """The dataset's resizing and direction: the flags (kept in the config) or the defaults."""
-    defaults: dict[str, Any] = {"direction": "AtoB", "preprocess": "resize_and_crop"}
-    defaults.update(load_size=286, crop_size=256)
-    return {key: getattr(config, key) or value for key, value in defaults.items()}

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from pix2pix._checks import check_choice, check_positive_int
 from pix2pix.constants import DIRECTION_CHOICES
 from pix2pix.data.io import IMAGE_EXTENSIONS, list_images, natural_sort_key, read_image
+from pix2pix.data.palette_scan import Summary, colour_summary, merge_summaries
 from pix2pix.data.transforms import PairTransform, match_channels
 
 LAYOUT_CHOICES = ("auto", "aligned", "folders")
@@ -44,7 +45,8 @@ _CHANNEL_NAMES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
 _BITS = {"uint8": "8-bit", "uint16": "16-bit"}
 
 # (height, width, channels, dtype name) of a decoded file, or None with the error message.
-_Probe = tuple[tuple[int, int, int, str] | None, str | None]
+# (shape, error, the colours of the source side when that side is a lossless label map)
+_Probe = tuple[tuple[int, int, int, str] | None, str | None, Summary | None]
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class DataReport:
         problems: Findings that would make the dataset fail on (or skip) an item.
         warnings: Findings that load but may not be what was meant.
         modes: How many files have each mode, e.g. ``{"RGB 8-bit": 400}``.
+        palette: The colours of the source images when they are all lossless label maps (a
+            few exact colours each), most frequent first; ``None`` otherwise.
 
     Example:
         >>> report = check_data("facades/train")  # doctest: +SKIP
@@ -91,6 +95,7 @@ class DataReport:
     problems: list[DataProblem] = field(default_factory=list)
     warnings: list[DataProblem] = field(default_factory=list)
     modes: dict[str, int] = field(default_factory=dict)
+    palette: list[tuple[int, int, int]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -110,6 +115,7 @@ class DataReport:
             f"{self.root}: {self.pairs} pair(s), {self.files} file(s) decoded in "
             f"{self.seconds:.1f} s ({rate:.0f} files/s); {len(self.problems)} problem(s), "
             f"{len(self.warnings)} warning(s); modes: {modes}"
+            + (f"; label maps of {len(self.palette)} colours" if self.palette else "")
         )
 
     def summary(self) -> str:
@@ -119,14 +125,21 @@ class DataReport:
         return "\n".join([*lines, self.headline()])
 
 
-def _probe(path: str) -> _Probe:
-    """Decode ``path`` fully, as the dataset would; its shape and dtype, or the error."""
+def _probe(task: tuple[str, str | None]) -> _Probe:
+    """Decode a file fully, as the dataset would: its shape and dtype, or the error; and the
+    colours of its source side (``"left"``/``"right"`` half, ``"whole"``, or ``None``)."""
+    path, side = task
     try:
         array = read_image(path)
     except (ValueError, OSError) as error:
-        return None, str(error)
+        return None, str(error), None
     height, width, channels = array.shape
-    return (height, width, channels, str(array.dtype)), None
+    summary = None
+    if side is not None:
+        half = width // 2
+        source = {"left": array[:, :half], "right": array[:, half:], "whole": array}[side]
+        summary = colour_summary(source)
+    return (height, width, channels, str(array.dtype)), None, summary
 
 
 def _resolve_workers(num_workers: int | None, files: int) -> int:
@@ -141,14 +154,16 @@ def _resolve_workers(num_workers: int | None, files: int) -> int:
     return 0 if num_workers <= 1 or files < 4 * num_workers else num_workers
 
 
-def _decode_all(paths: list[str], num_workers: int | None, progress: bool) -> Iterator[_Probe]:
+def _decode_all(
+    tasks: list[tuple[str, str | None]], num_workers: int | None, progress: bool
+) -> Iterator[_Probe]:
     """:func:`_probe` every path, in order, in worker processes when it pays."""
-    workers = _resolve_workers(num_workers, len(paths))
-    bar = tqdm(total=len(paths), desc="check-data", unit="file", disable=not progress)
+    workers = _resolve_workers(num_workers, len(tasks))
+    bar = tqdm(total=len(tasks), desc="check-data", unit="file", disable=not progress)
     try:
         if workers == 0:
-            for path in paths:
-                yield _probe(path)
+            for task in tasks:
+                yield _probe(task)
                 bar.update()
             return
         # Fork on Linux: the workers start at once instead of each re-importing torch (seconds);
@@ -158,12 +173,12 @@ def _decode_all(paths: list[str], num_workers: int | None, progress: bool) -> It
             import multiprocessing
 
             context = multiprocessing.get_context("fork")
-        chunksize = max(1, min(16, len(paths) // (workers * 8)))
+        chunksize = max(1, min(16, len(tasks) // (workers * 8)))
         with warnings.catch_warnings():
             # Python >= 3.12 warns about fork() in a process with threads (torch's, tqdm's)
             warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                for result in pool.map(_probe, paths, chunksize=chunksize):
+                for result in pool.map(_probe, tasks, chunksize=chunksize):
                     yield result
                     bar.update()
     finally:
@@ -376,15 +391,21 @@ def check_data(
     report = DataReport(root=root, layout=layout)
     pairs, unpaired = _find_pairs(root, layout, report)
     # unpaired files are decoded too, so a file that also fails to decode is reported now
-    paths = [str(p) for pair in pairs for p in pair if p is not None] + unpaired
+    tasks = _tasks(pairs, unpaired, direction)
     checker = _Checker(direction, in_channels, out_channels, transform)
     shapes: dict[str, tuple[int, int, int, str]] = {}
-    for path, (shape, error) in zip(paths, _decode_all(paths, num_workers, progress)):
+    summaries: list[Summary | None] = []
+    for (path, side), (shape, error, summary) in zip(
+        tasks, _decode_all(tasks, num_workers, progress)
+    ):
         if shape is None:
             report.problems.append(DataProblem(path, error or f"Could not read image {path}."))
         else:
             shapes[path] = shape
-    report.files = len(paths)
+        if side is not None:
+            summaries.append(summary)
+    report.palette = merge_summaries(summaries)
+    report.files = len(tasks)
     report.pairs = len(pairs)
     for a_path, b_path in pairs:
         _check_pair(str(a_path), None if b_path is None else str(b_path), shapes, checker, report)
@@ -395,6 +416,20 @@ def check_data(
     report.modes = dict(Counter(_mode(shape) for shape in shapes.values()).most_common())
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _tasks(
+    pairs: list[tuple[Path, Path | None]], unpaired: list[str], direction: str
+) -> list[tuple[str, str | None]]:
+    """Every file to decode, with the side of it that is the model's input (for the palette)."""
+    tasks: list[tuple[str, str | None]] = []
+    for a, b in pairs:
+        if b is None:  # an aligned pair: the source half
+            tasks.append((str(a), "left" if direction == "AtoB" else "right"))
+        else:
+            tasks.append((str(a), "whole" if direction == "AtoB" else None))
+            tasks.append((str(b), None if direction == "AtoB" else "whole"))
+    return tasks + [(path, None) for path in unpaired]
 
 
 def _check_pair(

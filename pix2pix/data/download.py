@@ -309,6 +309,27 @@ def download_dataset(
     return folder
 
 
+def recorded_task(folder: str | os.PathLike[str]) -> DatasetInfo | None:
+    """The standard dataset that ``folder`` (a split, or the dataset's own folder) belongs to,
+    as its download recorded it (``.pix2pix-dataset.json``); ``None`` when nothing records it.
+
+    Example:
+        >>> recorded_task("facades/train").direction  # doctest: +SKIP
+        'BtoA'
+    """
+    folder = Path(folder)
+    for candidate in (folder, folder.parent):
+        record = candidate / COMPLETE_NAME
+        if not record.is_file():
+            continue
+        try:
+            name = json.loads(record.read_text(encoding="utf-8")).get("name")
+        except (OSError, ValueError, AttributeError):
+            return None  # a damaged record says nothing
+        return DATASETS.get(name) if isinstance(name, str) else None
+    return None
+
+
 D = TypeVar("D")
 
 

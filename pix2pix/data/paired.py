@@ -18,6 +18,7 @@ from pix2pix.data.transforms import (
     PairTransform,
     match_channels,
 )
+from pix2pix.palettes import check_palette
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ class PairedImageDataset(Dataset):
             or ``"pil"`` (pixel-exact: Pillow's resize and torchvision's ``ToTensor`` +
             ``Normalize`` arithmetic, the canonical pipeline bit for bit; 8-bit images only,
             slower). See :mod:`pix2pix.data.transforms`.
+        palette: For label-map sources, their classes ``[{"name": ..., "color": [r, g, b]},
+            ...]`` (background first): recorded with a model trained on them, so
+            ``pix2pix serve`` draws with them. ``pix2pix train`` finds it (a known dataset's,
+            the lossless label maps' own colours, or ``--palette FILE``).
 
     Raises:
         FileNotFoundError: If ``root`` (or ``root/A``, ``root/B`` for ``"folders"``) is missing.
@@ -112,6 +117,7 @@ class PairedImageDataset(Dataset):
         size_multiple: int = 256,
         on_error: str = "raise",
         resize: str = "torch",
+        palette: list[dict[str, Any]] | None = None,
     ) -> None:
         check_choice("direction", direction, DIRECTION_CHOICES)
         check_choice("layout", layout, LAYOUTS)
@@ -137,6 +143,7 @@ class PairedImageDataset(Dataset):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.on_error = on_error
+        self.palette = None if palette is None else check_palette(palette, "palette")
         self.pairs: list[tuple[Path, Path | None]] = (
             self._find_aligned() if self.layout == "aligned" else self._find_folders()
         )
@@ -228,6 +235,7 @@ class PairedImageDataset(Dataset):
             "size_multiple": self.transform.size_multiple,
             # recorded only when on, so the configs of default datasets keep their keys
             **({"resize": self.transform.resize} if self.transform.resize != "torch" else {}),
+            **({"palette": self.palette} if self.palette is not None else {}),
         }
 
     @property

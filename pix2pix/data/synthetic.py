@@ -58,6 +58,21 @@ LABEL_COLOURS = np.array(
     [dict(CMP_FACADE_COLOURS)[CMP_CLASSES[name]] for name in CLASS_NAMES], dtype=np.uint8
 )
 
+
+
+def synthetic_palette() -> list[dict[str, Any]]:
+    """The synthetic classes as the ``inference["palette"]`` a label-map model records.
+
+    Example:
+        >>> synthetic_palette()[0]
+        {'name': 'sky', 'color': [0, 0, 223]}
+    """
+    return [
+        {"name": name, "color": [int(c) for c in colour]}
+        for name, colour in zip(CLASS_NAMES, LABEL_COLOURS)
+    ]
+
+
 _SKY_TOP = np.array([0.33, 0.52, 0.88])
 _SKY_HORIZON = np.array([0.80, 0.87, 0.97])
 _BRICK = np.array([0.70, 0.38, 0.28])
@@ -296,6 +311,7 @@ class SyntheticPairs(Dataset):
             "split": self.split,
             "in_channels": self.in_channels,
             "out_channels": self.out_channels,
+            "palette": synthetic_palette(),  # the label maps' classes, for pix2pix serve
         }
 
     def __len__(self) -> int:

@@ -42,6 +42,8 @@ def build_inference_metadata(trainer: Trainer) -> dict[str, Any]:
                 "them agree."
             )
         meta[key] = value if value is not None else stated
+    # label-map sources: the classes `pix2pix serve` draws with (PairedImageDataset(palette=))
+    meta["palette"] = described.get("palette", getattr(trainer.train_data, "palette", None))
     meta.update(training_facts(trainer, meta.get("direction")))
     return {k: v for k, v in meta.items() if v is not None}
 
