@@ -348,3 +348,31 @@ def test_cli_export_help_names_every_kind_of_model(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert "a registry name such as facades_label2photo (see `pix2pix models`" in help_text
     assert "Hugging Face Hub id" in help_text and ".pth" in help_text
+
+
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_resize_conv_generators_export_and_match_eager(onnx_deps, tmp_path, upsample):
+    # resize-convolution decoders (issue 28.1) go through ONNX's Resize and TorchScript as
+    # they run eagerly, at the exported size and at other sizes the Translator pads
+    for name, g, size in [
+        ("unet", tiny_unet(dropout=0.5, upsample=upsample), 64),
+        ("resnet", ResNetGenerator(base_channels=4, n_blocks=1, upsample=upsample), 32),
+    ]:
+        g = randomized(g)
+        session = ort_session(
+            export_onnx(g, tmp_path / f"{name}.onnx", size=size, dynamic_size=True)
+        )
+        module = load_torchscript(
+            export_torchscript(g, tmp_path / f"{name}.pt", size=size, dynamic_size=True)
+        )
+        translator = Translator(copy.deepcopy(g), device="cpu")
+        for shape in [(1, 3, size, size), (2, 3, 2 * size, size), (1, 3, 50, 70)]:
+            x = images(*shape)
+            expected = translator(x)
+            assert np.abs(ort_run(session, x) - expected.numpy()).max() < ATOL, (name, shape)
+            with torch.no_grad():
+                assert torch.equal(module(x), expected), (name, shape)
+        assert torch.equal(
+            translator(images(1, 3, size, size)),
+            torch.from_numpy(eager(g, images(1, 3, size, size))),
+        )

@@ -7,11 +7,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from pix2pix._checks import check_positive_int, check_probability
+from pix2pix._checks import (
+    check_architecture,
+    check_choice,
+    check_positive_int,
+    check_probability,
+)
 from pix2pix.models.base import ModelMixin
 from pix2pix.models.registry import register_model
 from pix2pix.models.validation import check_input
-from pix2pix.nn.blocks import ConvBlock, ResidualBlock, UpBlock
+from pix2pix.nn.blocks import UPSAMPLE_CHOICES, ConvBlock, ResidualBlock, UpBlock
 from pix2pix.nn.init import init_weights
 from pix2pix.nn.norm import check_norm
 
@@ -26,6 +31,11 @@ class ResNetGenerator(ModelMixin):
     State-dict keys: ``stem.conv.weight``, ``down.{0,1}.conv.weight``,
     ``blocks.{i}.conv{1,2}.conv.weight``, ``up.{0,1}.conv.weight``, ``head.conv.weight``.
 
+    ``upsample="nearest"`` or ``"bilinear"`` replaces the two transposed convolutions with a 2x
+    resize and a 3x3 stride-1 convolution each (:class:`~pix2pix.nn.blocks.UpBlock`): the same
+    kernel size, so the same parameter count (11,378,179 for ``resnet_9blocks``), without the
+    period-2 grid. ``config.json`` records it only when it is not ``"transpose"``.
+
     Args:
         in_channels: Channels of the input image.
         out_channels: Channels of the output image.
@@ -35,12 +45,17 @@ class ResNetGenerator(ModelMixin):
             ``"none"``.
         dropout: Dropout inside each residual block (the reference uses 0.5 unless
             ``--no_dropout``; 0 here).
+        upsample: ``"transpose"`` (the reference's), ``"nearest"`` or ``"bilinear"``
+            (resize, then a 3x3 convolution).
 
     Example:
         >>> g = ResNetGenerator(base_channels=8, n_blocks=2)
         >>> g(torch.zeros(1, 3, 32, 32)).shape
         torch.Size([1, 3, 32, 32])
     """
+
+    # recorded only when not the default: configs saved before the option keep their keys
+    config_omit_defaults = ("upsample",)
 
     def __init__(
         self,
@@ -50,6 +65,7 @@ class ResNetGenerator(ModelMixin):
         n_blocks: int = 9,
         norm: str = "instance",
         dropout: float = 0.0,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         check_positive_int(
@@ -57,8 +73,15 @@ class ResNetGenerator(ModelMixin):
         )
         if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 0:
             raise ValueError(f"n_blocks={n_blocks!r} must be a non-negative integer.")
+        check_architecture(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            base_channels=base_channels,
+            n_blocks=n_blocks,
+        )
         check_norm(norm)
         check_probability("dropout", dropout)
+        check_choice("upsample", upsample, UPSAMPLE_CHOICES)
         self.in_channels = in_channels
         self.out_channels = out_channels
         c = base_channels
@@ -76,8 +99,10 @@ class ResNetGenerator(ModelMixin):
         )
         self.up = nn.ModuleList(
             [
-                UpBlock(4 * c, 2 * c, 3, 2, 1, 1, norm=norm, activation_first=False),
-                UpBlock(2 * c, c, 3, 2, 1, 1, norm=norm, activation_first=False),
+                UpBlock(
+                    4 * c, 2 * c, 3, 2, 1, 1, norm=norm, activation_first=False, upsample=upsample
+                ),
+                UpBlock(2 * c, c, 3, 2, 1, 1, norm=norm, activation_first=False, upsample=upsample),
             ]
         )
         self.head = ConvBlock(
