@@ -109,7 +109,10 @@ def test_demo_smoke(tmp_path):
     assert results["steps"] == 3 and results["test_pairs"] == 2
     from PIL import Image
 
-    assert Image.open(out / "demo.png").size == (3 * 32 + 4 * 2, 2 * 32 + 3 * 2)
+    picture = Image.open(out / "demo.png").convert("L")
+    # 32 px tiles shown at 256 px (issue 27: 64 px tiles were too small to judge), and a header
+    assert picture.size == (3 * 256 + 4 * 2, 2 * 256 + 3 * 2 + 14)
+    assert min(picture.crop((0, 0, picture.width, 14)).getdata()) < 100  # the column names
     inference = json.loads((out / "run" / "final" / "config.json").read_text())["inference"]
     assert inference["direction"] == "BtoA" and inference["crop_size"] == 32
 
@@ -168,3 +171,22 @@ def test_a_model_named_over_a_preset_says_what_it_replaces(capsys):
     out = capsys.readouterr().out
     assert "--discriminator patchgan replaces --preset lsgan-ema-msd's multiscale" in out
     assert "num_d=3" in out  # a preset setting is never dropped silently
+
+
+def test_progress_bars_end_full_and_nothing_is_drawn_after_done(dataset, tmp_path):
+    """Issue 27: the check-data bar stopped at 5/6, and the train bar was drawn again after
+    "Done"."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    args = ["--data", str(dataset / "train"), "--output", str(run), "--max-steps", "3",
+            *[a for a in TINY if a != "--no-progress-bar"]]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pix2pix", "train", *args], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    text = done.stdout + done.stderr
+    assert "check-data: 100%" in text and "6/6" in text
+    assert "train: 100%" in text and "3/3" in text
+    assert "step" not in text.split("Done. Translate with")[1]  # no bar after the last line

@@ -707,3 +707,22 @@ def test_cli_download_refuses_cityscapes(tmp_path):
 
     with pytest.raises(ValueError, match="license"):
         run_cli(cli_download, ["download", "cityscapes", "--root", str(tmp_path)])
+
+
+def test_the_download_command_says_where_and_the_usual_task_once(
+    server, tmp_path, monkeypatch, capsys, caplog
+):
+    from pix2pix.cli import main
+
+    server.files["/datasets/facades.tar.gz"] = dataset_archive(
+        "facades", {"train": 2, "val": 1, "test": 1}
+    )
+    info = data_download.DATASETS["facades"]
+    monkeypatch.setitem(
+        data_download.DATASETS, "facades", dataclasses.replace(info, counts={"train": 2})
+    )
+    with caplog.at_level("INFO"):
+        assert main(["download", "facades", "--root", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out + caplog.text
+    assert out.lower().count("usual task") == 1  # issue 27: it was printed twice
+    assert "label map -> photo (--direction BtoA)" in out and str(tmp_path / "facades") in out

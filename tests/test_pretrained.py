@@ -157,11 +157,15 @@ def test_register_refuses_a_taken_name():
 # ------------------------------------------------------------------------------ resolve_model
 
 
-def test_a_registry_name_downloads_converts_once_and_loads_from_the_cache(tiny, server, cache):
+def test_a_registry_name_downloads_converts_once_and_loads_from_the_cache(
+    tiny, server, cache, caplog
+):
     _, by_hand = tiny
     assert not is_cached("tiny_facades")
-    folder = resolve_model("tiny_facades", progress=False)
+    with caplog.at_level("INFO"):
+        folder = resolve_model("tiny_facades", progress=False)
     assert folder == cache / "models" / "tiny_facades"
+    assert f"Converted tiny_facades into {folder}" in caplog.text  # where the model went
     assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
     assert is_cached("tiny_facades")
     assert not (cache / "downloads" / "tiny_facades.pth").exists()  # converted, then removed

@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
     )
     info = DATASETS[args.name]
     splits = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    print(f"{args.name}: {folder} ({', '.join(f'{s}/' for s in splits)})")
+    # the one summary: where it is, and the usual task (the download logged only what it wrote)
     print(
-        f"usual task: {info.task} (--direction {info.direction}); e.g. "
-        f"pix2pix train --data {folder / 'train'} --direction {info.direction} --output "
-        f"runs/{args.name}"
+        f"{args.name}: {folder} ({', '.join(f'{s}/' for s in splits)}); usual task: {info.task} "
+        f"(--direction {info.direction}), e.g. pix2pix train --data {folder / 'train'} "
+        f"--direction {info.direction} --output runs/{args.name}"
     )
     return 0

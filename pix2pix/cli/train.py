@@ -159,6 +159,8 @@ def add_config_flags(group: argparse._ArgumentGroup) -> None:
         hint = hints[field.name]
         default = getattr(defaults, field.name)
         text = f"{help_.get(field.name, '')} (default: {default})"
+        if field.name == "output_dir":  # its config default is for Python; the CLI asks for one
+            text = f"{help_.get(field.name, '')} (required for a new run)"
         kwargs: dict[str, Any] = {"dest": f"cfg_{field.name}", "default": argparse.SUPPRESS}
         if hint is bool:
             group.add_argument(*flags, action=argparse.BooleanOptionalAction, help=text, **kwargs)

@@ -163,8 +163,9 @@ def _decode_all(
     try:
         if workers == 0:
             for task in tasks:
-                yield _probe(task)
-                bar.update()
+                result = _probe(task)
+                bar.update()  # before the yield: a consumer done with the last one never resumes
+                yield result
             return
         # Fork on Linux: the workers start at once instead of each re-importing torch (seconds);
         # they only decode with Pillow, as DataLoader workers do. Elsewhere: the default method.
@@ -179,8 +180,8 @@ def _decode_all(
             warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 for result in pool.map(_probe, tasks, chunksize=chunksize):
-                    yield result
                     bar.update()
+                    yield result
     finally:
         bar.close()
 

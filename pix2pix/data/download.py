@@ -299,13 +299,6 @@ def download_dataset(
         archive.unlink(missing_ok=True)
     written = ", ".join(f"{split}/ ({n:,} images)" for split, n in counts.items())
     logger.info("Wrote %s: %s.", folder, written)
-    logger.info(
-        "Usual task: %s, i.e. direction %s (e.g. pix2pix train --data %s --direction %s).",
-        info.task,
-        info.direction,
-        folder / info.splits[0],
-        info.direction,
-    )
     return folder
 
 

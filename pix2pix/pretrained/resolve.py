@@ -17,6 +17,7 @@ so the model classes and the resolver never import each other in a cycle.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import shutil
 from collections.abc import Mapping
@@ -35,6 +36,8 @@ from pix2pix.pretrained.registry import REGISTRY, PretrainedEntry
 
 _CACHED_FILES = (CONFIG_NAME, WEIGHTS_NAME)
 
+
+logger = logging.getLogger(__name__)
 
 def list_pretrained(kind: str | None = None) -> list[str]:
     """The registry names, pix2pix models first (``kind="pix2pix"`` or ``"cyclegan"`` filters).
@@ -192,6 +195,7 @@ def ensure_pretrained(entry: PretrainedEntry, *, progress: bool = True) -> Path:
         manifest.forget(manifest.key(folder / file))
         verify_file(folder / file, manifest=manifest)  # records the new hashes
     download.unlink(missing_ok=True)
+    logger.info("Converted %s into %s (the downloaded .pth was removed).", entry.name, folder)
     return folder
 
 

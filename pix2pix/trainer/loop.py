@@ -206,6 +206,7 @@ def _fit(
         ):
             try:
                 loop.run()
+                loop.close()  # before the final messages: a bar closed after them is drawn again
             except KeyboardInterrupt:
                 trainer.interrupts.requested = True
                 if trainer.interrupts.mid_step:
