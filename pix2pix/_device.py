@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 # every spelling a user may give for a floating-point precision
@@ -55,3 +57,48 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype of a training precision (``None`` for fp32: autocast stays off)."""
     dtype = resolve_dtype(precision)
     return None if dtype == torch.float32 else dtype
+
+
+def half_precision_is_slow(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether this CPU lacks oneDNN's kernels for ``dtype`` (no AVX-512 BF16/FP16 or AMX).
+
+    PyTorch then runs half-precision convolutions on its reference kernels: measured 10-80x
+    slower than fp32 on an AVX2-only AMD EPYC (``benchmarks/results/translate_cpu_avx2.json``).
+    ``False`` on a GPU, for fp32, and where the (private) probe is missing.
+
+    Example:
+        >>> half_precision_is_slow(torch.device("cpu"), torch.float32)
+        False
+    """
+    if device.type != "cpu":
+        return False
+    check = {
+        torch.bfloat16: "_is_mkldnn_bf16_supported",
+        torch.float16: "_is_mkldnn_fp16_supported",
+    }.get(dtype)
+    try:
+        return not bool(getattr(torch.ops.mkldnn, check)()) if check else False
+    except (AttributeError, RuntimeError):  # a private probe; absent in some builds
+        return False
+
+
+def slow_half_precision_message(dtype: torch.dtype, setting: str) -> str:
+    """The one line that says so, naming the ``setting`` to change (``precision='bf16'``)."""
+    return (
+        f"{setting} on this CPU: it lacks the instructions (AVX-512 BF16/FP16, AMX) of oneDNN's "
+        f"half-precision kernels, so {dtype} convolutions fall back to slow reference kernels, "
+        "tens of times slower than the default fp32."
+    )
+
+
+def check_precision(precision: str, device: torch.device, logger: Any) -> None:
+    """Refuse a precision ``device`` cannot run; say so when it would run it slowly.
+
+    Raises:
+        ValueError: For bf16 on a GPU without bf16 support.
+    """
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("precision='bf16' is not supported by this GPU; use 'fp16'.")
+    dtype = autocast_dtype(precision)
+    if dtype is not None and half_precision_is_slow(device, dtype):
+        logger.warning(slow_half_precision_message(dtype, f"precision={precision!r}"))

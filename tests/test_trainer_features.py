@@ -290,3 +290,28 @@ def test_lr_d_sets_the_discriminator_learning_rate(tmp_path):
     same = Trainer(g, d, tiny_config(tmp_path / "same", lr=3e-4), make_data(2))
     same.setup()
     assert same.optimizer_d.param_groups[0]["lr"] == 3e-4
+
+
+def test_bf16_on_a_cpu_without_its_kernels_is_said_in_one_line(tmp_path, monkeypatch, caplog):
+    """Issue 27: on an AVX2-only CPU bf16 trains tens of times slower, and the Trainer said
+    nothing (the Translator warned)."""
+    import pix2pix._device as device_module
+
+    class NoBf16:
+        @staticmethod
+        def _is_mkldnn_bf16_supported():
+            return False
+
+    monkeypatch.setattr(device_module.torch.ops, "mkldnn", NoBf16())
+    trainer = Trainer(*tiny_models(), tiny_config(tmp_path, precision="bf16"), make_data(2))
+    with caplog.at_level("WARNING"):
+        trainer.setup()
+    lines = [
+        r.getMessage() for r in caplog.records if "precision='bf16' on this CPU" in r.getMessage()
+    ]
+    assert len(lines) == 1 and "slow reference kernels" in lines[0]
+    caplog.clear()
+    fp32 = Trainer(*tiny_models(), tiny_config(tmp_path), make_data(2))
+    with caplog.at_level("WARNING"):
+        fp32.setup()
+    assert "on this CPU" not in caplog.text

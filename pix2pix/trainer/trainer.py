@@ -28,7 +28,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import Dataset
 
 from pix2pix import metrics
-from pix2pix._device import autocast_dtype
+from pix2pix._device import autocast_dtype, check_precision
 from pix2pix.losses.adversarial import gan_loss
 from pix2pix.trainer.callbacks import Callback
 from pix2pix.trainer.checkpoint.contents import (
@@ -232,8 +232,7 @@ class Trainer(TrainerHooks):
         cfg, state = self.config, self.state
         self.context = setup_distributed(cfg.device)
         self.device = device = self.context.device
-        if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ValueError("precision='bf16' is not supported by this GPU; use 'fp16'.")
+        check_precision(cfg.precision, device, self.logger)
         self.networks.place(cfg, device)
         if cfg.ema_decay is not None:
             state.ema = ExponentialMovingAverage(
