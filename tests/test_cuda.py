@@ -1,7 +1,7 @@
 """The CUDA paths, run for real on a GPU (marker ``cuda``; every test skips without CUDA).
 
-Run: ``python -m pytest -m cuda tests/test_cuda.py`` (about two minutes on an H100/H200: tiny
-models, 32-64 px). Speed is measured by ``benchmarks/gpu_suite.py``, never here.
+Run: ``python -m pytest -m cuda tests/test_cuda.py`` (two to three minutes on an H100/H200:
+tiny models, 32-64 px). Speed is measured by ``benchmarks/gpu_suite.py``, never here.
 
 Tolerances, and why:
 
@@ -14,6 +14,16 @@ Tolerances, and why:
 * Translator in bf16 / fp16 against fp32: within 0.15 in [-1, 1] at most, 0.02 on average.
 * Bit-exact resume on CUDA in fp32 with deterministic cuDNN (``cudnn.deterministic``, no
   ``benchmark``): the non-deterministic kernels would make even two identical runs differ.
+* CUDA graphs (``cuda_graphs=True``): a replayed step runs the kernels an eager run of the same
+  code runs, on the same tensors, so with deterministic cuDNN it is bit-exact against that eager
+  run (fp32 and bf16), and a graphed run resumed in the middle is bit-exact too. Against the
+  default eager fp32 step, which uses PyTorch's per-parameter Adam where the graph needs the
+  fused kernel, the two Adam implementations round differently in the last bits, and Adam
+  divides by ``|g| + eps``: a weight whose gradient is near eps (1e-8) turns a last-bit
+  difference into up to ~lr, so no elementwise bound holds. The test bounds the L1 distance
+  between the two runs' weights (G, D, EMA) relative to the distance they moved: below 1e-4
+  with TF32 off (measured on the CPU: 2e-6 after the nine steps), where one missed step or a
+  stale learning rate gives ~0.1.
 """
 
 from __future__ import annotations
@@ -28,7 +38,8 @@ import pytest
 import torch
 
 from pix2pix import PatchGANDiscriminator, Translator, UNetGenerator
-from pix2pix.trainer import Trainer, TrainerConfig
+from pix2pix.trainer import Callback, NonFiniteLossError, Trainer, TrainerConfig
+from pix2pix.trainer.cuda_graphs import CudaGraphStep
 
 from helpers import assert_same_state, make_data, tiny_config, tiny_models
 
@@ -149,7 +160,7 @@ def test_compiled_fast_path_on_cuda_agrees_with_fp32():
         close_losses(reference.training_step(batch), fast.training_step(batch))
     assert drift(reference, fast, init) < 0.5
     assert fast.optimizer_g.defaults.get("fused")
-    assert type(fast.g_train).__name__ == "OptimizedModule"
+    assert fast.networks.compiled
 
 
 def test_ema_on_cuda_follows_its_update_rule():
@@ -202,6 +213,190 @@ def test_fit_on_cuda_with_loader_workers(tmp_path):
     trainer = Trainer(g, d, config, make_data(6))
     final = trainer.fit()
     assert trainer.step == 3 and final is not None and (final / "model.safetensors").is_file()
+
+
+# ===================================================================== CUDA graphs
+@pytest.fixture
+def exact_fp32(deterministic_cudnn):
+    """Deterministic cuDNN and no TF32: fp32 results differ only where the arithmetic does."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+GRAPH_SIZES = [2, 2, 2, 2, 1, 2, 2, 2, 1]  # full batches and partial ones (run eagerly)
+HALVE_LR_AT = 5  # as the schedule does at an epoch's end: the graph is captured again
+
+
+def graphed_trainer(warmup_steps: int, dropout: float = 0.5, **settings) -> Trainer:
+    """A trainer on CUDA with ``cuda_graphs`` and an EMA; ``warmup_steps`` eager steps before
+    the capture (a huge number: every step eager, through the same code)."""
+    torch.manual_seed(0)
+    g = UNetGenerator(base_channels=8, num_downs=6, dropout=dropout)
+    d = PatchGANDiscriminator(base_channels=8, n_layers=2)
+    values = dict(device="cuda", cuda_graphs=True, batch_size=2, ema_decay=0.9, ema_warmup=True)
+    values.update(settings)
+    trainer = Trainer(g, d, TrainerConfig(progress_bar=False, **values))
+    trainer.setup()
+    trainer.step_function = CudaGraphStep(trainer, warmup_steps=warmup_steps)
+    return trainer
+
+
+def run_steps(trainer: Trainer) -> list[dict[str, torch.Tensor]]:
+    torch.manual_seed(1)  # the same dropout draws for every trainer (the CUDA generator too)
+    logs = []
+    for i, n in enumerate(GRAPH_SIZES):
+        if i == HALVE_LR_AT:
+            for optimizer in (trainer.optimizer_g, trainer.optimizer_d):
+                for group in optimizer.param_groups:
+                    group["lr"] *= 0.5
+        logs.append(trainer.training_step(pair(seed=i, batch=n)))
+    return logs
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"precision": "fp32"}, {"precision": "bf16", "channels_last": True}],
+    ids=["fp32", "bf16-channels-last"],
+)
+def test_cuda_graph_replays_are_the_eager_steps_bit_for_bit(settings, deterministic_cudnn):
+    graphed = graphed_trainer(warmup_steps=2, **settings)
+    eager = graphed_trainer(warmup_steps=10**9, **settings)
+    graphed_logs, eager_logs = run_steps(graphed), run_steps(eager)
+    step = graphed.step_function
+    assert isinstance(step, CudaGraphStep)
+    # 2 warm-up + 2 partial batches eager; captured at step 3 and after the LR change
+    assert (step.eager_steps, step.captures, step.replays) == (4, 2, 5)
+    assert eager.step_function.replays == 0
+    assert_same_state(graphed.generator, eager.generator)
+    assert_same_state(graphed.discriminator, eager.discriminator)
+    assert_same_state(graphed.ema.module, eager.ema.module)
+    assert int(graphed.ema.num_updates) == len(GRAPH_SIZES)
+    for got, want in zip(graphed_logs, eager_logs):  # each step's own losses, not the last's
+        assert list(got) == list(want)
+        for name in want:
+            assert got[name].device.type == "cuda"
+            assert torch.equal(got[name], want[name]), name
+    for optimizer in (graphed.optimizer_g, graphed.optimizer_d):
+        assert all(group["fused"] and not group["capturable"] for group in optimizer.param_groups)
+
+
+def test_cuda_graph_step_agrees_with_the_default_fp32_step(exact_fp32):
+    graphed = graphed_trainer(warmup_steps=2, dropout=0.0)
+    torch.manual_seed(0)
+    g = UNetGenerator(base_channels=8, num_downs=6, dropout=0.0)
+    d = PatchGANDiscriminator(base_channels=8, n_layers=2)
+    config = TrainerConfig(
+        device="cuda", batch_size=2, ema_decay=0.9, ema_warmup=True, progress_bar=False
+    )
+    eager = Trainer(g, d, config)
+    init = {"g": copy.deepcopy(g.state_dict()), "d": copy.deepcopy(d.state_dict())}
+    graphed_logs, eager_logs = run_steps(graphed), run_steps(eager)
+    assert graphed.step_function.replays == 5
+    assert not eager.optimizer_g.param_groups[0]["fused"]  # the paper-exact per-parameter Adam
+    for a, b, start in (
+        (graphed.generator, eager.generator, init["g"]),
+        (graphed.discriminator, eager.discriminator, init["d"]),
+        (graphed.ema.module, eager.ema.module, init["g"]),
+    ):
+        moved = apart = 0.0
+        for name, x in a.named_parameters():
+            y = dict(b.named_parameters())[name]
+            moved += (y - start[name].to(y.device)).abs().sum().item()
+            apart += (x - y).abs().sum().item()
+        assert apart < 1e-4 * moved, (type(a).__name__, apart / moved)
+    for got, want in zip(graphed_logs, eager_logs):
+        close_losses(want, got, rtol=1e-4)
+
+
+def test_cuda_graph_replays_do_not_wait_for_the_device():
+    trainer = graphed_trainer(warmup_steps=3, dropout=0.0, precision="bf16")
+    batch = {key: value.cuda() for key, value in pair().items()}
+    for _ in range(4):  # warm-up, then the capture
+        trainer.training_step(batch)
+    torch.cuda.set_sync_debug_mode("error")  # a host sync inside a step raises
+    try:
+        logs = [trainer.training_step(batch) for _ in range(3)]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    step = trainer.step_function
+    assert isinstance(step, CudaGraphStep) and (step.captures, step.replays) == (1, 4)
+    assert all(torch.isfinite(value) for losses in logs for value in losses.values())
+
+
+def graphed_run(tmp_path: Path, name: str, resume_from: str | None = None, **changes) -> Trainer:
+    g, d = tiny_models(num_downs=6)
+    values = dict(
+        device="cuda",
+        cuda_graphs=True,
+        epochs=2,
+        epochs_decay=2,
+        output_dir=str(tmp_path / name),
+        ema_decay=0.9,
+        ema_warmup=True,
+        checkpoint_every=3,
+        keep_checkpoints=0,
+        seed=3,
+    )
+    values.update(changes)
+    # 7 pairs at batch 2: three full batches and a partial one per epoch, 16 steps
+    trainer = Trainer(g, d, tiny_config(tmp_path, **values), make_data(7, size=64))
+    trainer.fit(resume_from=resume_from)
+    return trainer
+
+
+def test_cuda_graph_resume_is_bit_exact_in_fp32(tmp_path, deterministic_cudnn):
+    full = graphed_run(tmp_path, "full")
+    first = graphed_run(tmp_path, "split", max_steps=6)
+    assert first.step == 6
+    resumed = graphed_run(tmp_path, "split", resume_from="latest")
+    assert resumed.step == full.step == 16
+    for trainer in (full, resumed):
+        step = trainer.step_function
+        assert isinstance(step, CudaGraphStep) and step.replays > 0
+    assert_same_state(resumed.generator, full.generator)
+    assert_same_state(resumed.discriminator, full.discriminator)
+    assert_same_state(resumed.ema.module, full.ema.module)
+
+
+def test_cuda_graph_fit_with_workers_validation_and_samples(tmp_path):
+    g, d = tiny_models()
+    config = tiny_config(
+        tmp_path,
+        device="cuda",
+        cuda_graphs=True,
+        num_workers=2,  # a pin-memory thread runs during the capture
+        val_every=2,
+        sample_every=2,
+        checkpoint_every=4,
+    )
+    trainer = Trainer(g, d, config, make_data(8), val_data=make_data(2, seed=1))
+    final = trainer.fit()
+    assert trainer.step == 8 and final is not None and (final / "model.safetensors").is_file()
+    step = trainer.step_function
+    assert isinstance(step, CudaGraphStep) and step.replays > 0
+    assert trainer.last_val_metrics and all(
+        torch.isfinite(torch.tensor(v)) for v in trainer.last_val_metrics.values()
+    )
+    assert len(list((Path(config.output_dir) / "samples").glob("*.png"))) >= 4
+
+
+def test_cuda_graph_nonfinite_loss_stops_the_run_at_the_log(tmp_path):
+    class Poison(Callback):
+        def on_step_end(self, trainer, losses):
+            if trainer.step == 5:  # in place: the graph reads the same storage
+                with torch.no_grad():
+                    next(trainer.discriminator.parameters()).fill_(float("nan"))
+
+    g, d = tiny_models()
+    config = tiny_config(tmp_path, device="cuda", cuda_graphs=True, log_every=2)
+    trainer = Trainer(g, d, config, make_data(8), callbacks=[Poison()])
+    with pytest.raises(NonFiniteLossError) as error:
+        trainer.fit()
+    assert error.value.step == 6  # the first step on the poisoned weights, found at its log
+    step = trainer.step_function
+    assert isinstance(step, CudaGraphStep) and step.replays >= 3
 
 
 # ===================================================================== inference
