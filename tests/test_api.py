@@ -59,9 +59,11 @@ EXPECTED = {
     "pix2pix.losses": {
         "FeatureMatchingLoss",
         "GANLoss",
+        "VGGLoss",
         "feature_matching_loss",
         "gan_loss",
         "gradient_penalty",
+        "vgg_loss",
     },
     "pix2pix.data": {
         "PairTransform",

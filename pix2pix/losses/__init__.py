@@ -2,11 +2,14 @@
 
 from pix2pix.losses.adversarial import GANLoss, gan_loss, gradient_penalty
 from pix2pix.losses.feature_matching import FeatureMatchingLoss, feature_matching_loss
+from pix2pix.losses.perceptual import VGGLoss, vgg_loss
 
 __all__ = [
     "FeatureMatchingLoss",
     "GANLoss",
+    "VGGLoss",
     "feature_matching_loss",
     "gan_loss",
     "gradient_penalty",
+    "vgg_loss",
 ]
