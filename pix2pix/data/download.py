@@ -18,7 +18,6 @@ import difflib
 import json
 import logging
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,18 +269,21 @@ def download_dataset(
         return folder
     archive = downloads_dir() / f"{name}.tar.gz"
 
-    def extract(path: Path) -> None:
-        # fetch's check: an archive that does not extract, or holds no training images, is
-        # deleted and never recorded, so the next run (or --force) downloads it again
-        safe_extract(path, folder, strip_prefix=name)
-        counts = _split_counts(folder)
+    def has_training_images(extracted: Path) -> None:
+        counts = _split_counts(extracted)
         missing = [split for split in info.splits[:1] if counts.get(split, 0) == 0]
         if missing:
-            shutil.rmtree(folder, ignore_errors=True)
+            kept = f"; {folder} is as it was" if folder.exists() else ""
             raise ValueError(
                 f"The archive {info.url()} has no images in {', '.join(missing)}/ (it holds "
-                f"{sorted(counts) or 'no split folders'}); the extracted folder was removed."
+                f"{sorted(counts) or 'no split folders'}); nothing was extracted{kept}."
             )
+
+    def extract(path: Path) -> None:
+        # fetch's check: an archive that does not extract, or holds no training images, is
+        # deleted and never recorded, so the next run (or --force) downloads it again; it is
+        # checked before it replaces the folder, so a bad --force never costs the good copy
+        safe_extract(path, folder, strip_prefix=name, check=has_training_images)
 
     fetch(
         info.url(),

@@ -34,6 +34,7 @@ import os
 import shutil
 import tarfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from pix2pix._files import atomic_directory
@@ -172,6 +173,7 @@ def safe_extract(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_members: int = DEFAULT_MAX_MEMBERS,
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
     """Extract ``archive`` into ``target`` safely and atomically.
 
@@ -186,6 +188,9 @@ def safe_extract(
         max_members: Refuse archives with more members than this.
         max_header_bytes: Refuse archives whose extended headers (pax, GNU long names) add
             up to more bytes than this.
+        check: Called on the extracted temporary folder before it replaces ``target``; what
+            it raises leaves ``target`` as it was (an archive that extracts but is not what was
+            expected never replaces good data).
 
     Returns:
         ``target`` as a ``Path``.
@@ -202,6 +207,8 @@ def safe_extract(
                 _extract_members(handle, archive, tmp, strip_prefix, max_bytes, max_members)
             except (tarfile.TarError, EOFError, zlib.error) as error:
                 raise ValueError(f"{archive} is damaged: {_cut(error)}") from None
+            if check is not None:
+                check(tmp)
 
         return atomic_directory(target, extract)
 
