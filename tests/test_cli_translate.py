@@ -188,11 +188,12 @@ def test_translate_batch_size_writes_the_same_images(tmp_path, model_dir, capsys
 
 def test_translate_help_names_registry_models_and_explains_every_option(capsys):
     # issue 27: --model never mentioned registry names; --dtype and --tile-overlap had no help
-    with pytest.raises(SystemExit):
-        main(["translate", "--help"])
-    help_text = " ".join(capsys.readouterr().out.split())
-    assert "a registry name such as facades_label2photo (see `pix2pix models`" in help_text
-    assert "Hugging Face Hub id" in help_text
+    for command in ("translate", "evaluate", "serve", "export"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        help_text = " ".join(capsys.readouterr().out.split())
+        assert "a registry name such as facades_label2photo (see `pix2pix models`" in help_text
+        assert "Hugging Face Hub id" in help_text
     subcommands = next(
         a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
     )

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from pix2pix.cli.options import MODEL_HELP
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` subcommand."""
@@ -24,9 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a folder from training (runs/NAME/final) or save_pretrained, a .safetensors file, "
-        "a reference latest_net_G.pth, or a pretrained model's name such as "
-        "facades_label2photo (list them: pix2pix models)",
+        help=MODEL_HELP,
     )
     parser.add_argument("--data", required=True, help="test folder of pairs (facades/test)")
     parser.add_argument(

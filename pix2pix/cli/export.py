@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+from pix2pix.cli.options import MODEL_HELP
 from pix2pix.export import DEFAULT_OPSET, EXPORT_FORMATS, export_model
 
 logger = logging.getLogger(__name__)
@@ -33,9 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a model folder (runs/NAME/final, or any save_pretrained folder), a .safetensors "
-        "file, a reference latest_net_G.pth, a registry name such as facades_label2photo (see "
-        "`pix2pix models`; downloaded once) or a Hugging Face Hub id owner/name",
+        help=MODEL_HELP,
     )
     parser.add_argument("--output", required=True, help="the file to write (.onnx, .pt)")
     parser.add_argument(

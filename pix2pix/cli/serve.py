@@ -13,6 +13,7 @@ import math
 import os
 from pathlib import Path
 
+from pix2pix.cli.options import MODEL_HELP
 from pix2pix.constants import FINAL_DIR, PRECISION_CHOICES
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a folder from save_pretrained / training (runs/NAME/final), a .safetensors file, "
-        "a reference latest_net_G.pth, or a Hugging Face Hub id",
+        help=MODEL_HELP,
     )
     parser.add_argument(
         "--host",

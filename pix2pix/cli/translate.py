@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from pix2pix.cli.options import MODEL_HELP
 from pix2pix.data.io import is_image_file, read_image, write_image
 from pix2pix.data.tools import refuse_existing_outputs
 
@@ -41,9 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a model folder (runs/NAME/final, or any save_pretrained folder), a .safetensors "
-        "file, a reference latest_net_G.pth, a registry name such as facades_label2photo (see "
-        "`pix2pix models`; downloaded once) or a Hugging Face Hub id owner/name",
+        help=MODEL_HELP,
     )
     parser.add_argument("--output", required=True, help="folder for the translated PNGs")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
