@@ -8,6 +8,9 @@ test pairs by :func:`pix2pix.evaluation.evaluate`:
   stepped once per epoch. Its generator is converted to ours (an exact conversion) to be scored.
 * any preset of :mod:`pix2pix.presets` (``paper``, ``lsgan-ema``, the ablations): our
   :class:`~pix2pix.trainer.Trainer` on :func:`~pix2pix.presets.build_preset`'s models and config.
+  The rows named for the generator's up-sampling (``paper-nearest``, ``paper-bilinear``: resize,
+  then a 3x3 convolution, instead of each transposed convolution) share every initial weight
+  but those convolutions', whose shapes differ.
 
 Same seed, same data order, same start: for each seed, the data order of every epoch comes from
 the same seeded sampler (``pix2pix.trainer.loader.epoch_loader``, which the Trainer uses), the
@@ -81,6 +84,7 @@ BLUR_METRICS = (
     ("sharpness", "sharpness (1 ideal)", 1.0),
     ("hf_deficit_db", "HF deficit dB (0 ideal)", 0.0),
     ("color_emd", "colour EMD (0 ideal)", 0.0),
+    ("checkerboard", "checkerboard dB (0 ideal)", 0.0),
 )
 MODES = ("deterministic", "stochastic")
 DEFAULT_DIRECTION = {"facades": "BtoA", "maps": "AtoB"}  # labels -> photo; aerial photo -> map
@@ -156,6 +160,26 @@ def load_shared_init(model: nn.Module, state: dict[str, torch.Tensor]) -> bool:
             nn.utils.parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
             nn.utils.parametrizations.spectral_norm(module)
     return True
+
+
+def load_shared_init_but_upsampling(
+    model: nn.Module, state: dict[str, torch.Tensor]
+) -> list[str] | None:
+    """For a resize-convolution generator: the shared start but for its up-sampling convolutions.
+
+    Their weights are ``[out, in, 3, 3]`` where the shared transposed ones are ``[in, out, 4,
+    4]`` (U-Net), so they keep the model's own N(0, 0.02) draw, made after seeding with the
+    run's seed (the same for every such row); every other tensor is copied. Returns the keys
+    left to the model's draw, or None (nothing copied) when a tensor outside the decoder's
+    convolutions does not fit.
+    """
+    target = model.state_dict()
+    own = sorted(k for k in target if k not in state or state[k].shape != target[k].shape)
+    up_convs = [k for k in own if k.startswith(("decoder.", "up.")) and ".conv." in k]
+    if own != up_convs or set(state) - set(target):
+        return None
+    model.load_state_dict({**target, **{k: v for k, v in state.items() if k not in own}})
+    return own
 
 
 def initial_states(args: argparse.Namespace, seed: int) -> dict[str, dict[str, torch.Tensor]]:
@@ -256,6 +280,11 @@ def train_preset(args, row, seed, train, init, run_dir: Path, device) -> dict[st
     shared = {}
     if init is not None:
         shared = {"g": load_shared_init(generator, init["g"])}
+        if not shared["g"] and generator.config.get("upsample", "transpose") != "transpose":
+            own = load_shared_init_but_upsampling(generator, init["g"])
+            if own is not None:
+                shared["g"] = "all but the up-sampling convolutions"
+                shared["g_own_draw"] = own
         scales = getattr(discriminator, "scales", None)
         if scales is not None:
             # a multi-scale D: its finest scale starts from the shared PatchGAN, the coarser
@@ -306,7 +335,7 @@ def run_one(args, row, seed, train, test, init, device) -> dict[str, Any]:
         result = evaluate(
             run_dir / "final",
             test,
-            stochastic=mode == "stochastic",
+            test_mode="paper" if mode == "stochastic" else "eval",
             seed=0,
             num_gallery=len(shown) if out else 0,
             gallery_names=shown if out else None,
@@ -328,6 +357,7 @@ def run_one(args, row, seed, train, test, init, device) -> dict[str, Any]:
             "mode_note",
             "resolution",
             "time_s",
+            # the blur-aware statistics and the checkerboard statistic
             *(k for key, _, _ in BLUR_METRICS for k in (key, f"{key}_std")),
             "fid",
             "kid",

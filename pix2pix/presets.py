@@ -17,7 +17,9 @@ size. The architecture follows the size the way the paper does: a U-Net with a 1
   and ``"ttur"``: separate learning rates for G and D, Heusel et al. 2017), so
   the ablation table can say which part of a recipe helps; and pix2pixHD's discriminator side
   on top of ``"lsgan-ema"`` (Wang et al. 2018): ``"lsgan-ema-msd"`` (the multi-scale
-  discriminator), ``"lsgan-ema-fm"`` (feature matching) and ``"lsgan-ema-msd-fm"`` (both).
+  discriminator), ``"lsgan-ema-fm"`` (feature matching) and ``"lsgan-ema-msd-fm"`` (both);
+  and the paper with resize-convolution up-sampling in the generator instead of transposed
+  convolutions (Odena et al. 2016): ``"paper-nearest"`` and ``"paper-bilinear"``.
   Each side names its model in the registry (``"model": "unet_256"``, ``"multiscale"``: see
   :func:`pix2pix.models.create_model`) beside its arguments.
 
@@ -138,6 +140,20 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         "ablation",
         discriminator={"model": "multiscale", "num_d": 3},
         trainer={"gan_mode": "lsgan", "ema_decay": 0.995, "lambda_feat": 10.0},
+    ),
+    # the checkerboard remedy: resize, then a 3x3 convolution, in every decoder block
+    "paper-nearest": _variant(
+        "Ablation: the paper with resize-convolution up-sampling in the generator: "
+        "nearest-neighbour 2x, then a 3x3 convolution, instead of each transposed convolution "
+        "(Odena et al. 2016: no period-2 checkerboard from the layer itself).",
+        "ablation",
+        generator={"upsample": "nearest"},
+    ),
+    "paper-bilinear": _variant(
+        "Ablation: the paper with resize-convolution up-sampling in the generator: bilinear "
+        "2x, then a 3x3 convolution, instead of each transposed convolution.",
+        "ablation",
+        generator={"upsample": "bilinear"},
     ),
 }
 

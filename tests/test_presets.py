@@ -71,6 +71,8 @@ def test_ablations_change_one_thing_each():
         "lsgan-ema-msd",
         "lsgan-ema-fm",
         "lsgan-ema-msd-fm",
+        "paper-nearest",
+        "paper-bilinear",
     )
     _, discriminator, config = build_preset("hinge-sn", size=32, **TINY)
     assert discriminator.config["spectral_norm"] and config.gan_mode == "hinge"
