@@ -1,11 +1,23 @@
 """Export a generator to ONNX or TorchScript for deployment without pix2pix.
 
-The exported graph is the generator in eval mode (no dropout, running batch-norm statistics) on a
-float32 ``[N, C, H, W]`` tensor in [-1, 1], returning ``[N, out_channels, H, W]`` in [-1, 1]; the
-tiling and image conversion of :class:`~pix2pix.Translator` are not part of it. The batch size is
-always free. Height and width are fixed to ``size`` unless ``dynamic_size=True``; then any height
-and width work: the graph pads the input to the generator's ``size_multiple`` (``2**num_downs``
-for a U-Net, 4 for the ResNet generator) as the Translator does, and crops the output back.
+The exported graph is the generator on a float32 ``[N, C, H, W]`` tensor in [-1, 1], returning
+``[N, out_channels, H, W]`` in [-1, 1]; the tiling and image conversion of
+:class:`~pix2pix.Translator` are not part of it. It follows the test mode the model records
+(:mod:`pix2pix.inference.modes`) as far as a graph can: an exported graph has no dropout RNG, so
+
+* ``"eval"``: the eval-mode generator (running batch-norm statistics, no dropout), exactly
+  ``translate(x, test_mode="eval")``;
+* ``"paper"``: each image normalised with its own batch statistics (every batch norm exported
+  as instance normalisation with the batch norm's weights, so a batch never mixes images), and
+  no dropout: the paper mode without its dropout noise, exactly ``translate(x,
+  test_mode="paper")`` of the same model with ``dropout=0``. The files record this
+  (``pix2pix.test_mode`` and ``pix2pix.test_mode_note`` in the ONNX metadata, ``"export"`` in
+  the config).
+
+The batch size is always free. Height and width are fixed to ``size`` unless
+``dynamic_size=True``; then any height and width work: the graph pads the input to the
+generator's ``size_multiple`` (``2**num_downs`` for a U-Net, 4 for the ResNet generator) as the
+Translator does, and crops the output back.
 
 ONNX goes through ``torch.onnx.export(dynamo=True)`` (``torch.export`` then onnxscript); it needs
 the ``onnx`` extra. TorchScript is a trace of the generator wrapped in a small scripted module
@@ -14,11 +26,13 @@ that keeps the generator's input checks (and pads, with ``dynamic_size``).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +40,7 @@ import torch
 from torch import nn
 
 from pix2pix._files import atomic_write
+from pix2pix.inference.modes import check_test_mode, paper_mode_graph
 from pix2pix.inference.tiling import pad_to_multiple_in_graph
 from pix2pix.models.base import size_multiple_of
 from pix2pix.version import __version__
@@ -42,6 +57,14 @@ _MIN_OPSET = 18
 
 _ONNX_HINT = 'ONNX export needs onnx, onnxscript and onnxruntime: pip install "pix2pix[onnx]"'
 
+#: What each test mode's graph computes, recorded in the exported file.
+TEST_MODE_NOTES = {
+    "eval": "eval mode: running batch-norm statistics, no dropout (translate(x, test_mode='eval'))",
+    "paper": "the paper's test mode without its dropout (a graph has no dropout RNG): each "
+    "image normalised with its own batch statistics, no dropout (translate(x, "
+    "test_mode='paper') of the model with dropout=0)",
+}
+
 
 def export_model(
     model_or_path: Any,
@@ -51,6 +74,7 @@ def export_model(
     size: int | tuple[int, int] | None = None,
     dynamic_size: bool = False,
     opset: int = DEFAULT_OPSET,
+    test_mode: str | None = None,
 ) -> Path:
     """Export a generator in the given format; see :func:`export_onnx` / :func:`export_torchscript`.
 
@@ -63,12 +87,14 @@ def export_model(
         size: Example height and width (an int for a square); see :func:`export_onnx`.
         dynamic_size: Let height and width vary (any size; padded inside the graph).
         opset: ONNX opset (ONNX only).
+        test_mode: ``"paper"`` or ``"eval"``; default the model's recorded mode (a module
+            without one: ``"eval"``). See the module docstring for what each graph computes.
 
     Returns:
         The path written.
 
     Raises:
-        ValueError: For an unknown format or a bad size/opset.
+        ValueError: For an unknown format or test mode, or a bad size/opset.
 
     Example:
         >>> from pix2pix.models import UNetGenerator
@@ -77,9 +103,18 @@ def export_model(
         PosixPath('/tmp/g.pt')
     """
     if format == "onnx":
-        return export_onnx(model_or_path, output, size=size, dynamic_size=dynamic_size, opset=opset)
+        return export_onnx(
+            model_or_path,
+            output,
+            size=size,
+            dynamic_size=dynamic_size,
+            opset=opset,
+            test_mode=test_mode,
+        )
     if format == "torchscript":
-        return export_torchscript(model_or_path, output, size=size, dynamic_size=dynamic_size)
+        return export_torchscript(
+            model_or_path, output, size=size, dynamic_size=dynamic_size, test_mode=test_mode
+        )
     raise ValueError(f"format={format!r} is not supported; choose one of {list(EXPORT_FORMATS)}.")
 
 
@@ -90,6 +125,7 @@ def export_onnx(
     size: int | tuple[int, int] | None = None,
     dynamic_size: bool = False,
     opset: int = DEFAULT_OPSET,
+    test_mode: str | None = None,
 ) -> Path:
     """Export a generator to a self-contained ONNX file (weights inside).
 
@@ -102,7 +138,8 @@ def export_onnx(
     multiples (``pix2pix.size_multiple`` in the file's metadata) need no padding; the graph
     copies them once through the same gather. Without ``dynamic_size``, H and W are fixed to
     ``size`` and ONNX Runtime refuses other sizes, naming the expected one. The metadata also
-    holds the model config (``pix2pix.config``, with the training direction when saved).
+    holds the model config (``pix2pix.config``, with the training direction when saved) and
+    the test mode of the graph (``pix2pix.test_mode``, ``pix2pix.test_mode_note``).
 
     Args:
         model_or_path: See :func:`export_model`.
@@ -113,6 +150,7 @@ def export_onnx(
         opset: ONNX opset, from 18 (the exporter's native opset; ONNX Runtime >= 1.14) to the
             newest the installed onnx knows (``onnx.defs.onnx_opset_version()``, 28 for onnx
             1.23). The written file's opset is checked to be this one.
+        test_mode: See :func:`export_model`.
 
     Returns:
         The path written.
@@ -136,7 +174,7 @@ def export_onnx(
             f"opset={opset!r} is not supported: the exporter writes opsets {_MIN_OPSET} to "
             f"{newest} (the newest that the installed onnx knows)."
         )
-    generator, config = _load_generator(model_or_path)
+    generator, config = _load_generator(model_or_path, test_mode)
     height, width = _check_size(size, generator, config)
     min_size = None
     if dynamic_size:
@@ -169,6 +207,8 @@ def export_onnx(
         "pix2pix.model_type": type(generator).__name__,
         "pix2pix.size_multiple": str(size_multiple_of(generator)),
         "pix2pix.config": json.dumps(config),
+        "pix2pix.test_mode": config["export"]["test_mode"],
+        "pix2pix.test_mode_note": config["export"]["note"],
     }
     if min_size is not None:  # one fixed size has no least size to record
         metadata["pix2pix.min_size"] = str(min_size)
@@ -187,10 +227,13 @@ def export_torchscript(
     *,
     size: int | tuple[int, int] | None = None,
     dynamic_size: bool = False,
+    test_mode: str | None = None,
 ) -> Path:
     """Export a generator to a TorchScript file for ``torch.jit.load`` (C++ or Python).
 
-    The generator is traced in eval mode on a ``size`` example and wrapped in a scripted module
+    The generator is traced in its test mode (see the module docstring; recorded in the extra
+    file ``pix2pix_config.json`` under ``"export"``) on a ``size`` example and wrapped in a
+    scripted module
     that checks each input: rank 4, the channel count, and, unless ``dynamic_size``, exactly
     ``size``; a failed check raises ``torch.jit.Error`` with the message. With ``dynamic_size``
     any height and width work: the module pads to ``size_multiple`` as
@@ -201,6 +244,7 @@ def export_torchscript(
         output: The file to write (conventionally ``.pt``).
         size: See :func:`export_onnx`.
         dynamic_size: Accept any height and width (padded to ``size_multiple`` and cropped).
+        test_mode: See :func:`export_model`.
 
     Returns:
         The path written.
@@ -215,7 +259,7 @@ def export_torchscript(
         >>> torch.jit.load(path)(torch.zeros(1, 3, 64, 64)).shape
         torch.Size([1, 3, 64, 64])
     """
-    generator, config = _load_generator(model_or_path)
+    generator, config = _load_generator(model_or_path, test_mode)
     height, width = _check_size(size, generator, config)
     example = _example_input(generator, height, width)
     with warnings.catch_warnings():
@@ -239,6 +283,23 @@ def export_torchscript(
         return _atomic_save(
             Path(output), lambda path: torch.jit.save(scripted, path, _extra_files=files)
         )
+
+
+def exported_test_mode(path: str | os.PathLike[str], format: str) -> str:
+    """The test mode an exported file's graph runs in, as the file records it.
+
+    Example:
+        >>> exported_test_mode("/tmp/g.pt", "torchscript")  # doctest: +SKIP
+        'eval'
+    """
+    if format == "onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(os.fspath(path)).metadata_props}
+        return props["pix2pix.test_mode"]
+    files = {"pix2pix_config.json": ""}
+    torch.jit.load(os.fspath(path), _extra_files=files)
+    return str(json.loads(files["pix2pix_config.json"])["export"]["test_mode"])
 
 
 class _AnySizeGenerator(nn.Module):
@@ -309,20 +370,42 @@ def _require_onnx() -> None:
         raise ImportError(f"{_ONNX_HINT} (missing: {', '.join(missing)}).")
 
 
-def _load_generator(model_or_path: Any) -> tuple[nn.Module, dict[str, Any]]:
-    """An eval-mode float32 CPU copy of the generator, and its config (with inference settings).
+@contextlib.contextmanager
+def _quiet_dropout_notice() -> Iterator[None]:
+    # Loading a reference .pth in the paper mode notes the dropout it assumed; a graph has no
+    # dropout, so the note does not apply to an export.
+    notice = logging.getLogger("pix2pix.inference.translator")
+    level = notice.level
+    notice.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        notice.setLevel(level)
 
-    A copy, so exporting neither changes the caller's module's mode nor moves it.
+
+def _load_generator(
+    model_or_path: Any, test_mode: str | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The graph to export (a float32 CPU copy of the generator in its test mode) and its config.
+
+    A copy, so exporting neither changes the caller's module's mode nor moves it. The config
+    holds the model's, its inference settings and ``"export"``: the test mode and what it does.
     """
     from pix2pix.inference.translator import Translator
 
+    if test_mode is not None:
+        check_test_mode(test_mode)
     if isinstance(model_or_path, Translator):
         module, inference = model_or_path.generator, model_or_path.inference
+        mode = test_mode or model_or_path.test_mode
     elif isinstance(model_or_path, nn.Module):
         module, inference = model_or_path, {}
+        mode = test_mode or "eval"
     elif isinstance(model_or_path, (str, os.PathLike)):
-        translator = Translator.from_pretrained(model_or_path, device="cpu")
+        with _quiet_dropout_notice():
+            translator = Translator.from_pretrained(model_or_path, device="cpu")
         module, inference = translator.generator, translator.inference
+        mode = test_mode or translator.test_mode
     else:
         raise ValueError(
             "model_or_path must be a generator module, a Translator, or a path/Hub id; got "
@@ -337,8 +420,10 @@ def _load_generator(model_or_path: Any) -> tuple[nn.Module, dict[str, Any]]:
     config.update(getattr(module, "config", {}))
     if inference:
         config["inference"] = dict(inference)
-    generator = copy.deepcopy(module).float().cpu().eval()
-    return generator, config
+    config["export"] = {"test_mode": mode, "note": TEST_MODE_NOTES[mode]}
+    # paper_mode_graph copies the module (eval mode, each batch norm per image); eval a copy too
+    generator = paper_mode_graph(module) if mode == "paper" else copy.deepcopy(module).eval()
+    return generator.float().cpu(), config
 
 
 def _in_channels(generator: nn.Module) -> int:

@@ -65,7 +65,7 @@ def test_facades_protocol_end_to_end(quality, tmp_path, capsys):
     ours, ref = runs["paper"]["eval"]["deterministic"], runs["reference"]["eval"]["deterministic"]
     for key in ("l1", "psnr", "ssim"):
         assert ours[key] == pytest.approx(ref[key], abs=1e-3), key
-    assert ref["mode"] == "deterministic" and ref["count"] == 3
+    assert ref["mode"] == "eval" and ref["count"] == 3
 
     out = tmp_path / "out"
     written = json.loads((out / "quality.json").read_text())

@@ -35,7 +35,7 @@ def test_evaluate_writes_metrics_and_gallery(tmp_path, model_dir, data_dir, caps
     )  # fmt: skip
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["count"] == 3 and printed["mode"] == "deterministic"
+    assert printed["count"] == 3 and printed["mode"] == "eval"
     assert printed["direction"] == "BtoA" and "per_image" not in printed
     written = json.loads((out / "metrics.json").read_text())
     assert written["l1"] == pytest.approx(printed["l1"])
@@ -44,15 +44,36 @@ def test_evaluate_writes_metrics_and_gallery(tmp_path, model_dir, data_dir, caps
     assert written["fid"] is None or "fid_note" in written
 
 
-def test_evaluate_stochastic_and_direction_flags(model_dir, data_dir, capsys):
-    args = ["evaluate", "--model", str(model_dir), "--data", str(data_dir), "--stochastic",
-            "--json"]  # fmt: skip
+def test_evaluate_test_mode_and_direction_flags(model_dir, data_dir, capsys):
+    args = ["evaluate", "--model", str(model_dir), "--data", str(data_dir), "--test-mode",
+            "paper", "--json"]  # fmt: skip
     assert main([*args, "--seed", "3", "--num-gallery", "0", "--per-image"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["mode"] == "stochastic" and printed["seed"] == 3
+    assert printed["mode"] == "paper" and printed["seed"] == 3
     assert len(printed["per_image"]) == 3
     assert main([*args, "--direction", "AtoB"]) == 0
     assert json.loads(capsys.readouterr().out)["direction"] == "AtoB"
+
+
+def test_evaluate_follows_the_recorded_mode_and_takes_dropout_for_a_pth(tmp_path, capsys):
+    from reference import RefUnet, randomize
+
+    torch.manual_seed(0)
+    data = SyntheticPairs(2, size=64).write(tmp_path / "test")
+    paper = UNetGenerator(base_channels=4, num_downs=6).save_pretrained(
+        tmp_path / "paper", inference={"test_mode": "paper"}
+    )
+    assert main(["evaluate", "--model", str(paper), "--data", str(data), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["mode"] == "paper" and printed["seed"] == 0
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save(randomize(RefUnet(3, 3, 6, ngf=4, dropout=False)).state_dict(), pth)
+    args = ["evaluate", "--model", str(pth), "--data", str(data), "--json"]
+    assert main([*args, "--dropout", "0"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["mode"] == "paper" and printed["model"]["config"]["dropout"] == 0.0
+    assert main(["evaluate", "--model", str(paper), "--data", str(data), "--dropout", "0"]) == 2
+    assert "dropout=0.0 is for a reference .pth" in capsys.readouterr().err
 
 
 def test_evaluate_errors_are_one_line(tmp_path, model_dir, capsys):
@@ -72,7 +93,7 @@ def test_the_default_output_is_a_short_table(tmp_path, model_dir, data_dir, caps
     lines = printed.splitlines()
     assert len(lines) < 30, printed  # the JSON was 120+ lines
     assert lines[0].startswith(f"{model_dir} on {data_dir}: 3 pairs, BtoA")
-    assert lines[1].startswith("mode: deterministic (eval mode")
+    assert lines[1].startswith("mode: eval (eval mode")
     written = json.loads((out / "metrics.json").read_text())
     rows = {line.split()[0]: line for line in lines if line.startswith("  ")}
     # every mean ± std is the one in metrics.json, aligned on the "±"

@@ -200,3 +200,40 @@ def test_translate_help_names_registry_models_and_explains_every_option(capsys):
     for command in ("translate", "export"):
         actions = subcommands.choices[command]._actions
         assert [a.dest for a in actions if not a.help] == [], command
+
+
+def test_translate_follows_the_recorded_mode_and_its_flags(tmp_path, caplog):
+    from pix2pix import Translator
+
+    from reference import RefUnet, randomize
+
+    torch.manual_seed(0)
+    image = write(tmp_path / "in" / "a.png", (64, 64))
+    model = UNetGenerator(base_channels=4, num_downs=6)  # a dropout block
+    paper = model.save_pretrained(tmp_path / "paper", inference={"test_mode": "paper"})
+
+    def run(model_path, *flags):
+        out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
+        assert main(["translate", "--model", str(model_path), str(image), "--output", str(out),
+                     *flags]) == 0  # fmt: skip
+        return np.asarray(Image.open(out / "a.png"))
+
+    array = np.asarray(Image.open(image))
+    translator = Translator(model, device="cpu")
+    assert np.array_equal(run(paper), translator(array, test_mode="paper", seed=0))
+    assert np.array_equal(run(paper, "--seed", "4"), translator(array, test_mode="paper", seed=4))
+    assert np.array_equal(run(paper, "--test-mode", "eval"), translator(array))
+    # a canonical .pth: the paper mode, saying what it assumed; --dropout 0 says otherwise
+    pth = tmp_path / "latest_net_G.pth"
+    ref = randomize(RefUnet(3, 3, 6, ngf=4, dropout=False))
+    torch.save(ref.state_dict(), pth)
+    with caplog.at_level("WARNING"):
+        run(pth)
+    assert "dropout=0.5 (the canonical default) was assumed" in caplog.text
+    assert "--dropout 0" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        told = run(pth, "--dropout", "0")
+    assert "assumed" not in caplog.text
+    canonical = Translator.from_pretrained(pth, dropout=0.0, device="cpu")(array)
+    assert np.array_equal(told, canonical)

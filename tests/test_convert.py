@@ -108,6 +108,32 @@ def test_overrides_replace_inferred_values():
         convert_reference_state_dict(ref.state_dict(), architecture="vgg")
 
 
+def test_a_resnet_dropout_override_must_agree_with_its_layout():
+    # a U-Net's dropout holds no weights (assumed 0.5); a ResNet's shifts its layer indices
+    with_dropout = randomize(RefResnet(3, 3, ngf=4, n_blocks=2, dropout=True)).state_dict()
+    assert load_reference_checkpoint(with_dropout, dropout=0.5).config["dropout"] == 0.5
+    with pytest.raises(ValueError, match=r"dropout=0.0 contradicts .*show dropout layers"):
+        load_reference_checkpoint(with_dropout, dropout=0.0)
+    without = randomize(RefResnet(3, 3, ngf=4, n_blocks=2, dropout=False)).state_dict()
+    with pytest.raises(ValueError, match=r"dropout=0.5 contradicts .*show no dropout layer"):
+        load_reference_checkpoint(without, dropout=0.5)
+
+
+def test_unet_converted_and_translated_with_the_defaults_is_canonical_test_py(tmp_path):
+    # canonical test.py (no --eval): the network as built, in train mode, one image, no_grad,
+    # after the seed; Translator's defaults for a .pth are that mode with seed 0
+    from pix2pix import Translator
+
+    ref = randomize(RefUnet(3, 3, 7, ngf=4))
+    torch.save(ref.state_dict(), tmp_path / "latest_net_G.pth")
+    translator = Translator.from_pretrained(tmp_path / "latest_net_G.pth", device="cpu")
+    x = torch.randn(1, 3, 128, 128)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        canonical = ref.train()(x)
+    assert (translator.translate(x) - canonical).abs().max() < 1e-5
+
+
 def test_unrecognised_state_dict_is_refused():
     with pytest.raises(ValueError, match="Could not recognise the architecture"):
         load_reference_checkpoint({"features.0.weight": torch.zeros(1)})

@@ -447,12 +447,14 @@ def test_compiled_translator_on_cuda_matches_eager(unet, images, dtype):
     torch.testing.assert_close(compiled(images), got)  # the second call reuses the graph
 
 
-def test_stochastic_translation_on_cuda_is_seeded(unet, images):
+def test_paper_mode_translation_on_cuda_is_seeded(unet, images):
     translator = Translator(copy.deepcopy(unet), device="cuda")
-    a = translator(images, stochastic=True, seed=5)
-    b = translator(images, stochastic=True, seed=5)
-    c = translator(images, stochastic=True, seed=6)
+    a = translator(images, test_mode="paper", seed=5)
+    b = translator(images, test_mode="paper", seed=5)
+    c = translator(images, test_mode="paper", seed=6)
     assert torch.equal(a, b) and not torch.equal(a, c)
+    # each image alone, with its own statistics and the seed, as in a batch
+    torch.testing.assert_close(a[:1], translator(images[:1], test_mode="paper", seed=5))
 
 
 def test_torchscript_export_from_a_cuda_model(tmp_path, unet, images):

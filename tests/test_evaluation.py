@@ -56,7 +56,7 @@ def test_identity_on_identical_halves_is_perfect(tmp_path):
     assert result["l1"] == 0.0 and result["l1_std"] == 0.0
     assert result["psnr"] == math.inf
     assert result["ssim"] == pytest.approx(1.0, abs=1e-6)
-    assert result["mode"] == "deterministic" and result["seed"] is None
+    assert result["mode"] == "eval" and result["seed"] is None
     assert "native size" in result["resolution"]
     # strict JSON: the infinite PSNR is written as a string, not as Infinity
     text = (tmp_path / "out" / "metrics.json").read_text()
@@ -87,31 +87,61 @@ def test_saved_model_is_scored_at_its_training_crop_size(tmp_path, saved):
     # two rows of 32 px cells: (32 + 2) * 3 + 2 wide
     assert Image.open(tmp_path / "out" / "gallery.png").size[0] == 104
     page = (tmp_path / "out" / "gallery.html").read_text()
-    assert "gallery.png" in page and "deterministic" in page
+    assert "gallery.png" in page and "(eval)" in page
 
 
-def test_deterministic_is_repeatable_and_batch_independent(synthetic, saved):
+def test_eval_mode_is_repeatable_and_batch_independent(synthetic, saved):
     one = evaluate(saved, synthetic)
     again = evaluate(saved, synthetic, batch_size=3)
     for key in ("l1", "psnr", "ssim"):
         assert one[key] == pytest.approx(again[key], rel=1e-5)
 
 
-def test_stochastic_is_seeded_and_reported(tmp_path):
+def test_paper_mode_is_seeded_per_pair_batch_independent_and_reported(tmp_path):
     torch.manual_seed(0)
     # six levels: the fifth decoder block has dropout, the paper's test-time noise
     model = UNetGenerator(base_channels=4, num_downs=6)
     saved = model.save_pretrained(tmp_path / "m", inference={"direction": "BtoA"})
-    data = SyntheticPairs(2, size=64).write(tmp_path / "data")
-    first = evaluate(saved, data, stochastic=True, seed=5)
-    second = evaluate(saved, data, stochastic=True, seed=5)
-    other = evaluate(saved, data, stochastic=True, seed=6)
-    deterministic = evaluate(saved, data)
-    assert first["mode"] == "stochastic" and first["seed"] == 5
-    assert "dropout" in first["mode_note"]
-    assert first["l1"] == second["l1"]
+    data = SyntheticPairs(3, size=64).write(tmp_path / "data")
+    first = evaluate(saved, data, test_mode="paper", seed=5, progress=False)
+    second = evaluate(saved, data, test_mode="paper", seed=5, progress=False, batch_size=3)
+    other = evaluate(saved, data, test_mode="paper", seed=6, progress=False)
+    eval_mode = evaluate(saved, data, progress=False)
+    assert first["mode"] == "paper" and first["seed"] == 5
+    assert "dropout" in first["mode_note"] and "own batch statistics" in first["mode_note"]
+    # a batch of 3 neither mixes the images' statistics nor changes their seeds
+    assert [p["l1"] for p in first["per_image"]] == [p["l1"] for p in second["per_image"]]
     assert first["l1"] != other["l1"]
-    assert first["l1"] != deterministic["l1"]
+    assert first["l1"] != eval_mode["l1"] and eval_mode["mode"] == "eval"
+    # pair i is translated with seed + i, as translate(..., seed=seed + i) alone
+    translator = Translator.from_pretrained(saved, device="cpu")
+    dataset = PairedImageDataset(
+        data,
+        direction="BtoA",
+        train=False,
+        preprocess="none",
+        load_size=1,
+        crop_size=1,
+        size_multiple=1,
+    )  # native size, as evaluate reads a model saved without a crop_size
+    pair = dataset[2]
+    alone = translator.translate(pair["source"][None], test_mode="paper", seed=7)
+    l1 = (alone[0] - pair["target"]).abs().mean().item()
+    assert first["per_image"][2]["l1"] == pytest.approx(l1, rel=1e-5)
+
+
+def test_the_recorded_test_mode_is_the_default(tmp_path):
+    torch.manual_seed(0)
+    model = UNetGenerator(base_channels=4, num_downs=6)
+    data = SyntheticPairs(2, size=64).write(tmp_path / "data")
+    paper = model.save_pretrained(tmp_path / "p", inference={"test_mode": "paper"})
+    result = evaluate(paper, data, progress=False)
+    assert result["mode"] == "paper" and result["seed"] == 0
+    again = evaluate(paper, data, test_mode="paper", seed=0, progress=False)
+    assert result["l1"] == again["l1"]
+    assert evaluate(paper, data, test_mode="eval", progress=False)["mode"] == "eval"
+    with pytest.raises(ValueError, match="test_mode='stochastic' is not a test mode"):
+        evaluate(paper, data, test_mode="stochastic")
 
 
 def test_module_keeps_its_mode_and_dataset_objects_work():

@@ -313,7 +313,9 @@ def test_cli_export_reports_the_opset_it_wrote(
     assert not (tmp_path / "g.onnx").exists()
     with caplog.at_level(logging.INFO):
         assert main([*args, "--output", str(tmp_path / "g.onnx"), "--opset", "19"]) == 0
-    assert f"wrote {tmp_path / 'g.onnx'} (onnx, opset 19)" in caplog.messages
+    assert f"wrote {tmp_path / 'g.onnx'} (onnx, opset 19; eval mode: running batch-norm " in (
+        caplog.text
+    )
     assert [(o.domain, o.version) for o in onnx.load(tmp_path / "g.onnx").opset_import] == [
         ("", 19)
     ]
@@ -337,7 +339,7 @@ def test_cli_onnx_export_prints_a_few_lines(onnx_deps, randomized_unet, tmp_path
     assert result.returncode == 0, result.stderr
     lines = (result.stdout + result.stderr).splitlines()
     # a real warning from a future torch may still show; the step log may not
-    assert len(lines) < 8 and lines[-1] == f"wrote {output} (onnx, opset 18)", lines
+    assert len(lines) < 8 and lines[-1].startswith(f"wrote {output} (onnx, opset 18; eval mode")
 
 
 def test_cli_export_help_names_every_kind_of_model(capsys):
@@ -376,3 +378,73 @@ def test_resize_conv_generators_export_and_match_eager(onnx_deps, tmp_path, upsa
             translator(images(1, 3, size, size)),
             torch.from_numpy(eager(g, images(1, 3, size, size))),
         )
+
+
+def _paper_unet():
+    """Batch norm with random running statistics and a dropout block, recorded in paper mode."""
+    return randomized(tiny_unet(num_downs=6, dropout=0.5))
+
+
+def _without_dropout(model):
+    twin = type(model)(**{**model.config, "dropout": 0.0})
+    twin.load_state_dict(model.state_dict())
+    return twin
+
+
+def test_a_paper_mode_model_exports_per_image_statistics_without_dropout(onnx_deps, tmp_path):
+    # a graph has no dropout RNG: the paper mode is exported as each image normalised with its
+    # own batch statistics, no dropout, i.e. the paper mode of the model with dropout=0
+    model = _paper_unet()
+    model.save_pretrained(tmp_path / "m", inference={"test_mode": "paper"})
+    a, b = images(1, 3, 64, 64, seed=1), images(1, 3, 64, 64, seed=2)
+    noiseless = Translator(_without_dropout(model), device="cpu")
+    expected = torch.cat([noiseless(x, test_mode="paper") for x in (a, b)]).numpy()
+    eval_mode = Translator(model, device="cpu")(torch.cat([a, b]), test_mode="eval").numpy()
+    assert np.abs(expected - eval_mode).max() > 0.01  # the two modes differ for this model
+
+    pt = export_torchscript(tmp_path / "m", tmp_path / "g.pt", size=64)
+    with torch.no_grad():
+        out = load_torchscript(pt)(torch.cat([a, b])).numpy()  # a batch mixes nothing
+    assert np.abs(out - expected).max() < ATOL
+    files = {"pix2pix_config.json": ""}
+    torch.jit.load(str(pt), _extra_files=files)
+    record = json.loads(files["pix2pix_config.json"])["export"]
+    assert record["test_mode"] == "paper" and "no dropout" in record["note"]
+
+    path = export_onnx(tmp_path / "m", tmp_path / "g.onnx", size=64, dynamic_size=True)
+    assert np.abs(ort_run(ort_session(path), torch.cat([a, b])) - expected).max() < ATOL
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert props["pix2pix.test_mode"] == "paper"
+    assert "without its dropout" in props["pix2pix.test_mode_note"]
+
+    # test_mode="eval" exports the eval mode instead; a module records no mode: eval
+    pt_eval = export_torchscript(tmp_path / "m", tmp_path / "e.pt", size=64, test_mode="eval")
+    with torch.no_grad():
+        assert np.abs(load_torchscript(pt_eval)(torch.cat([a, b])).numpy() - eval_mode).max() < ATOL
+    with pytest.raises(ValueError, match="test_mode='train' is not a test mode"):
+        export_torchscript(model, tmp_path / "x.pt", size=64, test_mode="train")
+
+
+def test_cli_export_says_what_the_graph_of_a_paper_mode_model_does(tmp_path, caplog):
+    from pix2pix.cli import main
+
+    _paper_unet().save_pretrained(tmp_path / "m", inference={"test_mode": "paper"})
+    args = ["export", "--model", str(tmp_path / "m"), "--size", "64"]
+    with caplog.at_level(logging.INFO):
+        assert main([*args, "--output", str(tmp_path / "g.pt")]) == 0
+    assert "the paper's test mode without its dropout (a graph has no dropout RNG)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main([*args, "--output", str(tmp_path / "e.pt"), "--test-mode", "eval"]) == 0
+    assert "(torchscript; eval mode: running batch-norm statistics" in caplog.text
+    # a reference .pth exports in its paper mode; the dropout it may have had does not matter
+    from reference import RefUnet, randomize
+
+    torch.save(randomize(RefUnet(3, 3, 6, ngf=4)).state_dict(), tmp_path / "latest_net_G.pth")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        pth = ["export", "--model", str(tmp_path / "latest_net_G.pth"), "--size", "64"]
+        assert main([*pth, "--output", str(tmp_path / "r.pt")]) == 0
+    assert "without its dropout" in caplog.text and "assumed" not in caplog.text

@@ -168,12 +168,34 @@ def test_timing_headers(client):
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_stochastic_with_seed_is_reproducible(client):
+def test_paper_mode_with_seed_is_reproducible(client):
     body = _encode(_random(32, 32, seed=5))
-    first = _decode(_post(client, body, "?stochastic=true&seed=3"))
-    np.testing.assert_array_equal(first, _decode(_post(client, body, "?stochastic=true&seed=3")))
-    # batch statistics instead of the running ones: not the deterministic result
+    first = _decode(_post(client, body, "?test_mode=paper&seed=3"))
+    np.testing.assert_array_equal(first, _decode(_post(client, body, "?test_mode=paper&seed=3")))
+    # batch statistics instead of the running ones: not the eval result
     assert not np.array_equal(first, _decode(_post(client, body)))
+
+
+def test_a_paper_mode_model_is_served_in_its_mode_seeded_so_the_page_stays_still(tmp_path):
+    generator = UNetGenerator(base_channels=4, num_downs=6)  # batch norm and a dropout block
+    generator.save_pretrained(tmp_path / "m", inference={"crop_size": 64, "test_mode": "paper"})
+    translator = Translator.from_pretrained(tmp_path / "m", device="cpu")
+    image = _random(64, 64, seed=2)
+    body = _encode(image)
+    with TestClient(create_app(translator, name="paper"), base_url=BASE) as c:
+        info = c.get("/api/info").json()
+        assert info["test_mode"] == "paper" and info["seed"] == 0
+        drawn = _decode(_post(c, body))  # no options: the model's mode, seed 0
+        np.testing.assert_array_equal(drawn, _decode(_post(c, body)))
+        np.testing.assert_array_equal(drawn, translator.translate(image, test_mode="paper", seed=0))
+        other = _decode(_post(c, body, "?seed=4"))
+        np.testing.assert_array_equal(other, translator.translate(image, test_mode="paper", seed=4))
+        assert not np.array_equal(drawn, other)
+        np.testing.assert_array_equal(
+            _decode(_post(c, body, "?test_mode=eval")),
+            translator.translate(image, test_mode="eval"),
+        )
+        assert "test_mode=paper" in _error(_post(c, body, "?test_mode=eval&seed=1"), 422)
 
 
 def test_tile_option(client):
@@ -258,9 +280,9 @@ def test_decompression_bomb_refused_before_decoding(client):
     [
         ("?tile=abc", "integer"),
         ("?tile=4", "between"),
-        ("?stochastic=maybe", "true or false"),
-        ("?seed=1", "stochastic=true"),
-        ("?stochastic=true&seed=-1", "between"),
+        ("?test_mode=maybe", "must be one of paper, eval"),
+        ("?seed=1", "test_mode=paper"),
+        ("?test_mode=paper&seed=-1", "between"),
         ("?tiles=64", "Unknown option"),
         ("?tile=32&tile=64", "more than once"),
     ],
@@ -417,19 +439,19 @@ class _Recorder:
         self.gate = threading.Event()
         self.entered = threading.Event()
 
-    def translate(self, x, *, tile=None, stochastic=False, seed=None, batch_size=1, **_):
+    def translate(self, x, *, tile=None, test_mode=None, seed=None, batch_size=1, **_):
         self.entered.set()
         self.gate.wait(10)
         items = x if isinstance(x, list) else [x]
-        self.calls.append((len(items), stochastic))
+        self.calls.append((len(items), test_mode == "paper"))
         return [f"out-{i.size}" for i in items] if isinstance(x, list) else f"out-{x.size}"
 
 
-def test_worker_batches_deterministic_requests_only():
+def test_worker_batches_eval_mode_requests_only():
     recorder = _Recorder()
     worker = InferenceWorker(recorder, max_batch=3)
     images = [Image.new("RGB", (8 + i, 8)) for i in range(6)]
-    plain, noisy = TranslateOptions(), TranslateOptions(stochastic=True, seed=1)
+    plain, noisy = TranslateOptions(), TranslateOptions(test_mode="paper", seed=1)
     futures = [worker.submit(images[0], plain)]
     assert recorder.entered.wait(10)  # the worker runs it and blocks; the others queue up
     futures += [worker.submit(images[i], plain) for i in (1, 2, 3, 4)]

@@ -118,7 +118,8 @@ def _watch(page, errors: list[str]) -> None:
 
 
 def test_label_map_model_draw_translate_download(browser, tmp_path):
-    translator = _model(tmp_path / "labels", palette=label_palette())
+    # recorded in the paper's test mode, as the official facades model is
+    translator = _model(tmp_path / "labels", palette=label_palette(), test_mode="paper")
     errors: list[str] = []
     with running_server(create_app(translator, name="tiny-labels")) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 860})
@@ -130,6 +131,8 @@ def test_label_map_model_draw_translate_download(browser, tmp_path):
         assert swatches.count() == len(label_palette())
         assert "window" in swatches.all_inner_texts()[3]
         assert page.locator("#canvas").evaluate("c => [c.width, c.height]") == [64, 64]
+        # the page opens on the model's test mode, seed 0
+        assert page.input_value("#test-mode") == "paper" and page.input_value("#seed") == "0"
 
         # issue 27: the page opens on the first starter drawing, not an empty canvas
         seq = _wait_for_result(page)  # and translates it on load
@@ -178,6 +181,14 @@ def test_label_map_model_draw_translate_download(browser, tmp_path):
         assert {tuple(p) for p in other.reshape(-1, 3)} <= colours
         page.click("#undo")
         np.testing.assert_array_equal(_pixels(page, "#canvas")[..., :3], drawing)
+
+        # the eval mode on request: running statistics, no dropout; no seed to set
+        seq = _wait_for_result(page, seq)
+        page.select_option("#test-mode", "eval")
+        seq = _wait_for_result(page, seq)
+        assert page.is_disabled("#seed")
+        expected = np.asarray(translator.translate(Image.fromarray(drawing), test_mode="eval"))
+        assert np.abs(_pixels(page, "#result")[..., :3].astype(int) - expected).max() <= 2
 
         page.screenshot(path=str(_screenshot_dir(tmp_path) / "serve-labels.png"))
         assert page.inner_text("#status") == ""

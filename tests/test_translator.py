@@ -160,22 +160,35 @@ def test_bad_inputs_are_explained(translator, tmp_path):
         translator(tmp_path / "bad.png")
 
 
-def test_default_inference_is_deterministic_and_paper_mode_is_seedable():
+def test_both_modes_are_reproducible_by_default_and_seed_none_samples_afresh():
     unet = UNetGenerator(base_channels=4, num_downs=6)  # one dropout block (num_downs - 5)
     translator = Translator(unet, device="cpu")
+    assert translator.test_mode == "eval"  # nothing recorded: eval, as before modes were
     x = torch.rand(1, 3, 64, 64) * 2 - 1
     assert torch.equal(translator(x), translator(x))
     stats = {k: v.clone() for k, v in unet.state_dict().items()}
-    a = translator(x, stochastic=True, seed=1)
-    b = translator(x, stochastic=True, seed=1)
-    c = translator(x, stochastic=True, seed=2)
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    a = translator(x, test_mode="paper")
+    assert torch.equal(a, translator(x, test_mode="paper"))  # seed 0 by default
+    assert torch.equal(a, translator(x, test_mode="paper", seed=0))
+    c = translator(x, test_mode="paper", seed=2)
+    assert not torch.equal(a, c)
     assert not torch.allclose(a, translator(x))
+    torch.manual_seed(7)
+    fresh = [translator(x, test_mode="paper", seed=None) for _ in range(2)]
+    assert not torch.equal(*fresh)
+    state = torch.random.get_rng_state()
+    translator(x, test_mode="paper", seed=5)
+    assert torch.equal(torch.random.get_rng_state(), state)  # a seeded call leaves it alone
     # the stored running statistics are untouched and eval mode is restored
     for k, v in unet.state_dict().items():
         assert torch.equal(v, stats[k]), k
     assert not any(m.training for m in unet.modules())
     assert all(m.track_running_stats for m in unet.modules() if isinstance(m, nn.BatchNorm2d))
+    for bad in (-1, 1.5, True, "0"):
+        with pytest.raises(ValueError, match="seed="):
+            translator(x, test_mode="paper", seed=bad)
+    with pytest.raises(ValueError, match="test_mode='stochastic' is not a test mode"):
+        translator(x, test_mode="stochastic")
 
 
 def test_paper_mode_uses_batch_statistics(unet):
@@ -189,7 +202,96 @@ def test_paper_mode_uses_batch_statistics(unet):
     for k, v in g.state_dict().items():
         if "running" in k:
             v.copy_(torch.randn_like(v).abs() + 0.5 if "var" in k else torch.randn_like(v))
-    assert torch.allclose(t(x, stochastic=True), expected, atol=1e-6)
+    assert torch.allclose(t(x, test_mode="paper"), expected, atol=1e-6)
+
+
+def test_the_recorded_mode_is_the_default_and_arguments_override_it(tmp_path):
+    unet = UNetGenerator(base_channels=4, num_downs=6)
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    paper = Translator(unet, device="cpu", inference={"test_mode": "paper"})
+    assert paper.test_mode == "paper"
+    assert torch.equal(paper(x), Translator(unet, device="cpu")(x, test_mode="paper", seed=0))
+    assert torch.equal(paper(x, test_mode="eval"), Translator(unet, device="cpu")(x))
+    overridden = Translator(unet, device="cpu", inference={"test_mode": "paper"}, test_mode="eval")
+    assert overridden.test_mode == "eval" and overridden.inference["test_mode"] == "eval"
+    # recorded in config.json: saved, loaded back, and a config without the key is eval
+    paper.save_pretrained(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["inference"] == {
+        "test_mode": "paper"
+    }
+    assert Translator.from_pretrained(tmp_path / "m", device="cpu").test_mode == "paper"
+    loaded = Translator.from_pretrained(tmp_path / "m", device="cpu", test_mode="eval")
+    assert loaded.test_mode == "eval"
+    unet.save_pretrained(tmp_path / "old")
+    assert Translator.from_pretrained(tmp_path / "old", device="cpu").test_mode == "eval"
+    with pytest.raises(ValueError, match="test_mode='train' is not a test mode"):
+        Translator(unet, test_mode="train")
+    unet.save_pretrained(tmp_path / "bad", inference={"test_mode": "stochastic"})
+    with pytest.raises(ValueError, match=r"bad: inference\[.test_mode.\]='stochastic'.*config"):
+        Translator.from_pretrained(tmp_path / "bad", device="cpu")
+
+
+def test_a_batch_in_paper_mode_never_mixes_the_images_statistics():
+    # canonical test.py translates one image at a time: each image's batch-norm statistics are
+    # its own, and it draws its dropout from the seed as it would alone
+    translator = Translator(UNetGenerator(base_channels=4, num_downs=6), device="cpu")
+    a, b = (torch.rand(1, 3, 64, 64) * 2 - 1 for _ in range(2))
+    alone = [translator(a, test_mode="paper"), translator(b, test_mode="paper")]
+    stacked = translator(torch.cat([a, b]), test_mode="paper")
+    assert torch.equal(stacked, torch.cat(alone))
+    listed = translator([a[0], b[0]], test_mode="paper", batch_size=2)
+    assert torch.equal(listed[0], alone[0][0]) and torch.equal(listed[1], alone[1][0])
+    # batch norm in train mode over the pair would differ
+    mixed = translator.generator.train()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        assert not torch.allclose(mixed(torch.cat([a, b]))[:1], alone[0], atol=1e-3)
+    mixed.eval()
+
+
+def test_a_canonical_checkpoint_by_default_gives_the_canonical_test_py_output(tmp_path, caplog):
+    # canonical test.py without --eval: the network as built (train mode: dropout on, batch
+    # statistics of its one-image batch), under no_grad, after the seed
+    ref = randomize(RefUnet(3, 3, 6, ngf=4), seed=4)
+    torch.save(ref.state_dict(), tmp_path / "latest_net_G.pth")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        canonical_eval = ref.eval()(x)  # test.py --eval (before train mode moves the statistics)
+    with caplog.at_level("WARNING"):
+        translator = Translator.from_pretrained(tmp_path / "latest_net_G.pth", device="cpu")
+    assert translator.test_mode == "paper"
+    message = caplog.text
+    assert "latest_net_G.pth" in message and "dropout=0.5" in message
+    assert "--no_dropout" in message and "dropout=0.0" in message and "--dropout 0" in message
+    for seed in (0, 3):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            canonical = ref.train()(x)
+        ours = translator(x) if seed == 0 else translator(x, seed=seed)
+        assert (ours - canonical).abs().max() < 1e-5
+    assert (translator(x, test_mode="eval") - canonical_eval).abs().max() < 1e-5
+
+
+def test_a_canonical_no_dropout_unet_needs_dropout_0_and_says_so(tmp_path, caplog):
+    ref = randomize(RefUnet(3, 3, 6, ngf=4, dropout=False), seed=5)
+    torch.save(ref.state_dict(), tmp_path / "latest_net_G.pth")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    torch.manual_seed(0)
+    with torch.no_grad():
+        canonical = ref.train()(x)
+    assumed = Translator.from_pretrained(tmp_path / "latest_net_G.pth", device="cpu")
+    assert (assumed(x) - canonical).abs().max() > 1e-3  # dropout 0.5 where there was none
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        told = Translator.from_pretrained(tmp_path / "latest_net_G.pth", device="cpu", dropout=0.0)
+        Translator.from_pretrained(tmp_path / "latest_net_G.pth", test_mode="eval")
+    assert caplog.text == ""  # nothing was assumed that matters
+    assert told.generator.config["dropout"] == 0.0
+    assert (told(x) - canonical).abs().max() < 1e-5
+    folder = tmp_path / "saved"
+    told.save_pretrained(folder)
+    with pytest.raises(ValueError, match="dropout=0.0 is for a reference .pth.*saved"):
+        Translator.from_pretrained(folder, dropout=0.0)
 
 
 def test_from_pretrained_folder_file_and_reference_checkpoint(tmp_path, unet):
@@ -207,7 +309,7 @@ def test_from_pretrained_folder_file_and_reference_checkpoint(tmp_path, unet):
     torch.save(ref.state_dict(), tmp_path / "latest_net_G.pth")
     t3 = Translator.from_pretrained(tmp_path / "latest_net_G.pth", device="cpu")
     with torch.no_grad():
-        assert (t3(x) - ref(x)).abs().max() < 1e-5
+        assert (t3(x, test_mode="eval") - ref(x)).abs().max() < 1e-5
     torch.save(RefNLayerD(6, ndf=4).state_dict(), tmp_path / "latest_net_D.pth")
     with pytest.raises(ValueError, match="not a generator"):
         Translator.from_pretrained(tmp_path / "latest_net_D.pth")
@@ -238,6 +340,17 @@ def test_compile_matches_eager(unet):
     eager = Translator(unet, device="cpu")(x)
     compiled = Translator(unet, device="cpu", compile=True)
     assert torch.allclose(compiled(x), eager, atol=1e-4)
+
+
+def test_compile_matches_eager_in_the_paper_mode_dropout_included():
+    unet = UNetGenerator(base_channels=4, num_downs=6)  # a dropout block
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    torch.compile(unet)(torch.rand(1, 3, 128, 128))  # another size compiled first
+    eager = Translator(unet, device="cpu")(x, test_mode="paper", seed=3)
+    with pytest.warns(UserWarning, match="dropout, which runs uncompiled"):
+        compiled = Translator(unet, device="cpu", compile=True, test_mode="paper")
+    assert torch.allclose(compiled(x, seed=3), eager, atol=1e-4)  # the same masks for a seed
+    assert torch.allclose(compiled(x, test_mode="eval"), Translator(unet)(x), atol=1e-4)
 
 
 class BatchRecorder(Pointwise):
@@ -285,7 +398,7 @@ def test_batching_is_ignored_where_it_would_change_results(translator):
     model = BatchRecorder()
     t = Translator(model, device="cpu")
     items = [torch.rand(3, 16, 16) * 2 - 1 for _ in range(3)]
-    t.translate(items, batch_size=4, stochastic=True, seed=0)
+    t.translate(items, batch_size=4, test_mode="paper", seed=0)
     t.translate(items, batch_size=4, tile=16, tile_overlap=0)
     assert model.sizes == [1] * 6
     for bad in (0, -1, 2.0, True):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from pix2pix.cli.options import MODEL_HELP
+from pix2pix.cli.test_mode import add_test_mode_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,8 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score a trained model on a paired test folder (L1, PSNR, SSIM, LPIPS, gallery)",
         description="Translate the source half of every pair in --data and compare the result "
         "with the target: mean and standard deviation of L1, PSNR, SSIM, LPIPS (with its "
-        "weights), the blur-aware statistics and the checkerboard statistic, in eval mode "
-        "(deterministic) unless --stochastic. Images are scored at the model's training "
+        "weights), the blur-aware statistics and the checkerboard statistic, in the test mode "
+        "the model records (paper: dropout on, each image's own batch statistics, seeded; "
+        "eval: running statistics) unless --test-mode. Images are scored at the model's training "
         "crop size (saved with it by the trainer), else at their own size. Prints a short "
         "table (--json: every number as JSON instead). With --output, writes metrics.json, "
         "gallery.png and gallery.html there (with --save-images also every pair in images/ and "
@@ -36,12 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="which half is the source (default: the model's training direction, else AtoB)",
     )
     parser.add_argument("--output", default=None, help="folder for metrics.json and the gallery")
-    parser.add_argument(
-        "--stochastic",
-        action="store_true",
-        help="paper test mode: dropout on and batch statistics (default: deterministic eval mode)",
+    add_test_mode_arguments(
+        parser, seed_help="dropout seed of the paper mode: pair i uses SEED + i"
     )
-    parser.add_argument("--seed", type=int, default=0, help="dropout seed for --stochastic (0)")
     parser.add_argument(
         "--num-gallery",
         type=int,
@@ -53,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch-size",
         type=int,
         default=1,
-        help="images per forward pass (1; --stochastic results depend on it, the paper uses 1)",
+        help="images per forward pass (1; the results do not depend on it: the paper mode "
+        "translates each image alone)",
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1 ...")
     parser.add_argument(
@@ -138,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
         args.model,
         args.data,
         direction=args.direction,
-        stochastic=args.stochastic,
+        test_mode=args.test_mode,
         seed=args.seed,
+        dropout=args.dropout,
         num_gallery=args.num_gallery,
         output_dir=args.output,
         batch_size=args.batch_size,

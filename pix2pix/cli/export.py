@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pix2pix.cli.options import MODEL_HELP
-from pix2pix.export import DEFAULT_OPSET, EXPORT_FORMATS, export_model
+from pix2pix.export import (
+    DEFAULT_OPSET,
+    EXPORT_FORMATS,
+    TEST_MODE_NOTES,
+    export_model,
+    exported_test_mode,
+)
+from pix2pix.inference.modes import TEST_MODES
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export a generator to ONNX or TorchScript",
-        description="Export a trained generator (eval mode) to one file. The graph takes float "
-        "[N, C, H, W] in [-1, 1] and returns the translation in [-1, 1]; the batch size is "
-        "free, and with --dynamic-size so are H and W: the graph pads them to the generator's "
-        "size multiple (2**num_downs for a U-Net, 4 for ResNet) as Translator does and crops "
-        "the output back.",
+        description="Export a trained generator to one file, in the test mode the model records "
+        "as far as a graph can (it has no dropout RNG): eval (running batch statistics, no "
+        "dropout) or paper without its dropout (each image normalised with its own "
+        "statistics). The graph takes float [N, C, H, W] in [-1, 1] and returns the "
+        "translation in [-1, 1]; the batch size is free, and with --dynamic-size so are H and "
+        "W: the graph pads them to the generator's size multiple (2**num_downs for a U-Net, 4 "
+        "for ResNet) as Translator does and crops the output back.",
     )
     parser.add_argument(
         "--model",
@@ -63,6 +72,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help=f"ONNX opset, {DEFAULT_OPSET} (default) up to the newest the installed onnx knows "
         "(ONNX only)",
+    )
+    parser.add_argument(
+        "--test-mode",
+        choices=TEST_MODES,
+        default=None,
+        help="eval, or paper without its dropout (each image normalised with its own batch "
+        "statistics); default: the mode the model records (eval if it records none; paper for a "
+        "reference .pth, whose dropout then does not matter)",
     )
     parser.set_defaults(func=run)
 
@@ -107,12 +124,12 @@ def run(args: argparse.Namespace) -> int:
                 size=size,
                 dynamic_size=args.dynamic_size,
                 opset=opset,
+                test_mode=args.test_mode,
             )
     except ImportError as error:
         # a missing optional dependency is a user-fixable error: one line, like the others
         raise RuntimeError(str(error)) from error
-    if export_format == "onnx":  # export_onnx checked that the file declares this opset
-        logger.info("wrote %s (onnx, opset %d)", path, opset)
-    else:
-        logger.info("wrote %s (%s)", path, export_format)
+    what = f"onnx, opset {opset}" if export_format == "onnx" else export_format
+    mode = exported_test_mode(path, export_format)
+    logger.info("wrote %s (%s; %s)", path, what, TEST_MODE_NOTES[mode])
     return 0

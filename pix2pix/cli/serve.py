@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from pix2pix.cli.options import MODEL_HELP
+from pix2pix.cli.test_mode import add_test_mode_arguments
 from pix2pix.constants import FINAL_DIR, PRECISION_CHOICES
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-batch",
         type=int,
         default=8,
-        help="run up to this many waiting deterministic requests as one batch (8; 1: never)",
+        help="run up to this many waiting eval-mode requests as one batch (8; 1: never)",
     )
     parser.add_argument(
         "--max-batch-pixels",
@@ -100,6 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="its body must arrive within this after the headers (60); slower ones get 408",
     )
+    # the mode of a request without ?test_mode=; paper requests are seeded (?seed=, else 0)
+    add_test_mode_arguments(parser, seed_help=None)
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
@@ -209,7 +212,12 @@ def run(args: argparse.Namespace) -> int:
         body_timeout=args.body_timeout,
     )
     translator = Translator.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, compile=args.compile
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        compile=args.compile,
+        test_mode=args.test_mode,
+        dropout=args.dropout,
     )
     app = create_app(translator, settings, name=display_name(args.model))
     sock = bind(settings.host, settings.port)  # bound before printing, so the URL is right
@@ -218,10 +226,11 @@ def run(args: argparse.Namespace) -> int:
     warn_if_exposed(settings)
     where = f"{settings.url}#token=..." if settings.token else settings.url
     logger.info(
-        "Serving %s (%s, %s) at %s  (Ctrl-C to stop)",
+        "Serving %s (%s, %s, %s test mode) at %s  (Ctrl-C to stop)",
         args.model,
         translator.device,
         args.dtype,
+        translator.test_mode,
         where,
     )
     serve(app, settings, sock=sock, log_level=args.log_level)

@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from pix2pix.cli.options import MODEL_HELP
+from pix2pix.cli.test_mode import add_test_mode_arguments
 from pix2pix.data.io import is_image_file, read_image, write_image
 from pix2pix.data.tools import refuse_existing_outputs
 
@@ -101,18 +102,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="with --aligned: which half is the source (default: the model's training direction)",
     )
-    parser.add_argument(
-        "--stochastic",
-        action="store_true",
-        help="paper test mode: dropout on and batch statistics (default: deterministic)",
+    add_test_mode_arguments(
+        parser, seed_help="dropout seed of the paper mode (every image is translated with it)"
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed for --stochastic")
     parser.add_argument(
         "--batch-size",
         type=int,
         default=1,
-        help="translate up to this many same-sized images at once (faster, more memory; "
-        "ignored with --tile and --stochastic)",
+        help="translate up to this many same-sized images at once in the eval mode (faster, "
+        "more memory); with --tile and in the paper mode images run one at a time",
     )
     parser.set_defaults(func=run)
 
@@ -281,7 +279,12 @@ def run(args: argparse.Namespace) -> int:
     targets = _output_paths(files, output, args.overwrite)
     pillow_limit = _check_sizes(files, args)
     translator = Translator.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, compile=args.compile
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        compile=args.compile,
+        test_mode=args.test_mode,
+        dropout=args.dropout,
     )
     direction = args.direction or translator.direction or "AtoB"
     output.mkdir(parents=True, exist_ok=True)
@@ -294,7 +297,6 @@ def run(args: argparse.Namespace) -> int:
                 sources,
                 tile=args.tile,
                 tile_overlap=args.tile_overlap,
-                stochastic=args.stochastic,
                 seed=args.seed,
                 batch_size=args.batch_size,
             )

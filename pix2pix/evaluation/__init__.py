@@ -6,13 +6,15 @@ and PSNR/SSIM use ``data_range=2``), and returns per-metric means and standard d
 ``output_dir`` it also writes ``metrics.json`` and a gallery (:func:`write_gallery`) of the first
 pairs: ``gallery.png``, one row per pair of source | output | target, and ``gallery.html``.
 
-Two modes, and every result says which one it used:
+Two test modes (:mod:`pix2pix.inference.modes`), by default the one the model records, and
+every result says which one it used:
 
-* ``"deterministic"`` (default): eval mode, no dropout, running batch-norm statistics. The same
-  model gives the same numbers on every run and for every ``batch_size``.
-* ``"stochastic"`` (``stochastic=True``): the paper's test mode, dropout on and batch-norm
-  statistics from the test batch itself (section 3.1 and 3.3). Batch ``i`` uses dropout seed
-  ``seed + i``; keep ``batch_size=1`` as the paper does, since batch statistics depend on it.
+* ``"paper"``: the paper's test mode, dropout on and each image normalised with its own
+  batch-norm statistics (section 3.3), as the canonical ``test.py`` runs. Pair ``i`` uses
+  dropout seed ``seed + i``, so the numbers repeat.
+* ``"eval"``: no dropout, running batch-norm statistics (``test.py --eval``).
+
+Both give the same numbers on every run and for every ``batch_size``.
 
 FID needs Inception-v3 weights, and LPIPS (:mod:`pix2pix.evaluation.lpips`) a torchvision
 backbone and the ``lpips`` package's linear heads, which this library does not ship or download;

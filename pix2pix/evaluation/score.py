@@ -40,6 +40,7 @@ from pix2pix.evaluation.lpips import (
     lpips_distance,
     lpips_entries,
 )
+from pix2pix.inference.modes import DEFAULT_SEED, check_test_mode
 from pix2pix.inference.translator import Translator
 from pix2pix.models.base import ModelMixin
 
@@ -86,9 +87,15 @@ def json_ready(value: Any) -> Any:
 def _as_translator(
     model: Translator | nn.Module | str | os.PathLike[str],
     device: str | torch.device | None,
+    dropout: float | None = None,
 ) -> tuple[Translator, dict[str, Any]]:
     """A Translator for ``model`` and a JSON summary of what was evaluated."""
     path = None
+    if dropout is not None and not isinstance(model, (str, os.PathLike)):
+        raise ValueError(
+            f"dropout={dropout!r} is for a reference .pth path; a {type(model).__name__} "
+            "already has its dropout (see Translator.from_pretrained(path, dropout=...))."
+        )
     if isinstance(model, Translator):
         if device is not None:
             raise ValueError(
@@ -103,7 +110,7 @@ def _as_translator(
         translator = Translator(model, device=device)
     elif isinstance(model, (str, os.PathLike)):
         path = str(model)
-        translator = Translator.from_pretrained(model, device=device)
+        translator = Translator.from_pretrained(model, device=device, dropout=dropout)
     else:
         raise ValueError(
             "model must be a Translator, a generator nn.Module or a saved model path; got "
@@ -165,8 +172,9 @@ def evaluate(
     data: str | os.PathLike[str] | Dataset | Sequence[Mapping[str, Any]],
     *,
     direction: str | None = None,
-    stochastic: bool = False,
-    seed: int = 0,
+    test_mode: str | None = None,
+    seed: int = DEFAULT_SEED,
+    dropout: float | None = None,
     num_gallery: int = 8,
     output_dir: str | os.PathLike[str] | None = None,
     batch_size: int = 1,
@@ -199,15 +207,22 @@ def evaluate(
             ``[C, H, W]`` tensors in [-1, 1].
         direction: ``"AtoB"`` or ``"BtoA"`` for a folder; default the model's training
             direction, else ``"AtoB"``. Must be ``None`` or match for a dataset.
-        stochastic: Use the paper's test mode (dropout on, batch statistics) instead of the
-            deterministic eval mode.
-        seed: Dropout seed of the stochastic mode (batch ``i`` uses ``seed + i``).
+        test_mode: ``"paper"`` (dropout on, each image normalised with its own batch
+            statistics) or ``"eval"`` (running statistics, no dropout); default the model's
+            recorded mode (:attr:`Translator.test_mode <pix2pix.Translator.test_mode>`:
+            ``"paper"`` for the official pix2pix models, ``"eval"`` for a model that records
+            none).
+        seed: Dropout seed of the paper mode: pair ``i`` (in data order) uses ``seed + i``,
+            whatever the batch size.
+        dropout: For a reference ``.pth`` path: the U-Net's dropout, which its weights cannot
+            reveal (``0.0`` for ``--no_dropout``); see :meth:`Translator.from_pretrained
+            <pix2pix.Translator.from_pretrained>`.
         num_gallery: How many pairs the gallery shows (0: no gallery): spread over the L1
             ranking from best to worst, the median among them (``gallery_names`` overrides).
         output_dir: Write ``metrics.json``, ``gallery.png`` and ``gallery.html`` here.
-        batch_size: Images per forward pass. Deterministic results do not depend on it; the
-            stochastic mode's batch statistics do (the paper uses 1). A folder scored at native
-            size needs 1 unless all images have one size.
+        batch_size: Images per forward pass. Results do not depend on it (the paper mode
+            translates each image alone, as the paper does). A folder scored at native size
+            needs 1 unless all images have one size.
         device: Where to run (default: the module's device; CUDA when present for a path).
         fid_weights: torchvision ``inception_v3`` weights file for FID. Default: the torch hub
             cache if it holds them; FID is ``None`` (with ``fid_note`` saying why) otherwise.
@@ -232,8 +247,8 @@ def evaluate(
     Returns:
         A JSON-ready dict: ``l1``, ``psnr``, ``ssim`` (means) and ``l1_std``, ``psnr_std``,
         ``ssim_std`` (sample standard deviations over images), ``count``, ``mode``
-        (``"deterministic"``/``"stochastic"``), ``mode_note``, ``seed`` (``None`` when
-        deterministic), ``direction``, ``resolution`` (the sizing rule), ``data``, ``model``
+        (``"paper"``/``"eval"``), ``mode_note``, ``seed`` (``None`` in the eval mode),
+        ``direction``, ``resolution`` (the sizing rule), ``data``, ``model``
         (path, class, config, inference settings, parameter count), the blur-aware
         statistics of :mod:`pix2pix.evaluation.blur` (``sharpness``, ``hf_deficit_db``,
         ``color_emd``, each with ``_std``, and ``blur_note``), ``checkerboard`` (dB, with
@@ -254,7 +269,7 @@ def evaluate(
     Example:
         >>> result = evaluate("runs/facades/final", "facades/test")  # doctest: +SKIP
         >>> result["mode"], round(result["l1"], 3), result["count"]  # doctest: +SKIP
-        ('deterministic', 0.281, 106)
+        ('eval', 0.281, 106)
     """
     if direction is not None and direction not in DIRECTION_CHOICES:
         raise ValueError(
@@ -269,18 +284,20 @@ def evaluate(
         raise ValueError("save_images=True needs output_dir, the folder for the images.")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
+    if test_mode is not None:
+        check_test_mode(test_mode)
     weights = find_inception_weights(fid_weights)
     lpips_files = find_lpips_weights(lpips_net, lpips_weights, lpips_heads)
     module = model if isinstance(model, nn.Module) else None
     was_training = module.training if module is not None else None
-    translator, model_summary = _as_translator(model, device)
+    translator, model_summary = _as_translator(model, device, dropout)
     try:
         return _evaluate(
             translator,
             model_summary,
             data,
             direction=direction,
-            stochastic=stochastic,
+            test_mode=test_mode or translator.test_mode,
             seed=seed,
             num_gallery=num_gallery,
             output_dir=None if output_dir is None else Path(output_dir),
@@ -305,7 +322,7 @@ def _evaluate(
     data: Any,
     *,
     direction: str | None,
-    stochastic: bool,
+    test_mode: str,
     seed: int,
     num_gallery: int,
     output_dir: Path | None,
@@ -368,11 +385,9 @@ def _evaluate(
     lpips_network = LPIPSNetwork(weights=lpips_files).to(translator.device) if lpips_files else None
     lpips_values: list[float] = []
     lpips_skipped = None  # why LPIPS could not be computed for some image
-    for index, batch in enumerate(loader):
+    for batch in loader:
         source, target = batch["source"].float(), batch["target"].float()
-        output = translator.translate(
-            source, stochastic=stochastic, seed=seed + index if stochastic else None
-        ).float()
+        output = _translate(translator, source, test_mode, seed + len(names))
         if output.shape != target.shape:
             raise ValueError(
                 f"The generator's output {tuple(output.shape)} does not match the targets "
@@ -413,16 +428,16 @@ def _evaluate(
     bar.close()
     if not names:
         raise ValueError(f"{data_name} holds no pairs to evaluate.")
-    mode = "stochastic" if stochastic else "deterministic"
+    mode = test_mode
     result: dict[str, Any] = {
         "mode": mode,
         "mode_note": (
-            "paper test mode: dropout on and batch-norm statistics of each test batch "
-            f"(batch_size={batch_size}); batch i uses dropout seed {seed} + i"
-            if stochastic
+            "paper test mode: dropout on and each image normalised with its own batch "
+            f"statistics; pair i uses dropout seed {seed} + i"
+            if mode == "paper"
             else "eval mode: no dropout, running batch-norm statistics"
         ),
-        "seed": seed if stochastic else None,
+        "seed": seed if mode == "paper" else None,
         "count": len(names),
         "direction": direction,
         "resolution": resolution,
@@ -507,6 +522,16 @@ def _evaluate(
         text = json.dumps(json_ready(result), indent=2) + "\n"
         atomic_write_text(output_dir / METRICS_NAME, text)
     return result
+
+
+def _translate(translator: Translator, source: torch.Tensor, mode: str, seed: int) -> torch.Tensor:
+    """A batch's outputs; in the paper mode image ``k`` draws from ``seed + k``."""
+    if mode == "eval":
+        return translator.translate(source, test_mode="eval").float()
+    images = source.split(1)
+    return torch.cat(
+        [translator.translate(x, test_mode="paper", seed=seed + k) for k, x in enumerate(images)]
+    ).float()
 
 
 def _page_metrics(entry: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,22 @@ def _parse_unet_key(key: str) -> tuple[int, int, str] | None:
     return None if match is None else (level, int(match.group(1)), match.group(2))
 
 
+def assumed_reference_settings(model_type: str) -> dict[str, Any]:
+    """The constructor arguments a reference checkpoint of ``model_type`` cannot reveal, as assumed.
+
+    A U-Net's dropout layers hold no weights, so its state dict reads the same with and without
+    ``--no_dropout``; the canonical default, 0.5, is assumed. (A ResNet's dropout shifts its
+    blocks' layer indices, so it is read from the keys.)
+
+    Example:
+        >>> assumed_reference_settings("UNetGenerator")
+        {'dropout': 0.5}
+        >>> assumed_reference_settings("ResNetGenerator")
+        {}
+    """
+    return {"dropout": 0.5} if model_type == "UNetGenerator" else {}
+
+
 def _first_line(error: BaseException) -> str:
     # torch raises EOFError() with no message for an empty file
     lines = str(error).strip().splitlines()
@@ -248,7 +264,8 @@ def _convert_unet(
         "num_downs": n,
         # the outermost up-convolution has a bias whatever the norm
         "norm": _norm_from(renamed, {f"decoder.{n - 1}.conv"}),
-        "dropout": 0.5,  # the reference trains pix2pix with dropout unless --no_dropout
+        # the reference trains pix2pix with dropout unless --no_dropout
+        **assumed_reference_settings("UNetGenerator"),
     }
     _check_complete(structure, renamed, reference, source)
     first = renamed["encoder.0.conv.weight"]
@@ -483,8 +500,9 @@ def load_reference_checkpoint(
     """Build our model from a reference checkpoint file or state dict.
 
     The architecture and constructor arguments are inferred from the keys and shapes; pass
-    ``architecture`` or any constructor argument (for example ``dropout=0.0`` for a model
-    trained with ``--no_dropout``, which the keys cannot reveal) to override them.
+    ``architecture`` or any constructor argument (for example ``dropout=0.0`` for a U-Net
+    trained with ``--no_dropout``, which the keys cannot reveal) to override them. A ResNet's
+    dropout is read from its keys: an override that contradicts them is refused.
 
     Args:
         checkpoint: Path to ``latest_net_G.pth`` / ``latest_net_D.pth``, or the loaded state dict.
@@ -497,7 +515,8 @@ def load_reference_checkpoint(
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If it cannot be read safely, or the weights do not fit the architecture.
+        ValueError: If it cannot be read safely, the weights do not fit the architecture, or
+            an override contradicts what the keys show.
 
     Example:
         >>> netG = load_reference_checkpoint("facades/latest_net_G.pth")  # doctest: +SKIP
@@ -509,6 +528,15 @@ def load_reference_checkpoint(
     else:
         state, source = read_reference_checkpoint(checkpoint), str(checkpoint)
     config, renamed = convert_reference_state_dict(state, architecture=architecture, source=source)
+    read = {
+        k: v for k, v in config.items() if k not in assumed_reference_settings(config["model_type"])
+    }
+    if "dropout" in read and "dropout" in overrides and overrides["dropout"] != read["dropout"]:
+        shown = "dropout layers" if read["dropout"] else "no dropout layer"
+        raise ValueError(
+            f"dropout={overrides['dropout']!r} contradicts {source}: its residual blocks' layer "
+            f"indices show {shown} (dropout={read['dropout']}). Leave dropout out."
+        )
     config.update(overrides)
     model = build_from_config(config)
     load_state_dict_checked(model, renamed, source=source)

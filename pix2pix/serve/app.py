@@ -178,7 +178,7 @@ def create_app(
         repeated = sorted({k for k in query if len(query.getlist(k)) > 1})
         if repeated:
             raise ApiError(422, f"Option(s) {', '.join(repeated)} given more than once.")
-        options = parse_options(dict(query))
+        options = parse_options(dict(query), translator.test_mode)
         data = await image_bytes_from_request(request, settings.max_upload_bytes)
         image = await run_in_threadpool(decode_image, data, settings.max_pixels)
         queued = time.perf_counter()

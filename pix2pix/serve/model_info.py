@@ -6,6 +6,7 @@ import logging
 import math
 from typing import Any
 
+from pix2pix.inference.modes import DEFAULT_SEED
 from pix2pix.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ def model_info(translator: Any, *, name: str, limits: dict[str, Any], auth: bool
         "input": {"height": height, "width": width, "channels": translator.in_channels},
         "output": {"channels": config.get("out_channels")},
         "kind": "labels" if palette else "drawing",
+        # what a request gets without options: the page offers both modes, opening on this one
+        "test_mode": translator.test_mode,
+        "seed": DEFAULT_SEED,
         "palette": palette,
         "device": str(translator.device),
         "dtype": str(translator.dtype).removeprefix("torch."),

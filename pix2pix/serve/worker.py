@@ -1,15 +1,15 @@
 """One model, one thread: every request's inference runs here, serialised or micro-batched.
 
-A translator is not safe to call from several threads at once (the stochastic mode switches
+A translator is not safe to call from several threads at once (the paper test mode switches
 module modes and forks the RNG), and one model in memory must serve every client. So requests
-queue for a single worker thread. While the model is busy, deterministic requests pile up; the
+queue for a single worker thread. While the model is busy, eval-mode requests pile up; the
 worker takes those waiting together (up to ``max_batch`` of them, and up to ``max_batch_pixels``
 pixels in all) and runs them as one batch, which gives each the result it would get alone (up
 to float rounding) at a fraction of the cost. The pixel budget bounds the memory: activations
 grow with the pixels in a batch, not with the count, so eight large images must not run
 together where eight small ones may.
-Stochastic and tiled requests always run alone: the paper's test mode normalises with the
-statistics of the batch, so a neighbour would change the output.
+Paper-mode and tiled requests always run alone: the paper's test mode normalises each image with
+its own statistics, one image at a time, so a batch would gain nothing.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class InferenceWorker:
 
     Args:
         translator: The shared :class:`~pix2pix.Translator`.
-        max_batch: The most deterministic requests run together; 1 runs each alone.
+        max_batch: The most eval-mode requests run together; 1 runs each alone.
         max_queue: Requests waiting beyond this are refused (503) instead of queued forever.
         max_batch_pixels: The most pixels (width x height, summed) run together; an image
             larger than this still runs, alone. ``None``: no limit but ``max_batch``.
@@ -156,7 +156,9 @@ class InferenceWorker:
             live.sort(key=lambda j: j.group)
             start = time.perf_counter()
             try:
-                outputs = self.translator.translate([j.image for j in live], batch_size=len(live))
+                outputs = self.translator.translate(
+                    [j.image for j in live], test_mode="eval", batch_size=len(live)
+                )
             except Exception:  # one bad image must not fail its neighbours: run them alone
                 logger.debug("batch of %d failed; running alone", len(live), exc_info=True)
             else:
@@ -173,7 +175,7 @@ class InferenceWorker:
                     tile=tile,
                     # a quarter of the tile, at most the library's 32 px: small tiles work too
                     tile_overlap=min(32, tile // 4) if tile else 32,
-                    stochastic=j.options.stochastic,
+                    test_mode=j.options.test_mode,
                     seed=j.options.seed,
                 )
             except Exception as e:  # handed to the request, which answers it

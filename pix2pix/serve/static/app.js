@@ -214,8 +214,11 @@
     state.controller = controller;
     const body = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
     const params = new URLSearchParams();
-    if ($("stochastic").checked) {
-      params.set("stochastic", "true");
+    const mode = $("test-mode").value;
+    params.set("test_mode", mode);
+    if (mode === "paper") {
+      // a fixed seed: the same drawing gives the same picture, so the result only changes
+      // where the drawing does
       params.set("seed", String(Math.max(0, Math.floor(Number($("seed").value) || 0))));
     }
     const started = performance.now();
@@ -383,8 +386,11 @@
         status(`${file.name} is not an image this browser can read; use a PNG or JPEG.`);
       }
     });
-    $("stochastic").addEventListener("change", schedule);
-    $("seed").addEventListener("change", () => $("stochastic").checked && schedule());
+    $("test-mode").addEventListener("change", () => {
+      $("seed").disabled = $("test-mode").value !== "paper";
+      schedule();
+    });
+    $("seed").addEventListener("change", () => $("test-mode").value === "paper" && schedule());
     document.addEventListener("keydown", (event) => {
       if (event.target instanceof HTMLInputElement) return;
       if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
@@ -411,6 +417,10 @@
     canvas.height = height;
     $("model-name").textContent = `${info.name} · ${info.model_type} · ${width}x${height} · ${info.device}`;
     document.title = `pix2pix serve: ${info.name}`;
+    // the page opens on the mode the model records (the official pix2pix models: paper)
+    $("test-mode").value = info.test_mode;
+    $("seed").value = String(info.seed);
+    $("seed").disabled = info.test_mode !== "paper";
     if (info.palette) {
       state.labels = true;
       state.background = info.palette[0].color;
