@@ -53,6 +53,20 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def flops_utilisation(
+    img_per_s: float, gflop_per_image: float, peak_tflops: float
+) -> dict[str, float]:
+    """Achieved TFLOP/s (``img_per_s x gflop_per_image``) and model FLOPs utilisation against
+    ``peak_tflops`` (the card's dense peak for the dtype that does the work).
+
+    Example:
+        >>> flops_utilisation(4000, 86.94, 790.0)
+        {'achieved_tflops': 347.76, 'mfu': 0.4402}
+    """
+    achieved = img_per_s * gflop_per_image / 1e3
+    return {"achieved_tflops": round(achieved, 2), "mfu": round(achieved / peak_tflops, 4)}
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB.
 

@@ -1,35 +1,38 @@
-"""One GPU run of at most about eight minutes: every CUDA path, measured side by side, then training.
+"""One GPU run of about seven minutes (``--budget 400``): every CUDA path, measured side by side.
 
 Stages, most valuable first; each runs in its own process with its own time budget (bounded by
 the suite's global clock), its own try/except, and writes ``OUTPUT/<stage>.json`` as soon as it
 has something (rows are added as they finish), so a stage that fails or runs out of time leaves
 the others' results and its own finished rows:
 
-1. ``pytest_cuda``: ``pytest -m cuda tests/test_cuda.py`` (the CUDA paths for real), summarised
-   from its JUnit XML.
+1. ``pytest_cuda``: ``pytest -m cuda tests/test_cuda.py`` (the CUDA paths for real): counts
+   ``passed`` / ``failed`` / ``skipped`` and one row per test, from its JUnit XML, or from its
+   verbose output if it ran out of time before writing it.
 2. ``train_throughput``: training steps at 256 px, batch 1 and 64, side by side with the
    reference (``benchmarks/reference.py``): reference fp32; ours default fp32; ours fast (bf16,
-   channels_last, compile, fused Adam). img/s, ratio to the reference, peak
-   ``max_memory_allocated`` of each row, MFU against ``--peak-tflops`` (86.94 GFLOP per 256 px
-   image per step).
+   channels_last, compile, fused Adam); at batch 1 also the CUDA-graph step
+   (``cuda_graphs=True``: fp32, bf16 + channels_last, and with compile). img/s, ratio to the
+   reference, peak ``max_memory_allocated`` of each row, achieved TFLOP/s and MFU against
+   ``--peak-tflops`` (86.94 GFLOP per 256 px image per step).
 3. ``translate``: Translator throughput at 256 and 1024 px, batch 1 and 16, against the
    reference forward under the same grad mode (``torch.inference_mode``).
 4. ``data_pipeline``: img/s of the training data pipeline from JPEG files with N DataLoader
    workers (pinned memory), against what stage 2's fast path consumes; GPU JPEG decode
    (``torchvision.io.decode_jpeg(device="cuda")``) for comparison.
-5. ``quality``: whatever time is left: fast-path training at 256 px on facades labels -> photo,
-   then maps photo -> map (the 100 shared pairs, the last 20 held out), each scored on its test
-   pairs (L1/PSNR/SSIM) with a gallery PNG.
+
+A stage that finishes under its budget passes the time it saved on to the next ones. Training on
+the clock (the paper's facades recipe, scored) is ``benchmarks/paper_recipe.py``'s job, run on
+its own clock: it replaced this suite's former ``quality`` stage.
 
 Every JSON holds the machine (GPU, driver, torch, CUDA and cuDNN versions) and the command of
-each row. Only small files land in ``--output`` (the stage JSONs, ``suite.json`` and at most two
-PNGs: eight files in all); models, logs and evaluation pages go to ``--work-dir``.
+each row. Only small files land in ``--output`` (the stage JSONs and ``suite.json``); logs go
+to ``--work-dir``.
 
 Usage::
 
     python benchmarks/copy_gpu_data.py                  # here: the pairs into gpu-data/
     # on the GPU machine, with gpu-data carried along (pix2pix need not be installed there):
-    python3 benchmarks/gpu_suite.py --output $OUT --data gpu-data
+    python3 benchmarks/gpu_suite.py --output $OUT --data gpu-data --budget 400
     # dry run of everything with tiny sizes, on the CPU
     python benchmarks/gpu_suite.py --device cpu --smoke --output /tmp/gpu-suite-smoke
 """
@@ -39,7 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,24 +57,23 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import interleaved, machine, median, sync
+from common import flops_utilisation, interleaved, machine, median, sync
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# (name, budget in seconds on the GPU; None = whatever is left)
-STAGES: tuple[tuple[str, float | None], ...] = (
-    ("pytest_cuda", 110),
-    ("train_throughput", 200),
-    ("translate", 70),
-    ("data_pipeline", 30),
-    ("quality", None),
+# (name, budget in seconds on the GPU); time a stage leaves unused goes to the later ones
+STAGES: tuple[tuple[str, float], ...] = (
+    ("pytest_cuda", 180),  # compiled and graphed tests (the verbose output keeps the counts if
+    # it is killed before writing its JUnit file)
+    ("train_throughput", 170),  # two cold compiles (batch 1 and 64) of about a minute each
+    ("translate", 30),
+    ("data_pipeline", 20),
 )
 SMOKE_BUDGETS = {  # the CPU is much slower to compile; a smoke run proves the code, not speed
-    "pytest_cuda": 120,
+    "pytest_cuda": 180,
     "train_throughput": 900,
     "translate": 300,
     "data_pipeline": 120,
-    "quality": 600,
 }
 GFLOP_256 = 86.94  # training GFLOP per 256 px image per step (train_step.py's count)
 MARGIN_S = 8.0  # a stage's own deadline is this much before its process is killed
@@ -166,6 +168,7 @@ def stage_pytest_cuda(args: argparse.Namespace, record: StageRecord, deadline: f
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     junit = work / "pytest-cuda.xml"
+    junit.unlink(missing_ok=True)  # never count an earlier run's file
     command = [
         sys.executable,
         "-m",
@@ -173,7 +176,7 @@ def stage_pytest_cuda(args: argparse.Namespace, record: StageRecord, deadline: f
         "tests/test_cuda.py",
         "-m",
         "cuda",
-        "-q",
+        "-v",  # one line per finished test: the counts survive a kill
         "-rA",
         "-p",
         "no:cacheprovider",
@@ -186,26 +189,33 @@ def stage_pytest_cuda(args: argparse.Namespace, record: StageRecord, deadline: f
             command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
         )
         returncode: int | None = proc.returncode
-        tail = (proc.stdout + proc.stderr)[-3000:]
+        output = proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as error:
         returncode = None
         out = error.stdout or b""
-        tail = (out.decode() if isinstance(out, bytes) else out)[-3000:]
-    (work / "pytest-cuda.log").write_text(tail)
+        output = out.decode() if isinstance(out, bytes) else out
+    (work / "pytest-cuda.log").write_text(output)
     summary = parse_junit(junit) if junit.is_file() else {}
+    if not summary:
+        summary = parse_verbose(output)
+        summary["source"] = "verbose output (no JUnit file: pytest did not finish)"
     for case in summary.pop("cases", []):
         record.data["rows"].append(case)
     record.data["summary"] = summary
     record.data["returncode"] = returncode
-    record.data["output_tail"] = tail[-1500:]
+    record.data["output_tail"] = output[-1500:]
     if returncode is None:
-        raise TimeoutError(f"pytest ran past its {timeout:.0f} s budget")
+        raise TimeoutError(
+            f"pytest ran past its {timeout:.0f} s budget ({summary.get('passed', 0)} passed, "
+            f"{summary.get('failed', 0)} failed, {summary.get('skipped', 0)} skipped by then)"
+        )
     if returncode not in (0, 5):  # 5: nothing collected/selected
         raise RuntimeError(f"pytest exited with {returncode}")
 
 
 def parse_junit(path: Path) -> dict[str, Any]:
-    """Counts and one row per test case (name, seconds, outcome, message) from JUnit XML."""
+    """Counts (``passed``, ``failed`` = failures + errors, ``skipped``) and one row per test
+    case (name, seconds, outcome, message) from JUnit XML."""
     root = ET.parse(path).getroot()
     suite = root if root.tag == "testsuite" else root.find("testsuite")
     if suite is None:
@@ -226,18 +236,64 @@ def parse_junit(path: Path) -> dict[str, Any]:
                 "message": message,
             }
         )
-    counts = {k: int(suite.get(k) or 0) for k in ("tests", "failures", "errors", "skipped")}
-    counts["seconds"] = round(float(suite.get("time") or 0), 1)
-    return {**counts, "cases": cases}
+    return {**counts(cases), "seconds": round(float(suite.get("time") or 0), 1), "cases": cases}
+
+
+_VERBOSE_LINE = re.compile(r"^(\S+::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b", re.M)
+
+
+def parse_verbose(output: str) -> dict[str, Any]:
+    """The same counts and rows from ``pytest -v`` lines, for a run killed before its XML."""
+    outcome = {"ERROR": "error", "XFAIL": "skipped", "XPASS": "passed"}
+    cases = [
+        {"test": name, "seconds": None, "outcome": outcome.get(word, word.lower()), "message": ""}
+        for name, word in _VERBOSE_LINE.findall(output)
+    ]
+    return {**counts(cases), "cases": cases}
+
+
+def counts(cases: list[dict[str, Any]]) -> dict[str, int]:
+    outcomes = [case["outcome"] for case in cases]
+    return {
+        "tests": len(outcomes),
+        "passed": outcomes.count("passed"),
+        "failed": outcomes.count("failed") + outcomes.count("error"),
+        "skipped": outcomes.count("skipped"),
+    }
 
 
 # ================================================================== stage 2: training
 FAST_SETTINGS = {"precision": "bf16", "channels_last": True, "compile": True}  # + fused Adam
-TRAIN_ROWS = ("reference", "ours", "ours_fast")
+#: Our rows' TrainerConfig settings. The CUDA-graph rows (``cuda_graphs=True``: the whole step
+#: replayed as one graph, fused Adam) run at batch 1, where a step is launch-bound.
+OUR_ROWS: dict[str, dict[str, Any]] = {
+    "ours": {},
+    "ours_graph": {"cuda_graphs": True},
+    "ours_graph_bf16": {"cuda_graphs": True, "precision": "bf16", "channels_last": True},
+    "ours_fast": FAST_SETTINGS,
+    "ours_graph_fast": {**FAST_SETTINGS, "cuda_graphs": True},
+}
+BATCH_ONE_ROWS = (
+    "reference",
+    "ours",
+    "ours_graph",
+    "ours_graph_bf16",
+    "ours_fast",  # the compiled rows last: they take a minute each to compile
+    "ours_graph_fast",
+)
+BATCH_ROWS = ("reference", "ours", "ours_fast")
+COMPILE_S = 90.0  # time a compiled row needs to be built on a GPU (skipped with less left)
 
 
-def make_train_row(row: str, size: int, width: int, device: torch.device) -> Callable:
-    """One row's models (``width`` base channels; 64 is the paper's) and its step function."""
+def make_train_row(
+    row: str, size: int, width: int, batch: int, device: torch.device
+) -> tuple[Callable, Any, dict[str, Any]]:
+    """One row's models (``width`` base channels; 64 is the paper's), its step function, its
+    trainer (``None`` for the reference) and the settings it ran with.
+
+    Without CUDA a CUDA-graph row runs its other settings eagerly, as a stand-in that proves the
+    code of the row (a smoke run), and says so.
+    """
     from pix2pix import PatchGANDiscriminator, UNetGenerator
     from pix2pix.trainer import Trainer, TrainerConfig
 
@@ -248,15 +304,38 @@ def make_train_row(row: str, size: int, width: int, device: torch.device) -> Cal
     if row == "reference":
         net_g, net_d = build_reference(num_downs=num_downs, ngf=width, ndf=width)
         model = RefPix2Pix(net_g.to(device), net_d.to(device)).to(device)
-        return lambda a, b: model.optimize_parameters(a, b)
-    settings = FAST_SETTINGS if row == "ours_fast" else {}
-    config = TrainerConfig(device=str(device), progress_bar=False, **settings)
+        return (lambda a, b: model.optimize_parameters(a, b)), None, {"precision": "fp32"}
+    settings = dict(OUR_ROWS[row])
+    if settings.get("cuda_graphs") and device.type != "cuda":
+        settings["cuda_graphs"] = False
+        settings["stand_in"] = "eager: CUDA graphs need a GPU"
+    config_settings = {k: v for k, v in settings.items() if k != "stand_in"}
+    config = TrainerConfig(
+        device=str(device), batch_size=batch, progress_bar=False, **config_settings
+    )
     trainer = Trainer(
         UNetGenerator(num_downs=num_downs, base_channels=width),
         PatchGANDiscriminator(base_channels=width),
         config,
     )
-    return lambda a, b: trainer.training_step({"source": a, "target": b})
+    return (lambda a, b: trainer.training_step({"source": a, "target": b})), trainer, settings
+
+
+def throughput(
+    ips: float, gflop: float | None, peak_tflops: float, device: torch.device
+) -> dict[str, float | None]:
+    """Achieved TFLOP/s and MFU of a row (on a GPU, at the paper's size)."""
+    if device.type != "cuda" or not gflop:
+        return {"achieved_tflops": None, "mfu": None}
+    return flops_utilisation(ips, gflop, peak_tflops)
+
+
+def graph_counts(trainer: Any) -> dict[str, int] | None:
+    """A CUDA-graph row's captures, replays and eager steps (``None`` for an eager row)."""
+    step = getattr(trainer, "step_function", None)
+    if not hasattr(step, "replays"):
+        return None
+    return {"captures": step.captures, "replays": step.replays, "eager_steps": step.eager_steps}
 
 
 def stage_train_throughput(args: argparse.Namespace, record: StageRecord, deadline: float) -> None:
@@ -271,11 +350,14 @@ def stage_train_throughput(args: argparse.Namespace, record: StageRecord, deadli
     record.data.update(
         size=size,
         base_channels=width,
-        fast_settings={**FAST_SETTINGS, "fused_adam": True},
+        rows_settings={"reference": {"precision": "fp32"}, **OUR_ROWS},
+        fused_adam="every row but reference and ours (the paper-exact per-parameter Adam)",
         cudnn_benchmark=args.cudnn_benchmark,
         peak_tflops=args.peak_tflops,
         training_gflop_per_image=gflop,
-        cuda_graphs="not measured: no CUDA-graph training step exists yet (issue 18 fast paths)",
+        mfu_basis=f"img/s x {gflop} GFLOP / {args.peak_tflops} TFLOP/s (--peak-tflops)"
+        if gflop
+        else None,
     )
     for batch in batches:
         if left(deadline) < 20:
@@ -287,26 +369,37 @@ def stage_train_throughput(args: argparse.Namespace, record: StageRecord, deadli
         k = steps_per_call.get(batch, 1)
         steps: dict[str, Callable[[], object]] = {}
         extra: dict[str, dict[str, Any]] = {}
-        for row in TRAIN_ROWS:
-            if left(deadline) < 15:
-                record.note(f"batch {batch} {row}: skipped, out of time")
-                break
+        trainers: dict[str, Any] = {}
+        for row in BATCH_ONE_ROWS if batch == 1 else BATCH_ROWS:
+            compiled = OUR_ROWS.get(row, {}).get("compile", False)
+            need = COMPILE_S if compiled and device.type == "cuda" else 15
+            if left(deadline) < need:
+                record.note(f"batch {batch} {row}: skipped, {left(deadline):.0f} s left")
+                continue
             if device.type == "cuda":
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
             before = torch.cuda.memory_allocated() if device.type == "cuda" else 0
-            step = make_train_row(row, size, width, device)
-            start = time.perf_counter()
-            step(a, b)  # warm-up; compiles the fast row
-            sync(device)
-            first = time.perf_counter() - start
-            step(a, b)
-            sync(device)
-            info: dict[str, Any] = {"first_step_s": round(first, 2)}
+            try:
+                step, trainer, settings = make_train_row(row, size, width, batch, device)
+                start = time.perf_counter()
+                step(a, b)  # warm-up; compiles the compiled rows
+                sync(device)
+                first = time.perf_counter() - start
+                # a CUDA-graph step warms up for a few steps, then captures: replays from here
+                graph_step = getattr(trainer, "step_function", None)
+                for _ in range(getattr(graph_step, "warmup_steps", 0) + 1):
+                    step(a, b)
+                sync(device)
+            except Exception as error:  # one row's failure must not lose the others
+                record.note(f"batch {batch} {row}: failed: {type(error).__name__}: {error}")
+                record.data.setdefault("row_tracebacks", {})[f"{batch}/{row}"] = tb_tail()
+                continue
+            info: dict[str, Any] = {"settings": settings, "first_step_s": round(first, 2)}
             if device.type == "cuda":
                 peak = torch.cuda.max_memory_allocated() - before
                 info["peak_memory_mib"] = round(peak / 2**20, 1)
-            extra[row] = info
+            extra[row], trainers[row] = info, trainer
 
             def run(step: Callable = step, k: int = k, a=a, b=b) -> None:
                 for _ in range(k):
@@ -326,11 +419,12 @@ def stage_train_throughput(args: argparse.Namespace, record: StageRecord, deadli
                 "median_step_s": round(seconds, 5),
                 "img_per_s": round(ips, 2),
                 "vs_reference": round(base / k / seconds, 3) if base else None,
-                "mfu": round(ips * gflop * 1e9 / (args.peak_tflops * 1e12), 4)
-                if device.type == "cuda" and gflop
-                else None,
+                **throughput(ips, gflop, args.peak_tflops, device),
                 "all_calls_s": [round(v, 4) for v in values],
             }
+            graph = graph_counts(trainers[row])
+            if graph is not None:
+                rows[row]["graph"] = graph  # the timed steps were replays
         record.add_row(
             {
                 "size": size,
@@ -340,10 +434,10 @@ def stage_train_throughput(args: argparse.Namespace, record: StageRecord, deadli
                 "rows": rows,
                 "command": suite_command() + " (stage train_throughput)",
                 "equivalent": f"python benchmarks/train_step.py --device {device.type} "
-                f"--size {size} --batch {batch} --memory",
+                f"--size {size} --batch {batch} --memory (its rows: reference, ours, ours_fast)",
             }
         )
-        del steps, a, b
+        del steps, trainers, a, b
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
@@ -510,126 +604,11 @@ def gpu_decode(
     }
 
 
-# ================================================================== stage 5: quality
-def stage_quality(args: argparse.Namespace, record: StageRecord, deadline: float) -> None:
-    from torch.utils.data import Subset
-
-    from pix2pix.data import PairedImageDataset
-    from pix2pix.evaluation import evaluate
-    from pix2pix.presets import build_preset
-    from pix2pix.trainer import Callback, Trainer
-
-    device = torch.device(args.device)
-    torch.backends.cudnn.benchmark = args.cudnn_benchmark
-    size = 64 if args.smoke else 256
-    load = round(size * 286 / 256)
-    common = dict(load_size=load, crop_size=size, size_multiple=size)
-    data = Path(args.data)
-    eval_s = 20.0 if args.smoke else 25.0  # kept for scoring each task
-    tasks = ["facades", "maps"]
-    out = Path(args.output)
-    work = Path(args.work_dir) / "quality"
-    fast = {"precision": "bf16", "channels_last": True, "compile": True}
-    record.data.update(size=size, fast_settings=fast, batch_size=args.quality_batch)
-    for index, task in enumerate(tasks):
-        remaining = left(deadline)
-        share = remaining / (len(tasks) - index)  # split what is left evenly
-        if share < eval_s + 20:
-            record.note(f"{task}: skipped, {remaining:.0f} s left")
-            continue
-        if task == "facades":
-            direction = "BtoA"  # labels -> photo
-            train = PairedImageDataset(data / "facades" / "train", direction=direction, **common)
-            test_full = PairedImageDataset(
-                data / "facades" / "test", direction=direction, train=False, **common
-            )
-            test = Subset(test_full, range(min(len(test_full), 8 if args.smoke else 106)))
-        else:
-            direction = "AtoB"  # aerial photo -> map
-            full = PairedImageDataset(data / "maps" / "train", direction=direction, **common)
-            held = 20 if len(full) > 40 else max(1, len(full) // 5)
-            train = Subset(full, range(len(full) - held))
-            test_all = PairedImageDataset(
-                data / "maps" / "train", direction=direction, train=False, **common
-            )
-            test = Subset(test_all, range(len(full) - held, len(full)))
-        torch.manual_seed(0)
-        width = {"base_channels": 8 if args.smoke else 64}
-        generator, discriminator, config = build_preset(
-            "paper",
-            size=size,
-            generator=width,
-            discriminator=width,
-            **fast,
-            batch_size=args.quality_batch,
-            epochs=100,
-            epochs_decay=100,
-            direction=direction,
-            device=str(device),
-            num_workers=2 if args.smoke else min(8, max(1, (os.cpu_count() or 2) - 2)),
-            output_dir=str(work / task),
-            log_every=50,
-            sample_every=0,
-            val_every=0,
-            checkpoint_every=0,
-            progress_bar=False,
-        )
-        stop_at = time.time() + share - eval_s
-
-        class Stop(Callback):
-            def on_step_end(self, trainer: Any, losses: dict[str, torch.Tensor]) -> None:
-                smoke_done = args.smoke and trainer.step >= args.smoke_steps
-                if time.time() >= stop_at or smoke_done:
-                    trainer.should_stop = True
-
-        if (work / task).exists():
-            shutil.rmtree(work / task)
-        trainer = Trainer(generator, discriminator, config, train_data=train, callbacks=[Stop()])
-        start = time.perf_counter()
-        final = trainer.fit()
-        train_s = time.perf_counter() - start
-        if final is None:
-            raise RuntimeError(f"{task}: training was interrupted")
-        result = evaluate(
-            final,
-            test,
-            num_gallery=6,
-            output_dir=work / f"eval-{task}",
-            batch_size=8,
-            device=device,
-        )
-        gallery = work / f"eval-{task}" / "gallery.png"
-        if gallery.is_file():
-            shutil.copyfile(gallery, out / f"quality_{task}.png")
-        keep = ("l1", "l1_std", "psnr", "psnr_std", "ssim", "ssim_std", "count", "mode")
-        record.add_row(
-            {
-                "task": task,
-                "direction": direction,
-                "train_pairs": len(train),
-                "test_pairs": len(test),
-                "steps": trainer.step,
-                "epochs_seen": round(trainer.step * args.quality_batch / len(train), 2),
-                "train_s": round(train_s, 1),
-                "img_per_s_incl_compile": round(trainer.step * args.quality_batch / train_s, 2),
-                "metrics": {k: result.get(k) for k in keep},
-                "extra_metrics": {
-                    k: v
-                    for k, v in result.items()
-                    if k not in keep and isinstance(v, (int, float, str)) and k != "data"
-                },
-                "gallery": f"quality_{task}.png" if gallery.is_file() else None,
-                "command": suite_command() + " (stage quality)",
-            }
-        )
-
-
 STAGE_FUNCTIONS: dict[str, Callable[[argparse.Namespace, StageRecord, float], None]] = {
     "pytest_cuda": stage_pytest_cuda,
     "train_throughput": stage_train_throughput,
     "translate": stage_translate,
     "data_pipeline": stage_data_pipeline,
-    "quality": stage_quality,
 }
 
 
@@ -665,10 +644,6 @@ def forward_args(args: argparse.Namespace) -> list[str]:
         args.data,
         "--peak-tflops",
         str(args.peak_tflops),
-        "--quality-batch",
-        str(args.quality_batch),
-        "--smoke-steps",
-        str(args.smoke_steps),
     ]
     if args.smoke:
         flags.append("--smoke")
@@ -705,12 +680,13 @@ def run_suite(args: argparse.Namespace) -> int:
         (out / "suite.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
     write_summary()
-    budgets = dict(STAGES)
+    budgets = SMOKE_BUDGETS if args.smoke else dict(STAGES)
     failures = 0
-    for stage in args.stages:
-        budget = SMOKE_BUDGETS[stage] if args.smoke else budgets[stage]
+    for index, stage in enumerate(args.stages):
         remaining = deadline - time.time()
-        limit = remaining if budget is None else min(budget, remaining)
+        # its own budget, plus what earlier stages left unused (the later ones keep theirs)
+        later = sum(budgets[name] for name in args.stages[index + 1 :])
+        limit = min(remaining, max(budgets[stage], remaining - later))
         if limit < 15:
             summary["stages"][stage] = {"status": "skipped", "reason": "global clock ran out"}
             write_summary()
@@ -765,11 +741,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--stages", nargs="+", default=[name for name, _ in STAGES], choices=dict(STAGES)
     )
     parser.add_argument(
-        "--budget", type=float, default=None, help="global clock, seconds (470; smoke 1800)"
+        "--budget", type=float, default=None, help="global clock, seconds (400; smoke 1800)"
     )
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="H100/H200 dense bf16")
-    parser.add_argument("--quality-batch", type=int, default=1, help="batch of stage 5 (paper: 1)")
-    parser.add_argument("--smoke-steps", type=int, default=3, help=argparse.SUPPRESS)
     parser.add_argument(
         "--no-cudnn-benchmark",
         dest="cudnn_benchmark",
@@ -780,7 +754,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--deadline", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.budget is None:
-        args.budget = 1800.0 if args.smoke else 470.0
+        args.budget = 1800.0 if args.smoke else 400.0
     if args.work_dir is None:
         args.work_dir = str(Path(tempfile.gettempdir()) / "pix2pix-gpu-suite-work")
     args.output = str(Path(args.output).resolve())
