@@ -116,7 +116,15 @@ def test_registry_holds_the_official_pix2pix_generators():
     facades = get_pretrained("facades_label2photo")
     assert facades.direction == "BtoA" and "direction" not in facades.inferred
     assert [c.name for c in facades.palette][:3] == ["background", "facade", "window"]
-    assert len(facades.palette) == 12 and "palette.color" in facades.inferred
+    # the colours were measured on the facades label maps (pix2pix.palettes), not inferred
+    assert len(facades.palette) == 12 and facades.inferred == ()
+    assert "measured" in facades.sources["palette"]
+    assert "INFERRED" not in facades.sources["palette"]
+    # the authors' test mode: the canonical test.py without --eval (dropout, batch statistics)
+    for name in OFFICIAL_PIX2PIX:
+        entry = get_pretrained(name)
+        assert entry.test_mode == "paper" and entry.inference()["test_mode"] == "paper"
+        assert "test.py" in entry.sources["test_mode"]
     # every official direction has a source: the README for facades, BicycleGAN's scripts on
     # the same archives for maps, edges2shoes and night2day
     for name in OFFICIAL_PIX2PIX:
@@ -147,6 +155,8 @@ def test_cyclegan_entries_are_marked_and_resnet_instance_norm():
         assert entry.kind == "cyclegan" and entry.direction is None
         assert entry.architecture["model_type"] == "ResNetGenerator"
         assert entry.architecture["norm"] == "instance" and entry.architecture["dropout"] == 0.0
+        # instance norm and no dropout: both modes agree; eval, which batches
+        assert entry.test_mode == "eval" and "same result" in entry.sources["test_mode"]
 
 
 def test_register_refuses_a_taken_name():
@@ -179,6 +189,7 @@ def test_a_registry_name_downloads_converts_once_and_loads_from_the_cache(
         {"name": "window", "color": [0, 85, 255]},
     ]
     assert inference["source_url"] == server.url + "/models-pytorch/tiny_facades.pth"
+    assert inference["test_mode"] == "paper"
 
     ours, expected = load_pretrained(folder), load_reference_checkpoint(by_hand)
     assert isinstance(ours, UNetGenerator) and ours.config == expected.config
@@ -192,14 +203,23 @@ def test_a_registry_name_downloads_converts_once_and_loads_from_the_cache(
     assert "models/tiny_facades/model.safetensors" in manifest
 
 
-def test_translator_on_a_registry_model_has_its_direction_and_the_hand_converted_outputs(tiny):
+def test_a_registry_model_translated_with_the_defaults_is_the_canonical_test_py_output(tiny):
+    # canonical test.py without --eval: the network as built (train mode: dropout on, batch
+    # statistics of its one-image batch), no_grad, after the seed; our defaults: seed 0
     _, by_hand = tiny
     translator = Translator.from_pretrained("tiny_facades")  # the name itself, no flags
-    assert translator.direction == "BtoA"
-    expected = load_reference_checkpoint(by_hand).eval()
-    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert translator.direction == "BtoA" and translator.test_mode == "paper"
+    ref = randomize(RefUnet(3, 3, 5, ngf=4, norm="batch"), seed=3)  # what the server holds
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():
-        assert torch.allclose(translator.translate(x), expected(x), atol=1e-5)
+        canonical = []
+        for image in x.split(1):  # test.py's batch is one image
+            torch.manual_seed(0)
+            canonical.append(ref.train()(image))
+    assert (translator.translate(x) - torch.cat(canonical)).abs().max() < 1e-5
+    expected = load_reference_checkpoint(by_hand).eval()  # test.py --eval
+    with torch.no_grad():
+        assert torch.allclose(translator.translate(x, test_mode="eval"), expected(x), atol=1e-5)
 
 
 def test_load_pretrained_takes_a_registry_name(tiny, server):
@@ -316,6 +336,13 @@ def test_a_cyclegan_entry_loads_through_the_same_converter(server):
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(model.eval()(x), ref.eval()(x), atol=1e-5)
+    # either mode is the canonical test.py's train mode: instance norm always normalises
+    # each image by itself, and there is no dropout
+    translator = Translator.from_pretrained(folder)
+    assert inference["test_mode"] == translator.test_mode
+    assert torch.equal(translator(x, test_mode="eval"), translator(x, test_mode="paper"))
+    with torch.no_grad():
+        assert torch.allclose(translator(x), ref.train()(x), atol=1e-5)
 
 
 def test_an_existing_local_path_wins_over_a_registry_name(tiny, server, tmp_path, monkeypatch):

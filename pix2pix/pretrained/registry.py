@@ -17,7 +17,13 @@ Sources, by short name:
   ``norm='batch'``; dropout is on unless ``--no_dropout``).
 * ``readme``: its ``README.md`` ("Apply a pre-trained model": facades is tested with
   ``--direction BtoA`` "as Facades dataset's A to B direction is photos to labels"; CycleGAN
-  models are tested with ``--model test --no_dropout``).
+  models are tested with ``--model test --no_dropout``; neither command passes ``--eval``).
+* ``test``: its ``test.py`` and ``models/base_model.py``: the networks are put in eval mode only
+  with ``--eval``; otherwise they run as built (train mode): dropout on and batch norm with the
+  statistics of the test batch, whose size ``test.py`` fixes to 1. The paper says the same
+  (section 3.3: "we apply dropout at test time, and we apply batch normalization using the
+  statistics of the test batch"), and the author confirms the default is stochastic (the
+  canonical repo's issue #835).
 * ``bicyclegan``: junyanz/BicycleGAN (same authors), which downloads the same archives
   (``datasets/download_dataset.sh``: ``.../pix2pix/datasets/$FILE.tar.gz``) and runs them with a
   stated direction: ``scripts/test_maps.sh`` its map -> aerial model with ``DIRECTION='BtoA'``
@@ -36,6 +42,8 @@ Sources, by short name:
 * ``cmp``: the CMP Facade Database (https://cmp.felk.cvut.cz/~tylecr1/facade/): 12 classes
   (facade, molding, cornice, pillar, window, door, sill, blind, balcony, shop, deco,
   background), as listed on its page and in its dataset cards.
+* ``measured``: :mod:`pix2pix.palettes`: the label colours measured on the label halves of the
+  facades archive's training images.
 """
 
 from __future__ import annotations
@@ -128,6 +136,8 @@ class PretrainedEntry:
         load_size: The resize before the random crop in training.
         value_range: Input and output value range.
         palette: For label-map inputs, the classes and their colours.
+        test_mode: The mode its authors ran it in (:mod:`pix2pix.inference.modes`): ``"paper"``
+            (dropout on, each image's own batch statistics) or ``"eval"``.
         citation: What to cite.
         license: The license note.
         sha256: The expected sha256 of the file, only where computed from the real file.
@@ -148,6 +158,7 @@ class PretrainedEntry:
     load_size: int = 286
     value_range: tuple[float, float] = (-1.0, 1.0)
     palette: tuple[PaletteClass, ...] | None = None
+    test_mode: str = "paper"
     citation: str = PIX2PIX_CITATION
     license: str = LICENSE_NOTE
     sha256: str | None = None
@@ -184,6 +195,7 @@ class PretrainedEntry:
             "in_channels": self.in_channels,
             "out_channels": self.out_channels,
             "value_range": list(self.value_range),
+            "test_mode": self.test_mode,
             "pretrained": self.name,
             "kind": self.kind,
             "task": self.task,
@@ -213,6 +225,8 @@ _PIX2PIX_SOURCES = {
     "crop_size": "options (--crop_size 256), the paper's 256x256",
     "load_size": "options (--load_size 286)",
     "value_range": "data",
+    "test_mode": "test and readme (the README's test.py commands have no --eval: dropout on and "
+    "batch norm with the statistics of each one-image test batch, as the paper says)",
 }
 
 
@@ -267,10 +281,11 @@ _PIX2PIX_ENTRIES = (
         "readme (--direction BtoA: facades' A is the photo, B the label map)",
         palette=CMP_FACADE_PALETTE,
         extra_sources={
-            "palette": "class names: cmp; colours and their order: INFERRED (a jet(12) "
-            "colormap over the CMP label indices, from a third-party table)"
+            "palette": "class names: cmp; colours: measured on the facades label maps "
+            "(pix2pix.palettes: rows 5c of MATLAB's jet(64), a median 5.5 RGB units from a "
+            "label pixel of facades/train); their order follows the CMP label indices over jet "
+            "and agrees with where each colour lies in the label maps"
         },
-        extra_inferred=("palette.color",),
     ),
     _pix2pix("sat2map", "aerial photo -> map", "maps", "AtoB", _MAPS_SIDES),
     _pix2pix("map2sat", "map -> aerial photo", "maps", "BtoA", _MAPS_SIDES),
@@ -301,6 +316,9 @@ _CYCLEGAN_SOURCES = {
     "load_size": "options (--load_size 286)",
     "value_range": "data",
     "task": "INFERRED from the model name",
+    "test_mode": "readme (--model test --no_dropout, no --eval: train mode), which gives the same "
+    "result as eval mode here: instance norm always uses each image's own statistics and there "
+    "is no dropout. Recorded as eval, the mode that can batch images",
 }
 
 # (registry name, file on the server, task in words). Names the pix2pix models already use
@@ -339,6 +357,7 @@ _CYCLEGAN_ENTRIES = tuple(
         url_template=_CYCLEGAN_URL,
         file=file,
         citation=CYCLEGAN_CITATION,
+        test_mode="eval",
         sources=_CYCLEGAN_SOURCES,
         inferred=("task", "architecture.base_channels", "architecture.n_blocks"),
     )
