@@ -252,8 +252,8 @@ class Trainer(TrainerHooks):
         """Return ``(optimizer_g, optimizer_d)``: Adam(lr, betas=(beta1, beta2)) for each (paper).
 
         The paper-exact fp32 default uses PyTorch's per-parameter Adam, whose arithmetic the
-        reference implementation shares bit for bit; the fast paths (a lower ``precision``, or
-        ``compile``) use the fused Adam kernel, several times faster for the U-Net.
+        reference implementation shares bit for bit; the fast paths (a lower ``precision``,
+        ``compile``, ``cuda_graphs``) use the fused Adam kernel, several times faster.
 
         Example:
             >>> class SGDTrainer(Trainer):  # doctest: +SKIP
