@@ -128,7 +128,8 @@ def test_mixed_precision_and_channels_last_steps_agree_with_fp32(settings):
     for _ in range(3):
         close_losses(reference.training_step(batch), fast.training_step(batch))
     assert drift(reference, fast, init) < 0.5
-    assert fast.optimizer_g.defaults.get("fused") == (settings["precision"] != "fp32")
+    # Adam records fused=None when not asked for the fused kernel
+    assert bool(fast.optimizer_g.defaults.get("fused")) == (settings["precision"] != "fp32")
     if settings["precision"] == "fp16":
         assert fast.scaler.is_enabled() and fast.scaler.get_scale() > 0
     if settings.get("channels_last"):
