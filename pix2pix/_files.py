@@ -67,6 +67,8 @@ class WriteError(OSError):
     The previous content of the file, if any, is untouched.
     """
 
+    reason: str  # why the write failed, in words ("no space left on the device")
+
     def __init__(self, path: Path, error: BaseException) -> None:
         if isinstance(error, WriteError):  # the same failure, named by another path
             reason = error.reason
