@@ -23,6 +23,12 @@ size. The architecture follows the size the way the paper does: a U-Net with a 1
   Each side names its model in the registry (``"model": "unet_256"``, ``"multiscale"``: see
   :func:`pix2pix.models.create_model`) beside its arguments.
 
+Each preset also names the test mode its models record (``"test_mode"``, see
+:mod:`pix2pix.inference.modes`): a model trained with ``pix2pix train --preset NAME`` (or a
+:class:`~pix2pix.trainer.Trainer` whose ``run_info["preset"]`` names it) is translated in that
+mode by default. It was measured for ``"paper"`` (the "Quality results" page); the variants
+keep the paper's.
+
 Example:
     >>> from pix2pix.presets import build_preset
     >>> generator, discriminator, config = build_preset("paper", size=128)
@@ -52,6 +58,8 @@ _PAPER: dict[str, Any] = {
         "100 epochs then 100 of linear decay."
     ),
     "status": "paper",
+    # the test mode the trained model records: measured on facades, see docs/src/results.md
+    "test_mode": "eval",
     "generator": {"model": "unet_256", "base_channels": 64, "norm": "batch", "dropout": 0.5},
     "discriminator": {"model": "patchgan", "base_channels": 64, "n_layers": 3, "norm": "batch"},
     "trainer": {
@@ -171,8 +179,8 @@ def preset_names() -> tuple[str, ...]:
 def get_preset(name: str) -> dict[str, Any]:
     """The plain-data recipe named ``name`` (the stored dict itself: do not modify it).
 
-    It holds ``description``, ``status`` and the ``generator``, ``discriminator`` and
-    ``trainer`` arguments the recipe sets.
+    It holds ``description``, ``status``, ``test_mode`` (the mode its trained models record)
+    and the ``generator``, ``discriminator`` and ``trainer`` arguments the recipe sets.
 
     Raises:
         ValueError: For a name that is not in :data:`PRESETS` or :data:`ABLATIONS`.

@@ -1,8 +1,9 @@
 """What a trained model and its loggers record about the run: data facts, steps, settings.
 
 :func:`build_inference_metadata` is what :meth:`Trainer.inference_metadata` returns (stored in
-the exported ``config.json`` and shown on its model card); :func:`logged_config` is the record
-the loggers receive. Both read the trainer; neither changes it.
+the exported ``config.json`` and shown on its model card), the test mode included
+(:func:`recorded_test_mode`); :func:`logged_config` is the record the loggers receive. Both read
+the trainer; neither changes it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pix2pix.inference.modes import DEFAULT_TEST_MODE, check_test_mode
 from pix2pix.trainer.config import DATA_FIELDS
 
 if TYPE_CHECKING:
@@ -44,8 +46,35 @@ def build_inference_metadata(trainer: Trainer) -> dict[str, Any]:
         meta[key] = value if value is not None else stated
     # label-map sources: the classes `pix2pix serve` draws with (PairedImageDataset(palette=))
     meta["palette"] = described.get("palette", getattr(trainer.train_data, "palette", None))
+    meta["test_mode"] = recorded_test_mode(trainer.run_info)
     meta.update(training_facts(trainer, meta.get("direction")))
     return {k: v for k, v in meta.items() if v is not None}
+
+
+def recorded_test_mode(run_info: dict[str, Any]) -> str:
+    """The test mode a trained model records: the run's own, its preset's, else ``"eval"``.
+
+    ``run_info["test_mode"]`` states it for the run; otherwise ``run_info["preset"]`` (which
+    ``pix2pix train --preset`` sets) names the preset whose ``"test_mode"`` it takes. A run with
+    neither records ``"eval"``, the mode models had before it was recorded.
+
+    Raises:
+        ValueError: For a test mode or preset that does not exist.
+
+    Example:
+        >>> recorded_test_mode({}), recorded_test_mode({"test_mode": "paper"})
+        ('eval', 'paper')
+    """
+    if run_info.get("test_mode") is not None:
+        return check_test_mode(run_info["test_mode"], what='run_info["test_mode"]')
+    preset = run_info.get("preset")
+    if preset is not None:
+        # presets build trainer configs, so they import the trainer; read here, when a model is
+        # saved, not when this module loads
+        from pix2pix.presets import get_preset
+
+        return check_test_mode(get_preset(preset)["test_mode"], what=f"preset {preset!r}")
+    return DEFAULT_TEST_MODE
 
 
 def training_facts(trainer: Trainer, direction: Any) -> dict[str, Any]:

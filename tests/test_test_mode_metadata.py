@@ -1,0 +1,63 @@
+"""A trained model records its test mode: the run's own, else its preset's, else eval (issue 31)."""
+
+import json
+
+import pytest
+import torch
+
+from pix2pix import Translator
+from pix2pix.cli import main
+from pix2pix.data import SyntheticPairs
+from pix2pix.inference.modes import TEST_MODES
+from pix2pix.presets import get_preset, preset_names
+from pix2pix.trainer import Trainer
+
+from helpers import make_data, tiny_config, tiny_models
+
+
+def _trainer(tmp_path, **run_info):
+    trainer = Trainer(*tiny_models(num_downs=6), tiny_config(tmp_path), make_data(2, size=64))
+    trainer.run_info.update(run_info)
+    return trainer
+
+
+def test_every_preset_names_a_test_mode():
+    for name in preset_names():
+        assert get_preset(name)["test_mode"] in TEST_MODES, name
+    # the variants keep the paper's (only the paper's was measured)
+    paper = get_preset("paper")["test_mode"]
+    assert all(get_preset(name)["test_mode"] == paper for name in preset_names())
+
+
+def test_the_run_s_mode_then_its_preset_s_then_eval(tmp_path):
+    assert _trainer(tmp_path).inference_metadata()["test_mode"] == "eval"
+    paper = get_preset("paper")["test_mode"]
+    assert _trainer(tmp_path, preset="paper").inference_metadata()["test_mode"] == paper
+    for mode in TEST_MODES:
+        trainer = _trainer(tmp_path, preset="paper", test_mode=mode)
+        assert trainer.inference_metadata()["test_mode"] == mode
+    with pytest.raises(ValueError, match=r"run_info\[.test_mode.\]='noisy' is not a test mode"):
+        _trainer(tmp_path, test_mode="noisy").inference_metadata()
+    with pytest.raises(ValueError, match="Unknown preset 'nope'"):
+        _trainer(tmp_path, preset="nope").inference_metadata()
+
+
+def test_the_saved_model_is_translated_in_its_recorded_mode(tmp_path):
+    trainer = _trainer(tmp_path, test_mode="paper")
+    folder = trainer.save_pretrained(tmp_path / "final")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["inference"]["test_mode"] == "paper"
+    translator = Translator.from_pretrained(folder, device="cpu")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert translator.test_mode == "paper"
+    assert torch.equal(translator(x), translator(x, test_mode="paper", seed=0))
+
+
+def test_pix2pix_train_with_a_preset_records_the_preset_s_mode(tmp_path):
+    data = SyntheticPairs(2, size=32).write(tmp_path / "data")
+    args = ["train", "--data", str(data), "--output", str(tmp_path / "run"), "--preset", "paper"]
+    args += ["--max-steps", "1", "--num-downs", "5", "--base-channels", "4"]
+    args += ["--disc-channels", "4", "--load-size", "36", "--crop-size", "32", "--no-progress-bar"]
+    assert main(args) == 0
+    config = json.loads((tmp_path / "run" / "final" / "config.json").read_text())
+    assert config["inference"]["test_mode"] == get_preset("paper")["test_mode"]
