@@ -208,7 +208,7 @@ class Translator:
         inference: dict[str, Any] = {}
         reference = path.suffix in (".pth", ".pt")
         if reference:
-            overrides = {} if dropout is None else {"dropout": dropout}
+            overrides: dict[str, Any] = {} if dropout is None else {"dropout": dropout}
             model: ModelMixin = load_reference_checkpoint(path, **overrides)
             inference["test_mode"] = "paper"  # what the canonical test.py runs without --eval
         else:
