@@ -21,6 +21,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pix2pix.cli.train_data import build_datasets, direction_of
 from pix2pix.cli.train_models import (
     MODEL_FLAGS,
@@ -327,8 +329,9 @@ def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
     if not args.data:
         raise ValueError(f"{run_dir} does not record its training folder; pass --data DIR.")
     callbacks = _resume_callbacks(args, record, run_dir)
-    generator = build_from_config(record["generator"])
-    discriminator = build_from_config(record["discriminator"])
+    with torch.device("meta"):  # for the data checks only: from_run builds the real ones
+        generator = build_from_config(record["generator"])
+        discriminator = build_from_config(record["discriminator"])
     train_data, val_data = build_datasets(args, config, generator, discriminator)
     return Trainer.from_run(checkpoint, train_data, val_data, callbacks=callbacks, **overrides)
 
