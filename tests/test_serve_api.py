@@ -420,12 +420,14 @@ def test_starters_recoloured_for_a_cmp_style_palette(tmp_path):
     assert {tuple(p) for p in drawing.reshape(-1, 3)} <= {tuple(c["color"]) for c in palette}
 
 
-def test_no_palette_no_starters_and_a_bad_palette_is_ignored(tmp_path):
+def test_no_palette_no_starters_and_a_bad_palette_is_ignored(tmp_path, caplog):
     for name, inference in (("edges", {}), ("bad", {"palette": [{"name": "x", "color": [1]}]})):
         with _client(_tiny(tmp_path / name, **inference)) as client:
             info = client.get("/api/info").json()
             assert info["kind"] == "drawing" and info["palette"] is None
             assert client.get("/api/starters").json()["count"] == 0
+    # the bad one says why it was ignored, in the contract's words
+    assert "ignoring the model's palette: class 1's color is not three integers" in caplog.text
 
 
 # ---------------------------------------------------------------- the worker

@@ -7,41 +7,29 @@ import math
 from typing import Any
 
 from pix2pix.inference.modes import DEFAULT_SEED
+from pix2pix.palettes import check_palette
 from pix2pix.version import __version__
 
 logger = logging.getLogger(__name__)
 
 _DEFAULT_SIDE = 256  # the paper's crop size, for models saved without one
-_MAX_CLASSES = 256
 
 
 def read_palette(inference: dict[str, Any]) -> list[dict[str, Any]] | None:
     """The class palette of a label-map model, or ``None`` for any other model.
 
-    The contract is ``inference["palette"] = [{"name": "wall", "color": [r, g, b]}, ...]``,
-    the background class first. A malformed palette is logged and ignored (the page then
-    offers a free colour picker) rather than refusing to serve the model.
+    The contract is :func:`pix2pix.palettes.check_palette`'s. A malformed palette is logged
+    and ignored (the page then offers a free colour picker) rather than refusing to serve the
+    model.
     """
     palette = inference.get("palette")
     if palette is None:
         return None
     try:
-        if not isinstance(palette, list) or not 1 <= len(palette) <= _MAX_CLASSES:
-            raise ValueError(f"a list of 1 to {_MAX_CLASSES} classes")
-        classes = []
-        for entry in palette:
-            name, color = entry["name"], entry["color"]
-            if not isinstance(name, str) or not name:
-                raise ValueError("each name a non-empty string")
-            if len(color) != 3 or not all(
-                isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in color
-            ):
-                raise ValueError("each color three integers in 0..255")
-            classes.append({"name": name, "color": [int(c) for c in color]})
-    except (TypeError, KeyError, ValueError) as e:
-        logger.warning("ignoring the model's palette: expected %s", e)
+        return check_palette(palette, "the model's palette")
+    except ValueError as error:
+        logger.warning("ignoring %s", error)
         return None
-    return classes
 
 
 def canvas_size(translator: Any) -> tuple[int, int]:
