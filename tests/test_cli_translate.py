@@ -50,7 +50,8 @@ def test_translate_files_and_folders(tmp_path, model_dir, capsys):
     assert Image.open(tmp_path / "out" / "c.png").mode == "RGB"
 
 
-def test_translate_aligned_uses_the_model_direction(tmp_path, model_dir):
+def test_translate_aligned_uses_the_model_direction(tmp_path, model_dir, caplog):
+    caplog.set_level("INFO", logger="pix2pix")
     pair = np.zeros((32, 64, 3), dtype=np.uint8)
     pair[:, 32:] = 255  # the B half is white
     Image.fromarray(pair).save(tmp_path / "pair.png")
@@ -84,6 +85,11 @@ def test_translate_aligned_uses_the_model_direction(tmp_path, model_dir):
         )
         == 0
     )
+    said = [r.getMessage() for r in caplog.records if "half of each pair" in r.getMessage()]
+    assert said == [
+        "translating the right (B) half of each pair, BtoA (the model's training direction)",
+        "translating the left (A) half of each pair, AtoB (--direction)",
+    ]
     b_to_a = np.asarray(Image.open(tmp_path / "o1" / "pair.png"))
     a_to_b = np.asarray(Image.open(tmp_path / "o2" / "pair.png"))
     assert b_to_a.shape == a_to_b.shape == (32, 32, 3)
@@ -237,3 +243,15 @@ def test_translate_follows_the_recorded_mode_and_its_flags(tmp_path, caplog):
     assert "assumed" not in caplog.text
     canonical = Translator.from_pretrained(pth, dropout=0.0, device="cpu")(array)
     assert np.array_equal(told, canonical)
+
+
+def test_translate_aligned_without_a_recorded_direction_says_which_half(tmp_path, caplog):
+    caplog.set_level("INFO", logger="pix2pix")
+    UNetGenerator(base_channels=4, num_downs=5).save_pretrained(tmp_path / "bare")
+    Image.fromarray(np.zeros((32, 64, 3), dtype=np.uint8)).save(tmp_path / "pair.png")
+    args = ["translate", "--model", str(tmp_path / "bare"), str(tmp_path / "pair.png")]
+    assert main([*args, "--aligned", "--output", str(tmp_path / "out")]) == 0
+    assert (
+        "translating the left (A) half of each pair, AtoB (the model records no direction; "
+        "--direction BtoA for the right half)" in caplog.text
+    )

@@ -255,6 +255,22 @@ def _check_sizes(files: list[Path], args: argparse.Namespace) -> int | None:
     return None if pillow is None else max(pillow, args.max_pixels)
 
 
+def _aligned_direction(args: argparse.Namespace, recorded: str | None) -> str:
+    """The half of an A|B pair to translate, said once when ``--aligned`` (a wrong half gives a
+    plausible but wrong picture, so the user should see which one was chosen and why)."""
+    direction = args.direction or recorded or "AtoB"
+    if args.aligned:
+        half = "left (A)" if direction == "AtoB" else "right (B)"
+        if args.direction:
+            why = "--direction"
+        elif recorded:
+            why = "the model's training direction"
+        else:
+            why = "the model records no direction; --direction BtoA for the right half"
+        logger.info("translating the %s half of each pair, %s (%s)", half, direction, why)
+    return direction
+
+
 def _source_half(path: Path, direction: str) -> np.ndarray:
     array = read_image(path)
     half = array.shape[1] // 2
@@ -286,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
         test_mode=args.test_mode,
         dropout=args.dropout,
     )
-    direction = args.direction or translator.direction or "AtoB"
+    direction = _aligned_direction(args, translator.direction)
     output.mkdir(parents=True, exist_ok=True)
     progress = tqdm(total=len(files), desc="translate", unit="img")
     with _pillow_pixel_limit(pillow_limit):
