@@ -315,3 +315,24 @@ def test_bf16_on_a_cpu_without_its_kernels_is_said_in_one_line(tmp_path, monkeyp
     with caplog.at_level("WARNING"):
         fp32.setup()
     assert "on this CPU" not in caplog.text
+
+
+def test_translator_bf16_on_a_cpu_without_its_kernels_warns_in_the_same_words(monkeypatch):
+    """The Translator and the Trainer share one probe and one message (pix2pix._device)."""
+    import warnings
+
+    import pix2pix._device as device_module
+    from pix2pix import Translator
+
+    class NoBf16:
+        @staticmethod
+        def _is_mkldnn_bf16_supported():
+            return False
+
+    monkeypatch.setattr(device_module.torch.ops, "mkldnn", NoBf16())
+    generator, _ = tiny_models()
+    with pytest.warns(UserWarning, match=r"dtype=torch.bfloat16 on this CPU: .* reference kernels"):
+        Translator(generator, dtype="bf16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Translator(generator)  # fp32 says nothing

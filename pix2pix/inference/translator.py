@@ -15,7 +15,12 @@ import torch
 from torch import nn
 
 from pix2pix import hub
-from pix2pix._device import resolve_device, resolve_dtype
+from pix2pix._device import (
+    half_precision_is_slow,
+    resolve_device,
+    resolve_dtype,
+    slow_half_precision_message,
+)
 from pix2pix.inference.images import ImageSpec, from_model_output, is_single_image, to_model_input
 from pix2pix.inference.modes import (
     DEFAULT_SEED,
@@ -37,31 +42,6 @@ from pix2pix.models.convert import assumed_reference_settings, load_reference_ch
 from pix2pix.pretrained.resolve import resolve_model
 
 logger = logging.getLogger(__name__)
-
-
-def _warn_if_half_precision_is_slow(device: torch.device, dtype: torch.dtype) -> None:
-    """Warn when this CPU has no oneDNN kernels for ``dtype`` (no AVX-512 BF16/FP16 or AMX).
-
-    PyTorch then runs half-precision convolutions on its slow reference kernels: measured 10-80x
-    slower than fp32 on an AVX2-only AMD EPYC (``benchmarks/results/translate_cpu_avx2.json``).
-    """
-    if device.type != "cpu":
-        return
-    check = {
-        torch.bfloat16: "_is_mkldnn_bf16_supported",
-        torch.float16: "_is_mkldnn_fp16_supported",
-    }.get(dtype)
-    try:
-        supported = bool(getattr(torch.ops.mkldnn, check)()) if check else True
-    except (AttributeError, RuntimeError):  # a private probe; absent in some builds
-        return
-    if not supported:
-        warnings.warn(
-            f"dtype={dtype} on this CPU: it lacks the instructions (AVX-512 BF16/FP16, AMX) "
-            "of oneDNN's half-precision kernels, so convolutions fall back to slow reference "
-            "kernels, many times slower than the default fp32.",
-            stacklevel=3,
-        )
 
 
 class Translator:
@@ -134,7 +114,10 @@ class Translator:
         # autocast's per-op casts several times on CPU)
         self._eager: nn.Module = generator
         if self.dtype != torch.float32:
-            _warn_if_half_precision_is_slow(self.device, self.dtype)
+            if half_precision_is_slow(self.device, self.dtype):
+                warnings.warn(
+                    slow_half_precision_message(self.dtype, f"dtype={self.dtype}"), stacklevel=2
+                )
             self._eager = copy.deepcopy(generator).to(dtype=self.dtype)
         # compiled: a channels-last copy behind torch.compile. The eager module stays as it is:
         # dropout draws its mask in memory order, so only the contiguous module draws the masks
