@@ -59,7 +59,6 @@ LABEL_COLOURS = np.array(
 )
 
 
-
 def synthetic_palette() -> list[dict[str, Any]]:
     """The synthetic classes as the ``inference["palette"]`` a label-map model records.
 

@@ -39,6 +39,7 @@ _CACHED_FILES = (CONFIG_NAME, WEIGHTS_NAME)
 
 logger = logging.getLogger(__name__)
 
+
 def list_pretrained(kind: str | None = None) -> list[str]:
     """The registry names, pix2pix models first (``kind="pix2pix"`` or ``"cyclegan"`` filters).
 
