@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pix2pix._extras import install_command
 from pix2pix._files import atomic_write
 from pix2pix.inference.modes import check_test_mode, paper_mode_graph
 from pix2pix.inference.tiling import pad_to_multiple_in_graph
@@ -54,8 +55,6 @@ EXPORT_FORMATS = ("onnx", "torchscript")
 # are converted to; beyond it the exporter keeps 18 with only a log line, so those are refused.
 DEFAULT_OPSET = 18
 _MIN_OPSET = 18
-
-_ONNX_HINT = 'ONNX export needs onnx, onnxscript and onnxruntime: pip install "pix2pix[onnx]"'
 
 #: What each test mode's graph computes, recorded in the exported file.
 TEST_MODE_NOTES = {
@@ -367,7 +366,10 @@ def _require_onnx() -> None:
         except ImportError:
             missing.append(name)
     if missing:
-        raise ImportError(f"{_ONNX_HINT} (missing: {', '.join(missing)}).")
+        raise ImportError(
+            f"ONNX export needs onnx, onnxscript and onnxruntime (missing: {', '.join(missing)}): "
+            f"{install_command('onnx')}"
+        )
 
 
 @contextlib.contextmanager

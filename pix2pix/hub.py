@@ -1,4 +1,4 @@
-"""Share models through the Hugging Face Hub (the ``hub`` extra: ``pip install "pix2pix[hub]"``).
+"""Share models through the Hugging Face Hub (needs the ``hub`` extra: huggingface_hub).
 
 A Hub repo holds exactly what ``save_pretrained`` writes: ``config.json``, ``model.safetensors``
 and the model card ``README.md``. Downloads go through ``huggingface_hub``'s cache, so they follow
@@ -17,14 +17,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pix2pix._extras import install_command
 from pix2pix.constants import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 from pix2pix.version import __version__
 
 __all__ = ["download_pretrained", "push_to_hub"]
 
 HUB_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
-
-_HUB_HINT = 'Using the Hugging Face Hub needs huggingface_hub: pip install "pix2pix[hub]"'
 
 # "owner/name": one slash, Hub-legal characters, not starting with "." (so "./x" and "../x"
 # stay local paths).
@@ -38,7 +37,9 @@ def _import_hub() -> ModuleType:
     try:
         import huggingface_hub
     except ImportError:
-        raise ImportError(f"{_HUB_HINT}.") from None
+        raise ImportError(
+            f"Using the Hugging Face Hub needs huggingface_hub: {install_command('hub')}"
+        ) from None
     return huggingface_hub
 
 
@@ -80,7 +81,7 @@ def resolve_model_path(path: str | os.PathLike[str]) -> Path:
         # It may be a mistyped local path just as well as a Hub id: say both.
         raise FileNotFoundError(
             f"No model found at {path}: the path does not exist. To load it from the Hugging "
-            'Face Hub instead, install huggingface_hub: pip install "pix2pix[hub]".'
+            f"Face Hub instead, install huggingface_hub: {install_command('hub')}"
         ) from None
     return download_pretrained(str(path))
 

@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="PATH",
         help="the LPIPS linear heads (v0.1); default: the installed lpips package's "
-        "(pip install 'pix2pix[lpips]')",
+        "(the lpips extra)",
     )
     parser.add_argument(
         "--gallery-from",

@@ -13,6 +13,7 @@ import math
 import os
 from pathlib import Path
 
+from pix2pix._extras import install_command
 from pix2pix.cli.options import MODEL_HELP
 from pix2pix.cli.test_mode import add_test_mode_arguments
 from pix2pix.constants import FINAL_DIR, PRECISION_CHOICES
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="draw in the browser and watch the model translate it; an HTTP API for programs",
         description="Serve one model: a drawing page at http://HOST:PORT/ and an HTTP API "
         "(POST /api/translate, GET /api/info, GET /healthz). Listens on 127.0.0.1 (this "
-        'machine only) unless --host says otherwise. Needs pip install "pix2pix[serve]".',
+        "machine only) unless --host says otherwise. Needs the serve extra (FastAPI, uvicorn).",
     )
     parser.add_argument(
         "--model",
@@ -117,9 +118,7 @@ def require_stack() -> None:
     """
     missing = [dist for name, dist in _STACK.items() if importlib.util.find_spec(name) is None]
     if missing:
-        raise RuntimeError(
-            f'pix2pix serve needs {", ".join(missing)}: pip install "pix2pix[serve]"'
-        )
+        raise RuntimeError(f"pix2pix serve needs {', '.join(missing)}: {install_command('serve')}")
 
 
 def display_name(model: str) -> str:

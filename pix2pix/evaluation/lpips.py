@@ -20,7 +20,7 @@ This is the formula of the ``lpips`` package (v0.1.4, ``lpips.LPIPS``), computed
   channels (plus 1e-10) and ``w_l`` the head of stage ``l``.
 
 Nothing is downloaded. The heads (``lin0..4`` of ``weights/v0.1/alex.pth`` ..., a few KB) come
-from the ``lpips`` package's files when it is installed (``pip install "pix2pix[lpips]"``; it
+from the ``lpips`` package's files when it is installed (the ``lpips`` extra; it
 is not imported) or from a file given; the backbone from torchvision's file in the torch hub
 cache (``alexnet-owt-7be5be79.pth`` ..., what ``torchvision.models.alexnet(weights=
 "IMAGENET1K_V1")`` stores, and what the package itself loads) or a file given. Both are read
@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pix2pix._extras import install_command
 from pix2pix._weights_files import load_weights_file, sha256_prefix
 
 #: Backbones, as the ``lpips`` package names them.
@@ -163,7 +164,7 @@ def missing_note(net: str = "alex", version: str = "0.1") -> str:
         )
     if package_heads(net, version) is None:
         missing.append(
-            "the LPIPS linear heads (pip install 'pix2pix[lpips]', or lpips_heads=PATH, CLI "
+            f"the LPIPS linear heads ({install_command('lpips')}, or lpips_heads=PATH, CLI "
             "--lpips-heads PATH)"
         )
     return f"not computed: needs {' and '.join(missing)}. Nothing is downloaded."

@@ -231,7 +231,7 @@ def evaluate(
         lpips_weights: torchvision's state dict of that backbone (``alexnet-owt-*.pth`` ...).
             Default: the torch hub cache if it holds it.
         lpips_heads: The LPIPS linear heads file. Default: the installed ``lpips`` package's
-            (``pip install "pix2pix[lpips]"``). Without both files LPIPS is ``None`` with
+            (the ``lpips`` extra). Without both files LPIPS is ``None`` with
             ``lpips_note`` saying which is missing; nothing is downloaded.
         progress: Show a progress bar (tqdm: on stderr, or a widget in a notebook); ``False``
             for none (scripts that log, loops over many models).

@@ -169,7 +169,7 @@ class Translator:
                 ``torch.load(weights_only=True)``); then a pretrained model name
                 (:func:`pix2pix.list_pretrained`, e.g. ``"facades_label2photo"``: downloaded
                 and converted once into the cache); then a Hugging Face Hub repo id
-                ``"owner/name"`` (needs ``pip install "pix2pix[hub]"``).
+                ``"owner/name"`` (needs the ``hub`` extra).
             device: See :class:`Translator`.
             dtype: See :class:`Translator`.
             compile: See :class:`Translator`.
@@ -250,7 +250,7 @@ class Translator:
     ) -> str:
         """Upload the generator and its inference settings to the Hugging Face Hub.
 
-        Needs ``pip install "pix2pix[hub]"``; see :func:`pix2pix.hub.push_to_hub`.
+        Needs the ``hub`` extra; see :func:`pix2pix.hub.push_to_hub`.
 
         Returns:
             The URL of the commit.

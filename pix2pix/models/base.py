@@ -135,7 +135,7 @@ class ModelMixin(nn.Module):
         token: str | None = None,
         commit_message: str = "Upload pix2pix model",
     ) -> str:
-        """Upload the model to the Hugging Face Hub (needs ``pip install "pix2pix[hub]"``).
+        """Upload the model to the Hugging Face Hub (needs the ``hub`` extra).
 
         See :func:`pix2pix.hub.push_to_hub`; the repo gets what :meth:`save_pretrained` writes.
 
@@ -164,7 +164,7 @@ class ModelMixin(nn.Module):
             path: The folder, or a ``.safetensors`` file with ``config.json`` beside it, a
                 pretrained model name (:func:`pix2pix.list_pretrained`), or a
                 Hugging Face Hub repo id ``"owner/name"`` (a string with exactly one slash that
-                is no local path; needs ``pip install "pix2pix[hub]"``, uses the HF cache).
+                is no local path; needs the ``hub`` extra, uses the HF cache).
             device: Where to put the weights (default CPU).
 
         Returns:

@@ -1,6 +1,6 @@
 """``pix2pix serve``: a drawing page and an HTTP API for one model (needs the serve extra).
 
-Install with ``pip install "pix2pix[serve]"`` (FastAPI, uvicorn, python-multipart). Build the
+Needs the ``serve`` extra (FastAPI, uvicorn, python-multipart). Build the
 application with :func:`create_app` and run it with :func:`serve`, or use the command line:
 ``pix2pix serve --model MODEL``.
 """

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pix2pix._extras import require_extra
+from pix2pix._extras import install_command, require_extra
 from pix2pix._files import atomic_write_text
 from pix2pix.trainer.metric_files import append_text, jsonl_records, read_csv_table
 
@@ -197,7 +197,7 @@ def _summary_writer(log_dir: Path, purge_step: int | None) -> Any:
     except ImportError as error:
         raise ImportError(
             "TensorBoard logging (loggers 'tensorboard') needs the "
-            "tensorboard package: pip install 'pix2pix[tensorboard]'"
+            f"tensorboard package: {install_command('tensorboard')}"
         ) from error
     return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
@@ -260,7 +260,7 @@ class WandbLogger(Logger):
         except ImportError as error:
             raise ImportError(
                 "Weights & Biases logging (logger 'wandb') needs the wandb package: "
-                "pip install 'pix2pix[wandb]' (set WANDB_MODE=offline to log without an account)"
+                f"{install_command('wandb')} (set WANDB_MODE=offline to log without an account)"
             ) from error
         self._wandb = wandb
         self.output_dir = Path(output_dir)
