@@ -130,7 +130,7 @@ def _given(argv: list[str], flag: str) -> bool:
 
 
 def capped_train(argv: list[str]) -> list[str]:
-    """A ``pix2pix train`` line as written, capped to a few steps of a tiny network at 32 px."""
+    """A ``pix2pix train`` line as written, capped to a few steps of a tiny network."""
     argv = list(argv)
     if _given(argv, "--max-steps"):
         i = argv.index("--max-steps")
@@ -140,11 +140,8 @@ def capped_train(argv: list[str]) -> list[str]:
     argv.append("--no-progress-bar")
     if _given(argv, "--resume"):
         return argv  # a resumed run keeps its own models and sizes
-    for flag, value in (("--load-size", "36"), ("--crop-size", "32")):
-        if _given(argv, flag):
-            argv[argv.index(flag) + 1] = value
-        else:
-            argv += [flag, value]
+    # the sizes stay as written (the paper's 286/256 by default): a page's Python may rebuild
+    # the run's data with the library's defaults, and the network is tiny anyway
     if not _given(argv, "--config"):
         argv += ["--base-channels", "4", "--disc-channels", "4"]
         generator = argv[argv.index("--generator") + 1] if _given(argv, "--generator") else "unet"

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pix2pix.data import SyntheticPairs
+from pix2pix.data import PairedImageDataset, SyntheticPairs
 from pix2pix.trainer import Callback, Trainer
 from pix2pix.trainer import checkpoint as ckpt
 
@@ -75,6 +75,32 @@ def test_from_run_refuses_data_that_differs_from_the_record(tmp_path):
     with pytest.raises(ValueError, match=r"train_data.seed: 0 -> 1"):
         Trainer.from_run(tmp_path / "run", SyntheticPairs(4, size=32, seed=1), max_steps=2)
     Trainer.from_run(tmp_path / "run", SyntheticPairs(4, size=32, seed=0), max_steps=2).fit()
+
+
+def test_size_multiple_is_a_change_only_where_it_shapes_the_images(tmp_path):
+    """A run the CLI trained records its generator's multiple (32 here); the same folder read
+    with PairedImageDataset's default (256) is the same data unless preprocess is "none"."""
+    folder = SyntheticPairs(4, size=32, seed=0).write(tmp_path / "pairs")
+    for preprocess in ("resize_and_crop", "none"):
+        run = tmp_path / preprocess
+        config = tiny_config(tmp_path, max_steps=1, checkpoint_every=1, output_dir=str(run))
+        data = PairedImageDataset(
+            folder,
+            direction="BtoA",
+            load_size=36,
+            crop_size=32,
+            preprocess=preprocess,
+            size_multiple=32,
+        )
+        Trainer(*tiny_models(), config, data).fit()
+        default = PairedImageDataset(
+            folder, direction="BtoA", load_size=36, crop_size=32, preprocess=preprocess
+        )
+        if preprocess == "none":
+            with pytest.raises(ValueError, match=r"train_data.size_multiple: 32 -> 256"):
+                Trainer.from_run(run, default, max_steps=2)
+        else:
+            Trainer.from_run(run, default, max_steps=2).fit()
 
 
 def test_recorded_callbacks_are_listed_not_attached(tmp_path, caplog):

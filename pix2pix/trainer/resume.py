@@ -133,6 +133,22 @@ def is_finished(step: int, epoch: int, config: TrainerConfig) -> bool:
     return epoch >= config.total_epochs
 
 
+def _data_changes(saved: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """The dataset settings that differ from the record and change what a step sees."""
+    refused = {}
+    for key, (old, new) in model_changes(saved, current).items():
+        # its folder may move and its bad-image policy changes no step; a setting only one
+        # side states (a palette, for pix2pix serve) is no change to the pixels
+        if key in ("root", "on_error") or key not in saved or key not in current:
+            continue
+        # size_multiple shapes images only under preprocess="none"; elsewhere a dataset built
+        # with the default (256) reads what the run read with its generator's multiple
+        if key == "size_multiple" and saved.get("preprocess") != "none":
+            continue
+        refused[f"train_data.{key}"] = (old, new)
+    return refused
+
+
 def continue_run(
     cls: type[T],
     run: str | os.PathLike[str],
@@ -171,10 +187,7 @@ def continue_run(
     _, refused = config_changes(record["trainer"], config)
     recorded_data = (record.get("data") or {}).get("train") or {}
     data_now = data_record(train_data) or {}
-    for key, (old, new) in model_changes(recorded_data, data_now).items():
-        # the dataset's own settings change what a step sees; its folder may move
-        if key in recorded_data and key in data_now and key not in ("root", "on_error"):
-            refused[f"train_data.{key}"] = (old, new)
+    refused.update(_data_changes(recorded_data, data_now))
     refuse_changes(refused, where=where, fix="Drop those settings, or start a new run")
     trainer = cls(generator, discriminator, config, train_data, val_data, callbacks)
     recorded = [str(spec) for spec in record.get("callbacks") or []]
