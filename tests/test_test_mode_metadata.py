@@ -24,6 +24,8 @@ def _trainer(tmp_path, **run_info):
 def test_every_preset_names_a_test_mode():
     for name in preset_names():
         assert get_preset(name)["test_mode"] in TEST_MODES, name
+    # measured against eval on facades (docs/src/results.md): the paper's own test mode
+    assert get_preset("paper")["test_mode"] == "paper"
     # the variants keep the paper's (only the paper's was measured)
     paper = get_preset("paper")["test_mode"]
     assert all(get_preset(name)["test_mode"] == paper for name in preset_names())
