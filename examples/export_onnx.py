@@ -1,6 +1,6 @@
 """Export a generator to ONNX and translate an image with ONNX Runtime instead of PyTorch.
 
-Run: ``pip install "pix2pix[onnx]"``, then
+Run: ``pip install ".[onnx]"`` (in the checkout), then
 ``python examples/export_onnx.py [--model runs/NAME/final] [--output DIR]``. Without ``--model``
 an untrained paper U-Net is exported, so the picture is noise-like: the point is the deployment
 path (the graph's input convention; any image size, padded and cropped back inside the graph).
