@@ -52,19 +52,3 @@ def test_require_extra_is_one_line_with_the_install(monkeypatch):
     assert "\n" not in message and "pix2pix[" not in message
     assert message.startswith("--logger wandb needs the wandb package, which is not installed: ")
     assert message.endswith(install_command("wandb"))
-
-
-def test_pix2pix_serve_without_its_stack_is_one_line_with_the_install(capsys, monkeypatch):
-    from pix2pix.cli import main
-    from pix2pix.cli import serve as serve_cli
-
-    real = serve_cli.importlib.util.find_spec
-    monkeypatch.setattr(
-        serve_cli.importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "uvicorn" else real(name, *a),
-    )
-    assert main(["serve", "--model", "facades_label2photo"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith(f"pix2pix serve needs uvicorn: {install_command('serve')}")
-    assert "Traceback" not in "\n".join(err)

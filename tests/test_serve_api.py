@@ -21,6 +21,8 @@ pytest.importorskip("python_multipart")
 from fastapi.testclient import TestClient
 
 from pix2pix import Translator
+from pix2pix._extras import install_command
+from pix2pix.cli import main
 from pix2pix.cli import serve as serve_cli
 from pix2pix.data.synthetic import synthetic_palette as label_palette
 from pix2pix.models import UNetGenerator
@@ -557,15 +559,18 @@ def test_cli_defaults_are_safe():
     assert args.compile and args.dtype == "bf16" and args.allow_host == ["a"]
 
 
-def test_cli_names_the_missing_extra(monkeypatch):
-    import importlib.util
-
-    real = importlib.util.find_spec
+def test_cli_names_the_missing_extra(capsys, monkeypatch):
+    """One line, before the model loads, naming the packages to install (not on PyPI)."""
+    real = serve_cli.importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name: None if name == "uvicorn" else real(name)
+        serve_cli.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "uvicorn" else real(name, *a),
     )
-    with pytest.raises(RuntimeError, match=r'pip install "pix2pix\[serve\]"'):
-        serve_cli.run(_parse(["serve", "--model", "m"]))
+    assert main(["serve", "--model", "facades_label2photo"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(f"pix2pix serve needs uvicorn: {install_command('serve')}")
+    assert "Traceback" not in "\n".join(err)
 
 
 def test_cli_missing_model_is_a_plain_error(tmp_path):
