@@ -86,7 +86,7 @@ def test_the_docs_dry_run_writes_every_file_and_the_record(tmp_path):
 
 def test_a_failed_calibration_stops_with_a_short_report(tmp_path):
     argv = ["--device", "cpu", "--smoke", "--tasks", "facades", "--gate", "enforce"]
-    argv += ["--min-steps", "100000000", "--cuda-graphs"]
+    argv += ["--min-steps", "100000000"]
     assert paper_recipe.main(with_paths(["--output", "x", *argv], tmp_path)) == 2
     folder = tmp_path / "out" / "quality-facades-32-cpu-smoke"
     assert [p.name for p in folder.iterdir()] == ["recipe.json"]
@@ -94,8 +94,15 @@ def test_a_failed_calibration_stops_with_a_short_report(tmp_path):
     assert record["status"] == "aborted" and record["steps"] == 6
     assert any(re.search(r"steps/s is under the [\d.]+ needed", r) for r in record["reasons"])
     assert record["training"]["calibration"]["passed"] is False
-    # a setting is never silently ignored: no TrainerConfig field of that name, so it says so
-    assert "no cuda_graphs field" in record["cuda_graphs"]
+
+
+def test_cuda_graphs_without_a_cuda_device_is_refused_before_anything_runs(tmp_path, capsys):
+    argv = ["--output", "x", "--device", "cpu", "--smoke", "--cuda-graphs"]
+    with pytest.raises(SystemExit) as exit_:
+        paper_recipe.main(with_paths(argv, tmp_path))
+    assert exit_.value.code == 2
+    assert "--cuda-graphs needs a CUDA --device, not 'cpu'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_compile_failure_at_the_first_step_retrains_without_compile(tmp_path, monkeypatch):
