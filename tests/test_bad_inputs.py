@@ -123,7 +123,7 @@ def test_an_empty_pth_is_one_line(image, tmp_path, capsys):
     code = main(["translate", str(image), "--model", str(tmp_path / "empty.pth"),
                  "--output", str(tmp_path / "out")])  # fmt: skip
     assert code == 2
-    assert "empty.pth: EOFError. The file is empty, truncated" in _one_error_line(capsys)
+    assert "empty.pth: the file is empty. Download it again" in _one_error_line(capsys)
 
 
 def test_inference_that_is_not_an_object_is_one_line(model_dir, image, tmp_path, capsys):
@@ -213,6 +213,25 @@ def test_a_damaged_run_record_without_a_copy_names_the_file(old_run, capsys, tex
     assert "run_config.json" in line and says in line
 
 
+@pytest.mark.parametrize(
+    ("trainer", "says"),
+    [({"lr": "fast"}, "lr"), ({"no_such_field": 1}, "no_such_field"), (None, "")],
+)
+def test_a_run_record_with_a_bad_trainer_section_is_refused_in_one_line(
+    old_run, capsys, trainer, says
+):
+    for path in [old_run / "run_config.json", *old_run.glob("checkpoints/*/run_config.json")]:
+        record = json.loads(path.read_text())
+        if trainer is None:
+            del record["trainer"]
+        else:
+            record["trainer"].update(trainer)
+        path.write_text(json.dumps(record))
+    assert main(["train", "--resume", str(old_run), "--max-steps", "2"]) == 2
+    line = _one_error_line(capsys)
+    assert f"{old_run / 'run_config.json'} is damaged" in line and says in line
+
+
 def test_an_error_from_a_dataloader_worker_prints_as_its_own_line():
     from pix2pix.cli import _one_line
 
@@ -246,3 +265,25 @@ def test_a_config_json_beyond_any_model_is_refused_before_building(tmp_path, cap
     code = main(["translate", str(tmp_path / "x.png"), "--model", str(folder), "--output",
                  str(tmp_path / "out"), "--device", "cpu"])  # fmt: skip
     assert code == 2 and f"{key}={value} is larger than any model" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"<html><body>Sign in to download</body></html>", "it looks like a web page or text"),
+        (b"\x80\x02garbage that is no pickle", "its contents are corrupt"),
+        (b"", "the file is empty"),
+    ],
+)
+def test_a_weights_file_that_is_no_pytorch_file_is_named_for_what_it_is(tmp_path, content, says):
+    """--vgg-weights, --lpips-weights and FID's weights share the reader: a saved login page was
+    called 'a pickle of Python objects', garbage after a pickle's first byte a KeyError."""
+    from pix2pix._weights_files import load_weights_file
+
+    path = tmp_path / "vgg19.pth"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=says) as raised:
+        load_weights_file(path, "--vgg-weights", "torchvision vgg19 weights", "Save them so.")
+    message = str(raised.value)
+    assert message.startswith(f"{path} does not hold torchvision vgg19 weights: ")
+    assert message.endswith("Save them so.") and "\n" not in message

@@ -184,8 +184,29 @@ def test_truncated_checkpoint_is_refused(tmp_path):
     path = tmp_path / "latest_net_G.pth"
     torch.save(RefUnet(3, 3, 5, ngf=2).state_dict(), path)
     path.write_bytes(path.read_bytes()[:300])
-    with pytest.raises(ValueError, match="truncated or not a PyTorch checkpoint"):
+    with pytest.raises(ValueError, match=r"Could not read .*latest_net_G.pth: .*Download it again"):
         read_reference_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "the file is empty"),
+        (b"<!DOCTYPE html><html><body>Sign in</body></html>", "it looks like a web page"),
+        (b"version https://git-lfs.github.com/spec/v1\n", "not a PyTorch file"),
+        # a pickle's first byte, then garbage: torch's unpickler fails with a KeyError inside
+        (b"\x80\x02garbage that is no pickle", "Could not read"),
+    ],
+)
+def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(tmp_path, content, says):
+    """A login page saved as latest_net_G.pth was called 'a pickle of Python objects'."""
+    path = tmp_path / "latest_net_G.pth"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=says) as raised:
+        read_reference_checkpoint(path)
+    message = str(raised.value)
+    assert "\n" not in message and "Python objects" not in message
+    assert str(path) in message and "Download it again" in message
 
 
 def test_non_state_dict_is_refused(tmp_path):

@@ -9,15 +9,14 @@ from its keys and shapes, renames every tensor to our flat layout and returns ou
 from __future__ import annotations
 
 import os
-import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pix2pix._weights_files import WeightsFileError, read_tensors
 from pix2pix.models.base import ModelMixin, build_from_config, load_state_dict_checked
 
 REFERENCE_ARCHITECTURES = ("unet", "resnet", "patchgan", "pixel")
@@ -64,12 +63,6 @@ def assumed_reference_settings(model_type: str) -> dict[str, Any]:
     return {"dropout": 0.5} if model_type == "UNetGenerator" else {}
 
 
-def _first_line(error: BaseException) -> str:
-    # torch raises EOFError() with no message for an empty file
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
-
-
 def read_reference_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a reference ``.pth`` state dict safely (``torch.load(weights_only=True)``).
 
@@ -82,17 +75,17 @@ def read_reference_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.T
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+        state = read_tensors(path)
+    except WeightsFileError as error:
+        if error.kind == "objects":
+            raise ValueError(
+                f"Refused to load {path}: it contains Python objects other than tensors, and "
+                "unpickling them could run arbitrary code. Re-save it from trusted code with "
+                "torch.save(model.state_dict(), path)."
+            ) from None
         raise ValueError(
-            f"Refused to load {path}: it contains Python objects other than tensors, and "
-            f"unpickling them could run arbitrary code ({_first_line(error)}). Re-save "
-            "it from trusted code with torch.save(model.state_dict(), path)."
-        ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
-        raise ValueError(
-            f"Could not read {path}: {_first_line(error)}. The file is empty, truncated or "
-            "not a PyTorch checkpoint."
+            f"Could not read {path}: {error.detail}. Download it again, or give a checkpoint "
+            "saved with torch.save(model.state_dict(), path)."
         ) from None
     nested = state.get("state_dict") if isinstance(state, Mapping) else None
     if isinstance(nested, Mapping):
