@@ -52,11 +52,11 @@ def test_blocks_not_run_say_why():
     ]
     unexplained = [(where, why) for where, why in skipped if why not in REASONS]
     assert unexplained == [], f"blocks not run for no known reason: {unexplained}"
-    # most of the docs run: a page that marks everything is no test at all
+    # most of the docs run: docs that mark everything would be no test at all
     runnable = sum(
         1 for page in PAGES for b in page_blocks(page) if b.language in RUN and b.not_run is None
     )
-    assert runnable > 3 * len(skipped), (runnable, skipped)
+    assert runnable > len(skipped), (runnable, skipped)
 
 
 def test_every_code_block_says_its_language():
