@@ -24,10 +24,9 @@ size. The architecture follows the size the way the paper does: a U-Net with a 1
   :func:`pix2pix.models.create_model`) beside its arguments.
 
 Each preset also names the test mode its models record (``"test_mode"``, see
-:mod:`pix2pix.inference.modes`): a model trained with ``pix2pix train --preset NAME`` (or a
-:class:`~pix2pix.trainer.Trainer` whose ``run_info["preset"]`` names it) is translated in that
-mode by default. It was measured for ``"paper"`` (the "Quality results" page); the variants
-keep the paper's.
+:mod:`pix2pix.inference.modes`): a model trained with ``pix2pix train --preset NAME`` is
+translated in that mode by default (from Python, set ``trainer.run_info["test_mode"]``). It
+was measured for ``"paper"`` (the "Quality results" page); the variants keep the paper's.
 
 Example:
     >>> from pix2pix.presets import build_preset

@@ -1,4 +1,5 @@
-"""A trained model records its test mode: the run's own, else its preset's, else eval (issue 31)."""
+"""A trained model records its test mode: the run's own, else eval; `pix2pix train` states one for
+every run: --test-mode, else the preset's, else the one --config's run recorded, else paper (issue 31)."""
 
 import json
 
@@ -31,17 +32,15 @@ def test_every_preset_names_a_test_mode():
     assert all(get_preset(name)["test_mode"] == paper for name in preset_names())
 
 
-def test_the_run_s_mode_then_its_preset_s_then_eval(tmp_path):
+def test_the_run_s_mode_else_eval(tmp_path):
     assert _trainer(tmp_path).inference_metadata()["test_mode"] == "eval"
-    paper = get_preset("paper")["test_mode"]
-    assert _trainer(tmp_path, preset="paper").inference_metadata()["test_mode"] == paper
+    # a preset's name is a record; the command line turns it into a test mode, the trainer not
+    assert _trainer(tmp_path, preset="paper").inference_metadata()["test_mode"] == "eval"
     for mode in TEST_MODES:
         trainer = _trainer(tmp_path, preset="paper", test_mode=mode)
         assert trainer.inference_metadata()["test_mode"] == mode
     with pytest.raises(ValueError, match=r"run_info\[.test_mode.\]='noisy' is not a test mode"):
         _trainer(tmp_path, test_mode="noisy").inference_metadata()
-    with pytest.raises(ValueError, match="Unknown preset 'nope'"):
-        _trainer(tmp_path, preset="nope").inference_metadata()
 
 
 def test_the_saved_model_is_translated_in_its_recorded_mode(tmp_path):
@@ -55,11 +54,38 @@ def test_the_saved_model_is_translated_in_its_recorded_mode(tmp_path):
     assert torch.equal(translator(x), translator(x, test_mode="paper", seed=0))
 
 
-def test_pix2pix_train_with_a_preset_records_the_preset_s_mode(tmp_path):
-    data = SyntheticPairs(2, size=32).write(tmp_path / "data")
-    args = ["train", "--data", str(data), "--output", str(tmp_path / "run"), "--preset", "paper"]
-    args += ["--max-steps", "1", "--num-downs", "5", "--base-channels", "4"]
-    args += ["--disc-channels", "4", "--load-size", "36", "--crop-size", "32", "--no-progress-bar"]
+def _train(tmp_path, output, *flags):
+    data = tmp_path / "data"
+    if not data.exists():
+        SyntheticPairs(2, size=32).write(data)
+    args = ["train", "--data", str(data), "--output", str(tmp_path / output), *flags]
+    args += ["--max-steps", "1", "--no-progress-bar"]
+    if "--config" not in flags:
+        args += ["--num-downs", "5", "--base-channels", "4", "--disc-channels", "4"]
+        args += ["--load-size", "36", "--crop-size", "32"]
     assert main(args) == 0
+    config = json.loads((tmp_path / output / "final" / "config.json").read_text())
+    return config["inference"]["test_mode"]
+
+
+def test_pix2pix_train_records_a_test_mode_for_every_run(tmp_path):
+    # the defaults are the paper's recipe, translated as the canonical test.py does
+    assert _train(tmp_path, "plain") == "paper"
+    assert _train(tmp_path, "preset", "--preset", "paper") == get_preset("paper")["test_mode"]
+    assert _train(tmp_path, "eval", "--preset", "paper", "--test-mode", "eval") == "eval"
+    record = json.loads((tmp_path / "eval" / "run_config.json").read_text())
+    assert record["info"]["preset"] == "paper"
+    # a run started from another's record keeps its recipe's facts, unless told otherwise
+    config = str(tmp_path / "eval" / "run_config.json")
+    assert _train(tmp_path, "again", "--config", config) == "eval"
+    record = json.loads((tmp_path / "again" / "run_config.json").read_text())
+    assert record["info"]["preset"] == "paper"
+    assert _train(tmp_path, "again-paper", "--config", config, "--test-mode", "paper") == "paper"
+
+
+def test_a_resume_may_change_the_recorded_test_mode(tmp_path):
+    assert _train(tmp_path, "run") == "paper"
+    args = ["train", "--resume", str(tmp_path / "run"), "--max-steps", "2", "--test-mode", "eval"]
+    assert main([*args, "--no-progress-bar"]) == 0
     config = json.loads((tmp_path / "run" / "final" / "config.json").read_text())
-    assert config["inference"]["test_mode"] == get_preset("paper")["test_mode"]
+    assert config["inference"]["test_mode"] == "eval"

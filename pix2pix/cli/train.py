@@ -33,6 +33,7 @@ from pix2pix.cli.train_models import (
     model_names,
 )
 from pix2pix.constants import RUN_CONFIG_NAME
+from pix2pix.inference.modes import TEST_MODES
 from pix2pix.models.base import build_from_config
 from pix2pix.presets import get_preset, preset_names
 from pix2pix.trainer import Trainer, TrainerConfig
@@ -46,7 +47,12 @@ from pix2pix.trainer.loggers import check_logger_packages
 from pix2pix.trainer.resume import config_changes, is_finished, refuse_changes
 from pix2pix.trainer.rng import seed_everything
 from pix2pix.trainer.run_folder import RunExistsError, find_run, locate_run
-from pix2pix.trainer.run_record import check_format, read_json_object, read_run_record
+from pix2pix.trainer.run_record import (
+    check_format,
+    read_json_object,
+    read_run_record,
+    recorded_config,
+)
 
 # config fields whose flag is spelled differently (the rest are --field-name)
 _FLAG_NAMES = {
@@ -112,6 +118,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="a named recipe (pix2pix.presets): its trainer settings and discriminator options; "
         "flags given here override them (default: the paper's settings)",
+    )
+    run.add_argument(
+        "--test-mode",
+        choices=TEST_MODES,
+        default=None,
+        help="the test mode the trained model records, which translate, evaluate, serve and "
+        "export then use (paper: dropout on and each image's own batch statistics; eval: running "
+        "statistics). Default: the preset's, else the one --config's run records, else paper, as "
+        "the canonical test.py runs the paper's recipe",
     )
     run.add_argument(
         "--config",
@@ -272,8 +287,25 @@ def _new_trainer(args: argparse.Namespace) -> Trainer:
     trainer = Trainer(generator, discriminator, config, train_data, val_data, callbacks)
     # the registry names (when built from them), so a resume can compare --generator NAME
     names = {} if record else model_names(args)
-    trainer.run_info = {**({"preset": args.preset} if args.preset else {}), **names}
+    trainer.run_info = {**run_info(args, record), **names}
     return trainer
+
+
+def run_info(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any]:
+    """What a new run records about its recipe: the preset, and the test mode its model records.
+
+    ``--config RUN/run_config.json`` carries that run's over; ``--preset`` and ``--test-mode``
+    win. Without any, the paper's test mode: the defaults are the paper's recipe, which the
+    canonical ``test.py`` translates in that mode.
+    """
+    info = dict(record.get("info") or {})
+    if args.preset:
+        info["preset"] = args.preset
+        info["test_mode"] = get_preset(args.preset)["test_mode"]
+    if args.test_mode:
+        info["test_mode"] = args.test_mode
+    info.setdefault("test_mode", get_preset("paper")["test_mode"])
+    return info
 
 
 def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
@@ -293,8 +325,7 @@ def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
     args.cfg_output_dir = str(run_dir)
     record = read_run_record(run_dir, checkpoint)
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
-    saved = TrainerConfig.from_dict(record["trainer"])
-    config = saved.replace(**overrides)
+    config = recorded_config(record, run_dir).replace(**overrides)
     _, refused = config_changes(record["trainer"], config)
     changes = {f"--{k.replace('_', '-')}": change for k, change in refused.items()}
     changes.update(model_flag_changes(args, record))
@@ -333,7 +364,10 @@ def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
         generator = build_from_config(record["generator"])
         discriminator = build_from_config(record["discriminator"])
     train_data, val_data = build_datasets(args, config, generator, discriminator)
-    return Trainer.from_run(checkpoint, train_data, val_data, callbacks=callbacks, **overrides)
+    trainer = Trainer.from_run(checkpoint, train_data, val_data, callbacks=callbacks, **overrides)
+    if args.test_mode:  # a record for the exported model, not a training setting: may change
+        trainer.run_info["test_mode"] = args.test_mode
+    return trainer
 
 
 def _locate(resume: str) -> tuple[Path, Path]:

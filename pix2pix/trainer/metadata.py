@@ -52,14 +52,16 @@ def build_inference_metadata(trainer: Trainer) -> dict[str, Any]:
 
 
 def recorded_test_mode(run_info: dict[str, Any]) -> str:
-    """The test mode a trained model records: the run's own, its preset's, else ``"eval"``.
+    """The test mode a trained model records: ``run_info["test_mode"]``, else ``"eval"``.
 
-    ``run_info["test_mode"]`` states it for the run; otherwise ``run_info["preset"]`` (which
-    ``pix2pix train --preset`` sets) names the preset whose ``"test_mode"`` it takes. A run with
-    neither records ``"eval"``, the mode models had before it was recorded.
+    ``pix2pix train`` states it for every run (its preset's, else the paper's); a
+    :class:`~pix2pix.trainer.Trainer` built in Python sets ``trainer.run_info["test_mode"]``.
+    A run that states none records ``"eval"``, the mode models had before it was recorded. The
+    preset a run names (``run_info["preset"]``) is a record, not a setting: the command line
+    reads the preset's test mode when it builds the run, so the trainer never looks presets up.
 
     Raises:
-        ValueError: For a test mode or preset that does not exist.
+        ValueError: For a test mode that does not exist.
 
     Example:
         >>> recorded_test_mode({}), recorded_test_mode({"test_mode": "paper"})
@@ -67,13 +69,6 @@ def recorded_test_mode(run_info: dict[str, Any]) -> str:
     """
     if run_info.get("test_mode") is not None:
         return check_test_mode(run_info["test_mode"], what='run_info["test_mode"]')
-    preset = run_info.get("preset")
-    if preset is not None:
-        # presets build trainer configs, so they import the trainer; read here, when a model is
-        # saved, not when this module loads
-        from pix2pix.presets import get_preset
-
-        return check_test_mode(get_preset(preset)["test_mode"], what=f"preset {preset!r}")
     return DEFAULT_TEST_MODE
 
 

@@ -19,7 +19,7 @@ from pix2pix.constants import RUN_CONFIG_NAME
 from pix2pix.models.base import build_from_config
 from pix2pix.trainer.config import DATA_FIELDS, TrainerConfig
 from pix2pix.trainer.run_folder import locate_run
-from pix2pix.trainer.run_record import data_record, read_run_record
+from pix2pix.trainer.run_record import data_record, read_run_record, recorded_config
 
 if TYPE_CHECKING:
     from pix2pix.trainer.callbacks import Callback
@@ -177,10 +177,10 @@ def continue_run(
             f"{where} into output_dir={given_dir!r}: a resumed run continues in its own "
             "folder; leave output_dir out."
         )
+    saved = recorded_config(record, run_dir)
     try:
         generator = build_from_config(record["generator"])
         discriminator = build_from_config(record["discriminator"])
-        saved = TrainerConfig.from_dict(record["trainer"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{run_dir / RUN_CONFIG_NAME} is damaged: {error}") from None
     config = saved.replace(**overrides)

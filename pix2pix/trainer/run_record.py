@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pix2pix._files import atomic_write_text
 from pix2pix.constants import RUN_CONFIG_NAME
+from pix2pix.trainer.config import TrainerConfig
 
 if TYPE_CHECKING:
     from pix2pix.trainer.callbacks import Callback
@@ -161,6 +162,19 @@ def read_run_record(
     raise ValueError(
         f"{'; '.join(problems)}: restore {RUN_CONFIG_NAME} from a backup, or start a new run."
     )
+
+
+def recorded_config(record: dict[str, Any], run_dir: str | os.PathLike[str]) -> TrainerConfig:
+    """The :class:`TrainerConfig` a run's record holds.
+
+    Raises:
+        ValueError: Naming ``RUN_DIR/run_config.json`` as damaged, when its ``trainer`` section
+            is missing or is not a valid config.
+    """
+    try:
+        return TrainerConfig.from_dict(record["trainer"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{Path(run_dir) / RUN_CONFIG_NAME} is damaged: {error}") from None
 
 
 def check_format(record: dict[str, Any], path: str | os.PathLike[str]) -> None:
