@@ -114,3 +114,20 @@ def test_model_help_names_the_pretrained_registry(capsys):
         main(["evaluate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "facades_label2photo" in text and "pix2pix models" in text and "--json" in text
+
+
+def test_a_seed_for_the_eval_mode_is_refused(model_dir, data_dir, capsys):
+    """--seed changes nothing in the eval mode: refused, not ignored (the model records eval)."""
+    from pix2pix.evaluation import evaluate
+
+    base = ["evaluate", "--model", str(model_dir), "--data", str(data_dir), "--seed", "2"]
+    assert main([*base, "--test-mode", "eval"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--seed 2 seeds the paper mode's dropout" in err
+    assert main(base) == 2
+    assert "seed=2 seeds the paper mode's dropout" in capsys.readouterr().err
+    assert main([*base, "--test-mode", "paper", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["seed"] == 2
+    with pytest.raises(ValueError, match="leave seed out, or pass test_mode='paper'"):
+        evaluate(model_dir, data_dir, seed=0, progress=False)
+    assert evaluate(model_dir, data_dir, progress=False)["seed"] is None

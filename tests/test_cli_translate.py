@@ -255,3 +255,40 @@ def test_translate_aligned_without_a_recorded_direction_says_which_half(tmp_path
         "translating the left (A) half of each pair, AtoB (the model records no direction; "
         "--direction BtoA for the right half)" in caplog.text
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--direction", "BtoA"], "--direction BtoA picks the half of A|B pairs"),
+        (["--tile-overlap", "8"], "--tile-overlap 8 is for translating in tiles; add --tile"),
+        (["--test-mode", "eval", "--seed", "3"], "but --test-mode eval has no dropout"),
+        # the model records no mode, so it runs in eval: the seed would change nothing
+        (["--seed", "3"], "but the model's test mode (eval) has no dropout"),
+    ],
+)
+def test_a_flag_that_would_change_nothing_is_refused_in_one_line(
+    tmp_path, model_dir, capsys, monkeypatch, flags, says
+):
+    """Reviewer: --direction without --aligned, --tile-overlap without --tile and --seed in the
+    eval mode were accepted and silently ignored."""
+    image = write(tmp_path / "in" / "a.png")
+    if "--test-mode" in flags or "--seed" not in flags:  # refused before the model loads
+        from pix2pix.inference import Translator
+
+        monkeypatch.setattr(Translator, "from_pretrained", None)
+    out = tmp_path / "out"
+    args = ["translate", "--model", str(model_dir), str(image), "--output", str(out), *flags]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and says in err
+    assert not out.exists()
+
+
+def test_flags_that_go_together_still_run(tmp_path, model_dir):
+    image = write(tmp_path / "in" / "a.png", (64, 32))
+    args = ["translate", "--model", str(model_dir), str(image), "--aligned", "--direction", "AtoB"]
+    assert (
+        main([*args, "--tile", "32", "--tile-overlap", "8", "--output", str(tmp_path / "o")]) == 0
+    )
+    assert Image.open(tmp_path / "o" / "a.png").size == (32, 32)

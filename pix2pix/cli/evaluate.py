@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from pix2pix.cli.options import MODEL_HELP
-from pix2pix.cli.test_mode import add_test_mode_arguments
+from pix2pix.cli.test_mode import add_test_mode_arguments, refuse_seed_without_dropout
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     from pix2pix.evaluation.score import json_ready
     from pix2pix.evaluation.summary import format_summary
 
+    refuse_seed_without_dropout(args, args.test_mode)  # before the model loads
     result = evaluate(
         args.model,
         args.data,

@@ -22,7 +22,31 @@ def add_test_mode_arguments(parser: argparse.ArgumentParser, *, seed_help: str |
     """Add ``--test-mode``, ``--dropout`` and, with ``seed_help``, ``--seed`` (default 0)."""
     parser.add_argument("--test-mode", choices=TEST_MODES, default=None, help=TEST_MODE_HELP)
     if seed_help is not None:
+        # None when not given, so a seed given for the eval mode (which has no randomness) is
+        # refused rather than ignored (refuse_seed_without_dropout)
         parser.add_argument(
-            "--seed", type=int, default=DEFAULT_SEED, help=f"{seed_help} (default {DEFAULT_SEED})"
+            "--seed", type=int, default=None, help=f"{seed_help} (default {DEFAULT_SEED})"
         )
     parser.add_argument("--dropout", type=float, default=None, help=DROPOUT_HELP)
+
+
+def seed_of(args: argparse.Namespace) -> int:
+    """``--seed``, else the default seed."""
+    return DEFAULT_SEED if args.seed is None else args.seed
+
+
+def refuse_seed_without_dropout(args: argparse.Namespace, mode: str | None) -> None:
+    """Refuse ``--seed`` with the eval mode, whose results it cannot change.
+
+    Called before the model loads with ``--test-mode`` (``mode=args.test_mode``), and again
+    with the mode the model records once it has loaded.
+
+    Raises:
+        ValueError: If ``--seed`` was given and ``mode`` is ``"eval"``.
+    """
+    if args.seed is not None and mode == "eval":
+        source = "--test-mode eval" if args.test_mode == "eval" else "the model's test mode (eval)"
+        raise ValueError(
+            f"--seed {args.seed} seeds the paper mode's dropout, but {source} has no dropout "
+            "and no randomness; drop --seed, or pass --test-mode paper."
+        )

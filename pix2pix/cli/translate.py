@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from pix2pix.cli.options import MODEL_HELP
-from pix2pix.cli.test_mode import add_test_mode_arguments
+from pix2pix.cli.test_mode import add_test_mode_arguments, refuse_seed_without_dropout, seed_of
 from pix2pix.data.io import is_image_file, read_image, write_image
 from pix2pix.data.tools import refuse_existing_outputs
 
@@ -78,9 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tile-overlap",
         type=int,
-        default=32,
+        default=None,
         help="with --tile: pixels neighbouring tiles share, blended with linear ramps so no "
-        "seams show (default 32; less than the tile)",
+        "seams show (default 32, less than the tile)",
     )
     parser.add_argument(
         "--max-pixels",
@@ -100,7 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--direction",
         choices=["AtoB", "BtoA"],
         default=None,
-        help="with --aligned: which half is the source (default: the model's training direction)",
+        help="with --aligned: which half is the source (default: the model's training "
+        "direction, else AtoB)",
     )
     add_test_mode_arguments(
         parser, seed_help="dropout seed of the paper mode (every image is translated with it)"
@@ -279,6 +280,24 @@ def _source_half(path: Path, direction: str) -> np.ndarray:
     return np.ascontiguousarray(array[:, :half] if direction == "AtoB" else array[:, half:])
 
 
+def _refuse_unused_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that would do nothing with the others given, before the model loads."""
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size} must be at least 1.")
+    if args.direction is not None and not args.aligned:
+        raise ValueError(
+            f"--direction {args.direction} picks the half of A|B pairs, which only --aligned "
+            "reads; without it each image is translated whole. Add --aligned, or drop "
+            "--direction."
+        )
+    if args.tile_overlap is not None and args.tile is None:
+        raise ValueError(
+            f"--tile-overlap {args.tile_overlap} is for translating in tiles; add --tile SIZE "
+            "(e.g. --tile 1024), or drop --tile-overlap."
+        )
+    refuse_seed_without_dropout(args, args.test_mode)
+
+
 def run(args: argparse.Namespace) -> int:
     """Translate every input and write PNGs; returns the exit code.
 
@@ -287,8 +306,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from pix2pix.inference import Translator
 
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size {args.batch_size} must be at least 1.")
+    _refuse_unused_flags(args)
     files = collect_images(args.inputs)
     output = Path(args.output)
     # refused before the model loads, which can take seconds
@@ -302,7 +320,10 @@ def run(args: argparse.Namespace) -> int:
         test_mode=args.test_mode,
         dropout=args.dropout,
     )
+    refuse_seed_without_dropout(args, translator.test_mode if args.test_mode is None else None)
     direction = _aligned_direction(args, translator.direction)
+    # the Translator's own default overlap unless --tile-overlap says otherwise
+    overlap = {} if args.tile_overlap is None else {"tile_overlap": args.tile_overlap}
     output.mkdir(parents=True, exist_ok=True)
     progress = tqdm(total=len(files), desc="translate", unit="img")
     with _pillow_pixel_limit(pillow_limit):
@@ -312,8 +333,8 @@ def run(args: argparse.Namespace) -> int:
             results = translator.translate(
                 sources,
                 tile=args.tile,
-                tile_overlap=args.tile_overlap,
-                seed=args.seed,
+                **overlap,
+                seed=seed_of(args),
                 batch_size=args.batch_size,
             )
             for path, result in zip(chunk, results):

@@ -173,7 +173,7 @@ def evaluate(
     *,
     direction: str | None = None,
     test_mode: str | None = None,
-    seed: int = DEFAULT_SEED,
+    seed: int | None = None,
     dropout: float | None = None,
     num_gallery: int = 8,
     output_dir: str | os.PathLike[str] | None = None,
@@ -213,7 +213,8 @@ def evaluate(
             ``"paper"`` for the official pix2pix models, ``"eval"`` for a model that records
             none).
         seed: Dropout seed of the paper mode: pair ``i`` (in data order) uses ``seed + i``,
-            whatever the batch size.
+            whatever the batch size; default 0. Refused in the eval mode, which has no
+            randomness for it to change.
         dropout: For a reference ``.pth`` path: the U-Net's dropout, which its weights cannot
             reveal (``0.0`` for ``--no_dropout``); see :meth:`Translator.from_pretrained
             <pix2pix.Translator.from_pretrained>`.
@@ -282,7 +283,7 @@ def evaluate(
         raise ValueError("sort and worst_first order the page of every pair; set save_images.")
     if save_images and output_dir is None:
         raise ValueError("save_images=True needs output_dir, the folder for the images.")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
     if test_mode is not None:
         check_test_mode(test_mode)
@@ -291,14 +292,20 @@ def evaluate(
     module = model if isinstance(model, nn.Module) else None
     was_training = module.training if module is not None else None
     translator, model_summary = _as_translator(model, device, dropout)
+    mode = test_mode or translator.test_mode
     try:
+        if seed is not None and mode == "eval":  # inside: the module's mode is restored below
+            raise ValueError(
+                f"seed={seed} seeds the paper mode's dropout, but the eval mode has no dropout "
+                "and no randomness; leave seed out, or pass test_mode='paper'."
+            )
         return _evaluate(
             translator,
             model_summary,
             data,
             direction=direction,
-            test_mode=test_mode or translator.test_mode,
-            seed=seed,
+            test_mode=mode,
+            seed=DEFAULT_SEED if seed is None else seed,
             num_gallery=num_gallery,
             output_dir=None if output_dir is None else Path(output_dir),
             batch_size=batch_size,
