@@ -193,6 +193,13 @@ def test_load_callback_errors(tmp_path, monkeypatch):
         load_callback("no_such_module_xyz:Marker")
     with pytest.raises(ValueError, match="use module:Class"):
         load_callback("Marker")
+    # the module's own failure, found in the current folder too, is one line
+    (tmp_path / "broken_cbs.py").write_text("class Marker(:\n")
+    with pytest.raises(ValueError, match=r"importing broken_cbs failed: SyntaxError"):
+        load_callback("broken_cbs:Marker")
+    (tmp_path / "raising_cbs.py").write_text("raise RuntimeError('no token set')\n")
+    with pytest.raises(ValueError, match=r"raising_cbs failed: RuntimeError: no token set"):
+        load_callback("raising_cbs:Marker")
 
 
 def test_cli_callback_is_recorded_and_attached_again_only_when_named(tmp_path, monkeypatch, capsys):

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import multiprocessing
 import os
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from pix2pix.cli import main
 from pix2pix.data import SyntheticPairs
 from pix2pix.trainer import Trainer
 from pix2pix.trainer import checkpoint as ckpt
-from pix2pix.trainer.lock import RunLock
+from pix2pix.trainer.lock import LOCK_NAME, RunLock
 from pix2pix.trainer.run_folder import RunExistsError, find_run
 
 from helpers import make_data, tiny_config, tiny_models
@@ -111,6 +112,37 @@ def test_fit_refuses_a_folder_with_a_run_and_overwrite_moves_it(tmp_path):
     assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run")] == ["step-000001"]
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]
     assert [p.name for p in ckpt.list_checkpoints(aside[0])] == ["step-000001", "step-000002"]
+
+
+def test_overwrite_in_the_current_folder_moves_the_run_beside_it(tmp_path, monkeypatch):
+    """``output_dir="."``: the old run had no name to move to (a ValueError), and the folder's
+    lock outlived the refusal, so every later run there was refused as busy."""
+    work = tmp_path / "exp"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    config = tiny_config(tmp_path, max_steps=1).replace(output_dir=".")
+    Trainer(*tiny_models(), config, make_data(4)).fit()
+    assert Trainer(*tiny_models(), config, make_data(4)).fit(overwrite=True) == Path("final")
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("exp.old-")]
+    assert len(aside) == 1 and [c.name for c in ckpt.list_checkpoints(aside[0])] == ["step-000001"]
+
+
+def test_a_refusal_of_any_kind_releases_the_folder(tmp_path, monkeypatch):
+    from pix2pix.trainer import run_folder
+
+    config = tiny_config(tmp_path, max_steps=1)
+    Trainer(*tiny_models(), config, make_data(4)).fit()
+
+    def fails(folder):
+        raise ValueError("no name to move it to")
+
+    monkeypatch.setattr(run_folder, "move_aside", fails)
+    with pytest.raises(ValueError, match="no name to move it to"):
+        Trainer(*tiny_models(), config, make_data(4)).fit(overwrite=True)
+    monkeypatch.undo()
+    # the lock was released (its file is gone), so another process may train there
+    assert not (tmp_path / "run" / LOCK_NAME).exists()
+    assert Trainer(*tiny_models(), config, make_data(4)).fit(resume_from="latest")
 
 
 # ---------------------------------------------------------------- 22.2: a finished run

@@ -80,6 +80,18 @@ HOOKS = (
 )
 
 
+def _import(spec: str, module_name: str) -> Any:
+    """Import the callback's module; its own errors (a SyntaxError...) as one line."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        raise
+    except Exception as error:
+        raise ValueError(
+            f"--callback {spec!r}: importing {module_name} failed: {type(error).__name__}: {error}"
+        ) from None
+
+
 def load_callback(spec: str) -> Callback:
     """Build the callback named ``"module:Class"`` (or ``"module.Class"``) with no arguments.
 
@@ -101,14 +113,14 @@ def load_callback(spec: str) -> Callback:
     if not module_name or not attr:
         raise ValueError(f"--callback {spec!r}: use module:Class, e.g. my_callbacks:LogToSlack.")
     try:
-        module = importlib.import_module(module_name)
+        module = _import(spec, module_name)
     except ModuleNotFoundError as error:
         cwd = os.getcwd()
         if error.name != module_name.split(".")[0] or cwd in sys.path:
             raise ValueError(f"--callback {spec!r}: cannot import {module_name}: {error}") from None
         sys.path.insert(0, cwd)
         try:
-            module = importlib.import_module(module_name)
+            module = _import(spec, module_name)
         except ModuleNotFoundError as again:
             sys.path.remove(cwd)
             raise ValueError(f"--callback {spec!r}: cannot import {module_name}: {again}") from None

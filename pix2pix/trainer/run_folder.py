@@ -129,7 +129,9 @@ def move_aside(folder: str | os.PathLike[str]) -> Path:
         >>> move_aside("runs/facades")  # doctest: +SKIP
         PosixPath('runs/facades.old-20261206-164000')
     """
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # "." has no name to put ".old-..." after
+    if folder.parent == folder:
+        raise ValueError(f"{folder} is the root of the file system; train into a folder in it.")
     destination = aside_name(folder)
     destination.mkdir()
     for entry in sorted(folder.iterdir()):
@@ -206,7 +208,7 @@ def take_run_folder(
                 )
             if existing is not None:  # never interleaved: the old run moves out whole
                 logger.info("Moved the earlier run aside to %s.", move_aside(output_dir))
-        except (RunLockedError, OSError) as error:
+        except Exception as error:  # whatever it is, the lock must not outlive the refusal
             lock.release()
             failure = error
     if any_rank(context, failure is not None):
