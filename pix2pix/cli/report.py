@@ -2,8 +2,8 @@
 
 The page holds inline SVG plots of every loss and validation metric over the steps (from
 ``metrics.jsonl``), the sample grids over time (embedded as data URIs, so the file can be mailed
-or attached to an issue), the run's settings (``run_config.json``, else
-``trainer_config.json``), the final metrics and the best models kept (``best/best.json``). It
+or attached to an issue), the run's settings (``run_config.json``), the final metrics and the
+best models kept (``best/best.json``). It
 needs nothing beyond the standard library: no plotting package, no network.
 """
 
@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from pix2pix._files import atomic_write_text
-from pix2pix.constants import CONFIG_NAME, FINAL_DIR, RUN_CONFIG_NAME
+from pix2pix.constants import BEST_DIR, CONFIG_NAME, FINAL_DIR, RUN_CONFIG_NAME, SAMPLES_DIR
+from pix2pix.trainer.loggers import JSONL_NAME
 from pix2pix.trainer.metric_files import read_jsonl
+from pix2pix.trainer.monitoring import BEST_INDEX
 
 REPORT_NAME = "report.html"
-METRICS_NAME = "metrics.jsonl"
-SAMPLES_DIR = "samples"
 _STEP_FILE = re.compile(r"step-(\d+)\.png$")
 # keys that are bookkeeping, not a curve worth a plot
 _NOT_PLOTTED = ("step", "epoch", "window")
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- reading
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """The records of ``metrics.jsonl``; a damaged line is skipped with a warning naming it."""
-    return read_jsonl(run_dir / METRICS_NAME)
+    return read_jsonl(run_dir / JSONL_NAME)
 
 
 def metric_series(records: Sequence[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
@@ -239,7 +239,7 @@ def write_report(
     config = _read_json(run_dir / RUN_CONFIG_NAME)
     if not run_dir.is_dir() or (not records and config is None):
         raise FileNotFoundError(
-            f"{run_dir} is not a training run folder (no {METRICS_NAME} or {RUN_CONFIG_NAME}); "
+            f"{run_dir} is not a training run folder (no {JSONL_NAME} or {RUN_CONFIG_NAME}); "
             "pass the --output folder of pix2pix train."
         )
     output = Path(output) if output is not None else run_dir / REPORT_NAME
@@ -267,7 +267,7 @@ def write_report(
         "<h3>Final values</h3><table><tr><th>metric</th><th>last value</th><th>at step</th></tr>"
         f"{rows}</table>"
     )
-    best = _read_json(run_dir / "best" / "best.json")
+    best = _read_json(run_dir / BEST_DIR / BEST_INDEX)
     if isinstance(best, dict) and best.get("kept"):
         kept = "".join(
             f"<tr><td>{k + 1}</td><td>{esc(str(e.get('step')))}</td>"

@@ -32,29 +32,31 @@ import math
 import torch
 import torch.nn.functional as F
 
+from pix2pix.constants import LUMA_WEIGHTS
+
 #: Lower edge of the high-frequency band, as a fraction of the Nyquist frequency.
 BAND_EDGE = 0.5
 
-_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
 _EPS = 1e-12
 
 
-def _display(images: torch.Tensor) -> torch.Tensor:
+def display_range(images: torch.Tensor) -> torch.Tensor:
     """``[N, C, H, W]`` in [-1, 1] to float64 in [0, 1]."""
     if images.dim() != 4:
         raise ValueError(f"images must be [N, C, H, W]; got shape {tuple(images.shape)}.")
     return ((images.double() + 1) / 2).clamp(0, 1)
 
 
-def _luma(images: torch.Tensor) -> torch.Tensor:
+def to_luma(images: torch.Tensor) -> torch.Tensor:
     """``[N, 1, H, W]`` luminance of display-range images (the mean for other channel counts)."""
     if images.shape[1] == 3:
-        weights = torch.tensor(_LUMA, dtype=images.dtype, device=images.device)
+        weights = torch.tensor(LUMA_WEIGHTS, dtype=images.dtype, device=images.device)
         return (images * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
     return images.mean(1, keepdim=True)
 
 
-def _check_pair(output: torch.Tensor, target: torch.Tensor) -> None:
+def check_pair(output: torch.Tensor, target: torch.Tensor) -> None:
+    """Refuse an output and a target of different shapes, in one line."""
     if output.shape != target.shape:
         raise ValueError(
             f"output and target must have the same shape; got {tuple(output.shape)} and "
@@ -72,7 +74,7 @@ def gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
         >>> round(float(gradient_magnitude(ramp)), 6)
         0.125
     """
-    luma = _luma(_display(images))
+    luma = to_luma(display_range(images))
     kx = torch.tensor(
         [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=luma.dtype, device=luma.device
     )
@@ -92,7 +94,7 @@ def sharpness(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         >>> bool(sharpness(blurred, target) < 1), float(sharpness(target, target))
         (True, 1.0)
     """
-    _check_pair(output, target)
+    check_pair(output, target)
     reference = gradient_magnitude(target)
     ratio = gradient_magnitude(output) / reference
     return torch.where(reference > _EPS, ratio, torch.full_like(ratio, math.nan))
@@ -111,7 +113,7 @@ def radial_power_spectrum(images: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
         >>> freq.shape, power.shape, float(freq[-1])
         (torch.Size([17]), torch.Size([2, 17]), 1.0)
     """
-    luma = _luma(_display(images))[:, 0]
+    luma = to_luma(display_range(images))[:, 0]
     n, h, w = luma.shape
     luma = luma - luma.mean(dim=(1, 2), keepdim=True)
     window = torch.outer(
@@ -148,7 +150,7 @@ def high_frequency_deficit(
         >>> float(high_frequency_deficit(target, target)), bool(deficit > 3)
         (0.0, True)
     """
-    _check_pair(output, target)
+    check_pair(output, target)
     if not 0.0 <= band_edge < 1.0:
         raise ValueError(f"band_edge={band_edge!r} must be in [0, 1) (a fraction of Nyquist).")
     frequency, p_out = radial_power_spectrum(output)
@@ -170,11 +172,11 @@ def color_emd(output: torch.Tensor, target: torch.Tensor, bins: int = 256) -> to
         >>> float(color_emd(a, a)), round(float(color_emd(a + 20 / 127.5, a)), 3)
         (0.0, 20.0)
     """
-    _check_pair(output, target)
+    check_pair(output, target)
     n, c = output.shape[:2]
 
     def histograms(images: torch.Tensor) -> torch.Tensor:
-        levels = torch.round(_display(images) * (bins - 1)).long().flatten(2)  # [N, C, HW]
+        levels = torch.round(display_range(images) * (bins - 1)).long().flatten(2)  # [N, C, HW]
         counts = torch.zeros(n, c, bins, dtype=torch.float64, device=images.device)
         counts.scatter_add_(2, levels, torch.ones_like(levels, dtype=torch.float64))
         return counts / levels.shape[2]

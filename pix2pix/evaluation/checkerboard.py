@@ -48,7 +48,7 @@ import math
 
 import torch
 
-from pix2pix.evaluation.blur import _check_pair, _display, _luma
+from pix2pix.evaluation.blur import check_pair, display_range, to_luma
 
 #: Energy fraction below which period-2 energy counts as this value (-70 dB): keeps a target
 #: with none at all finite; 35x below the least measured on facades photos (3.5e-6 at 256 px).
@@ -80,7 +80,7 @@ def period2_energy_fraction(images: torch.Tensor) -> torch.Tensor:
         >>> round(float(period2_energy_fraction(grid)), 6)
         1.0
     """
-    luma = _luma(_display(images))[:, 0]
+    luma = to_luma(display_range(images))[:, 0]
     n, h, w = luma.shape
     if min(h, w) < MIN_SIDE:
         return torch.full((n,), math.nan, dtype=torch.float64, device=images.device)
@@ -117,7 +117,7 @@ def checkerboard(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         >>> float(checkerboard(target, target)), bool(checkerboard(gridded, target) > 1)
         (0.0, True)
     """
-    _check_pair(output, target)
+    check_pair(output, target)
     ratio = (period2_energy_fraction(output) + FRACTION_FLOOR) / (
         period2_energy_fraction(target) + FRACTION_FLOOR
     )

@@ -219,7 +219,11 @@ def size_multiple_of(module: nn.Module) -> int:
 _path_resolver: Callable[[str | os.PathLike[str]], Path] = hub.resolve_model_path
 
 
-def _set_path_resolver(resolver: Callable[[str | os.PathLike[str]], Path]) -> None:
+def register_path_resolver(resolver: Callable[[str | os.PathLike[str]], Path]) -> None:
+    """Make ``from_pretrained`` resolve names with ``resolver`` (``pix2pix.pretrained``'s own).
+
+    The one way a higher layer extends name resolution: the models never import it.
+    """
     global _path_resolver
     _path_resolver = resolver
 

@@ -42,4 +42,4 @@ __all__ = [
 ]
 
 # let ModelMixin.from_pretrained / load_pretrained take registry names too (see models.base)
-_base._set_path_resolver(resolve_model)
+_base.register_path_resolver(resolve_model)

@@ -205,13 +205,6 @@ class LossBuffer:
         return {name: sum(v) / len(v) for name, v in sums.items()}, bad
 
 
-def _json_number(value: Any) -> Any:
-    # JSON has no inf/nan; PSNR of identical images is inf
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
 def log_losses(trainer: Trainer) -> dict[str, Any]:
     """What :meth:`Trainer.log_losses` does: drain the buffer, stop on a NaN, log the means."""
     buffer = trainer.loss_log
