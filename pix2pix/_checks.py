@@ -52,7 +52,7 @@ ARCHITECTURE_LIMITS = {
 def check_architecture(**values: int) -> None:
     """Raise ``ValueError`` for a size beyond :data:`ARCHITECTURE_LIMITS`, before building.
 
-    Example:
+    Examples:
         >>> check_architecture(num_downs=8, base_channels=64)
         >>> check_architecture(num_downs=100000)
         Traceback (most recent call last):

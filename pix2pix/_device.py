@@ -23,7 +23,7 @@ def resolve_device(device: str | torch.device | None, local_rank: int = 0) -> to
     ``None`` and ``"auto"`` mean ``cuda:<local_rank>`` when CUDA is available, else the CPU; a
     bare ``"cuda"`` gets the index of ``local_rank`` (one GPU per process under torchrun).
 
-    Example:
+    Examples:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
@@ -40,7 +40,7 @@ def resolve_device(device: str | torch.device | None, local_rank: int = 0) -> to
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
     """Map ``None``/``"fp32"``/``"bf16"``/``"fp16"`` (or a torch dtype) to a torch dtype.
 
-    Example:
+    Examples:
         >>> resolve_dtype("bf16")
         torch.bfloat16
     """
@@ -66,7 +66,7 @@ def half_precision_is_slow(device: torch.device, dtype: torch.dtype) -> bool:
     slower than fp32 on an AVX2-only AMD EPYC (``benchmarks/results/translate_cpu_avx2.json``).
     ``False`` on a GPU, for fp32, and where the (private) probe is missing.
 
-    Example:
+    Examples:
         >>> half_precision_is_slow(torch.device("cpu"), torch.float32)
         False
     """

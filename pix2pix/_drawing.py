@@ -10,7 +10,7 @@ from PIL import ImageDraw, ImageFont
 def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     """Pillow's default font at ``size`` pixels (its fixed bitmap font without FreeType).
 
-    Example:
+    Examples:
         >>> font(11) is not None
         True
     """
@@ -23,7 +23,7 @@ def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 def fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, font: Any) -> str:
     """``text`` cut (with an ellipsis) to fit ``width`` pixels.
 
-    Example:
+    Examples:
         >>> from PIL import Image
         >>> draw = ImageDraw.Draw(Image.new("RGB", (10, 10)))
         >>> fit_text(draw, "a long caption", 30, ImageFont.load_default()).endswith("...")

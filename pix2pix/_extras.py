@@ -28,7 +28,7 @@ def install_command(extra: str) -> str:
     someone else's package of that name. Without the metadata (a source tree on ``sys.path``),
     the checkout's own command.
 
-    Example:
+    Examples:
         >>> install_command("no-such-extra")
         'pip install ".[no-such-extra]" in the pix2pix checkout'
     """
@@ -51,7 +51,7 @@ def require_extra(module: str, *, extra: str, purpose: str) -> None:
         extra: The pix2pix extra that installs it (``"tensorboard"``).
         purpose: What needs it, for the message (``"--logger tensorboard"``).
 
-    Example:
+    Examples:
         >>> require_extra("json", extra="none", purpose="reading JSON")
         >>> try:
         ...     require_extra("no_such_module", extra="x", purpose="a test")

@@ -95,7 +95,7 @@ def export_model(
     Raises:
         ValueError: For an unknown format or test mode, or a bad size/opset.
 
-    Example:
+    Examples:
         >>> from pix2pix.models import UNetGenerator
         >>> g = UNetGenerator(base_channels=4, num_downs=5)
         >>> export_model(g, "/tmp/g.pt", format="torchscript", size=64)
@@ -160,7 +160,7 @@ def export_onnx(
         RuntimeError: If the exporter produced another opset than ``opset`` (nothing is
             written).
 
-    Example:
+    Examples:
         >>> from pix2pix.models import UNetGenerator
         >>> g = UNetGenerator(base_channels=4, num_downs=5)
         >>> export_onnx(g, "/tmp/g.onnx", size=64, dynamic_size=True)  # doctest: +SKIP
@@ -251,7 +251,7 @@ def export_torchscript(
     Raises:
         ValueError: For a bad size, or a discriminator instead of a generator.
 
-    Example:
+    Examples:
         >>> from pix2pix.models import UNetGenerator
         >>> g = UNetGenerator(base_channels=4, num_downs=5)
         >>> path = export_torchscript(g, "/tmp/g.pt", size=64)
@@ -287,7 +287,7 @@ def export_torchscript(
 def exported_test_mode(path: str | os.PathLike[str], format: str) -> str:
     """The test mode an exported file's graph runs in, as the file records it.
 
-    Example:
+    Examples:
         >>> exported_test_mode("/tmp/g.pt", "torchscript")  # doctest: +SKIP
         'eval'
     """

@@ -46,7 +46,7 @@ def _import_hub() -> ModuleType:
 def looks_like_repo_id(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a string like ``"owner/name"`` that names no local file or folder.
 
-    Example:
+    Examples:
         >>> looks_like_repo_id("owner/facades"), looks_like_repo_id("./runs/final")
         (True, False)
     """
@@ -69,7 +69,7 @@ def resolve_model_path(path: str | os.PathLike[str]) -> Path:
         FileNotFoundError: If ``path`` looks like a repo id and huggingface_hub is missing, or
             the repo cannot be found (online) or is not cached (offline).
 
-    Example:
+    Examples:
         >>> resolve_model_path("runs/facades/final/")
         PosixPath('runs/facades/final')
     """
@@ -107,7 +107,7 @@ def download_pretrained(
         ImportError: If huggingface_hub is not installed.
         FileNotFoundError: If the repo or revision does not exist, or is not cached while offline.
 
-    Example:
+    Examples:
         >>> folder = download_pretrained("owner/facades")  # doctest: +SKIP
         >>> Translator.from_pretrained(folder)  # doctest: +SKIP
     """
@@ -174,7 +174,7 @@ def push_to_hub(
         ValueError: For a repo id that is not ``"owner/name"``, or ``inference`` with a
             Translator.
 
-    Example:
+    Examples:
         >>> push_to_hub(generator, "me/facades-label2photo")  # doctest: +SKIP
         'https://huggingface.co/me/facades-label2photo/commit/...'
     """

@@ -4,7 +4,7 @@ Inputs are ``[N, C, H, W]`` (or ``[C, H, W]``) tensors. By default they are assu
 [-1, 1], the range the generator outputs, so ``data_range`` is 2; pass ``data_range=1.0`` for
 [0, 1] images or ``255.0`` for 8-bit values. ``reduction="none"`` returns one value per image.
 
-Example:
+Examples:
     >>> import torch
     >>> from pix2pix.metrics import psnr, ssim
     >>> x = torch.zeros(1, 3, 16, 16)
@@ -72,7 +72,7 @@ def l1(prediction: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean
         target: Same shape.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per image).
 
-    Example:
+    Examples:
         >>> float(l1(torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)))
         1.0
     """
@@ -99,7 +99,7 @@ def psnr(
         data_range: Max minus min of the value range (2 for [-1, 1]).
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
 
-    Example:
+    Examples:
         >>> round(float(psnr(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.2))), 2)
         20.0
     """
@@ -113,7 +113,7 @@ def psnr(
 def gaussian_window(size: int = 11, sigma: float = 1.5, *, dtype: torch.dtype = torch.float32):
     """The normalised 1-D Gaussian used by SSIM (11 taps, sigma 1.5 in Wang et al. 2004).
 
-    Example:
+    Examples:
         >>> round(float(gaussian_window().sum()), 6)
         1.0
     """
@@ -153,7 +153,7 @@ def ssim(
     Raises:
         ValueError: If the images are smaller than the window or arguments are out of range.
 
-    Example:
+    Examples:
         >>> x = torch.rand(2, 3, 32, 32) * 2 - 1
         >>> float(ssim(x, x))
         1.0

@@ -50,7 +50,7 @@ DATASET_PALETTES = {"facades": CMP_FACADE_COLOURS}
 def cmp_facade_palette() -> list[dict[str, Any]]:
     """The CMP facade classes as the ``inference["palette"]`` a label-map model records.
 
-    Example:
+    Examples:
         >>> cmp_facade_palette()[0]
         {'name': 'background', 'color': [0, 0, 223]}
     """
@@ -61,7 +61,7 @@ def check_palette(palette: Any, source: str = "the palette") -> list[dict[str, A
     """``palette`` as the contract ``[{"name": str, "color": [r, g, b]}, ...]`` (the background
     class first), or one ``ValueError`` naming ``source`` and what is wrong.
 
-    Example:
+    Examples:
         >>> check_palette([{"name": "sky", "color": [0, 0, 223]}])
         [{'name': 'sky', 'color': [0, 0, 223]}]
         >>> try:

@@ -28,7 +28,7 @@ Each preset also names the test mode its models record (``"test_mode"``, see
 translated in that mode by default (from Python, set ``trainer.run_info["test_mode"]``). It
 was measured for ``"paper"`` (the "Quality results" page); the variants keep the paper's.
 
-Example:
+Examples:
     >>> from pix2pix.presets import build_preset
     >>> generator, discriminator, config = build_preset("paper", size=128)
     >>> generator.config["num_downs"], config.load_size, config.crop_size, config.gan_mode
@@ -169,7 +169,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 def preset_names() -> tuple[str, ...]:
     """Every name :func:`build_preset` accepts: :data:`PRESETS`, then :data:`ABLATIONS`.
 
-    Example:
+    Examples:
         >>> preset_names()[:2]
         ('paper', 'lsgan-ema')
     """
@@ -185,7 +185,7 @@ def get_preset(name: str) -> dict[str, Any]:
     Raises:
         ValueError: For a name that is not in :data:`PRESETS` or :data:`ABLATIONS`.
 
-    Example:
+    Examples:
         >>> get_preset("lsgan-ema")["trainer"]["gan_mode"]
         'lsgan'
     """
@@ -233,7 +233,7 @@ def build_preset(
         ValueError: For an unknown preset or override, or a size that is not a power of two
             >= 32.
 
-    Example:
+    Examples:
         >>> g, d, config = build_preset("lsgan-ema", size=64, generator={"base_channels": 8})
         >>> config.gan_mode, config.ema_decay, g.config["base_channels"]
         ('lsgan', 0.995, 8)

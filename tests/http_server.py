@@ -6,7 +6,7 @@ file (``drop_after``) or ignore ``Range`` (``ignore_range``) to exercise the cli
 Each file has a strong ``ETag`` (from its content) and ``If-Range`` is honoured: a validator that
 no longer matches gets the whole file with 200, as a real server sends.
 
-Example:
+Examples:
     with LocalServer({"/models-pytorch/x.pth": data}) as server:
         url = server.url + "/models-pytorch/x.pth"
 """

@@ -78,7 +78,7 @@ def _one_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code.
 
-    Example:
+    Examples:
         >>> main(["--version"])  # doctest: +SKIP
         pix2pix 0.1.0
     """

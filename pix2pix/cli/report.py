@@ -132,7 +132,7 @@ def svg_plot(
 ) -> str:
     """An inline SVG line plot of ``(step, value)`` points with labelled axes.
 
-    Example:
+    Examples:
         >>> svg_plot([(1, 2.0), (2, 1.0)], "G_L1").startswith("<svg")
         True
     """
@@ -230,7 +230,7 @@ def write_report(
     Raises:
         FileNotFoundError: If ``run_dir`` is not a run folder.
 
-    Example:
+    Examples:
         >>> write_report("runs/facades")  # doctest: +SKIP
         PosixPath('runs/facades/report.html')
     """

@@ -81,7 +81,7 @@ class DataReport:
         palette: The colours of the source images when they are all lossless label maps (a
             few exact colours each), most frequent first; ``None`` otherwise.
 
-    Example:
+    Examples:
         >>> report = check_data("facades/train")  # doctest: +SKIP
         >>> report.ok, report.files  # doctest: +SKIP
         (True, 400)
@@ -361,7 +361,7 @@ def check_data(
         NotADirectoryError: If ``root`` is a file.
         ValueError: For bad argument values or a folder without images.
 
-    Example:
+    Examples:
         >>> report = check_data("facades/train", direction="BtoA")  # doctest: +SKIP
         >>> print(report.headline())  # doctest: +SKIP
         facades/train: 400 pair(s), 400 file(s) decoded in 1.9 s (210 files/s); 0 problem(s), ...

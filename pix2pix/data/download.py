@@ -257,7 +257,7 @@ def download_dataset(
             or an archive without the expected splits.
         pix2pix.pretrained.download.DownloadError: When the download fails.
 
-    Example:
+    Examples:
         >>> folder = download_dataset("facades")  # doctest: +SKIP
         >>> sorted(p.name for p in folder.iterdir())  # doctest: +SKIP
         ['test', 'train', 'val']
@@ -308,7 +308,7 @@ def recorded_task(folder: str | os.PathLike[str]) -> DatasetInfo | None:
     """The standard dataset that ``folder`` (a split, or the dataset's own folder) belongs to,
     as its download recorded it (``.pix2pix-dataset.json``); ``None`` when nothing records it.
 
-    Example:
+    Examples:
         >>> recorded_task("facades/train").direction  # doctest: +SKIP
         'BtoA'
     """

@@ -32,7 +32,7 @@ _JPEG_QUALITY = 95
 def is_image_file(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` has one of :data:`IMAGE_EXTENSIONS` (any case).
 
-    Example:
+    Examples:
         >>> is_image_file("facade.JPG"), is_image_file("notes.txt")
         (True, False)
     """
@@ -42,7 +42,7 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
 def natural_sort_key(text: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key that orders digit runs by value, so ``"2.jpg"`` comes before ``"10.jpg"``.
 
-    Example:
+    Examples:
         >>> sorted(["10.jpg", "2.jpg", "1.jpg"], key=natural_sort_key)
         ['1.jpg', '2.jpg', '10.jpg']
     """
@@ -61,7 +61,7 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
         FileNotFoundError: If ``folder`` does not exist.
         NotADirectoryError: If ``folder`` is a file.
 
-    Example:
+    Examples:
         >>> [p.name for p in list_images("facades/train")][:3]  # doctest: +SKIP
         ['1.jpg', '2.jpg', '3.jpg']
     """
@@ -88,7 +88,7 @@ def pil_to_array(image: Image.Image) -> np.ndarray:
     Returns:
         An ``uint8`` or ``uint16`` array with 1, 2 (gray + alpha), 3 or 4 channels.
 
-    Example:
+    Examples:
         >>> pil_to_array(Image.new("L", (4, 2))).shape
         (2, 4, 1)
     """
@@ -173,7 +173,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             pixels than Pillow's decompression-bomb limit (``2 * PIL.Image.MAX_IMAGE_PIXELS``),
             16-bit colour PNGs included.
 
-    Example:
+    Examples:
         >>> read_image("photo.png").shape  # doctest: +SKIP
         (256, 256, 3)
     """
@@ -242,7 +242,7 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     Raises:
         ValueError: If the array cannot be stored in that format, saying which format can.
 
-    Example:
+    Examples:
         >>> write_image("/tmp/gray.png", np.zeros((8, 8), np.uint16))
         PosixPath('/tmp/gray.png')
     """

@@ -94,7 +94,7 @@ class PairedImageDataset(Dataset):
         ValueError: For bad argument values, a folder without images, unpaired names or
             duplicate names.
 
-    Example:
+    Examples:
         >>> data = PairedImageDataset("facades/train", direction="BtoA")  # doctest: +SKIP
         >>> item = data[0]  # doctest: +SKIP
         >>> item["source"].shape, item["target"].shape  # doctest: +SKIP
@@ -276,7 +276,7 @@ class PairedImageDataset(Dataset):
         complete (nothing is downloaded when it already is). ``direction`` defaults to the
         dataset's usual task (facades: labels -> photo, ``"BtoA"``).
 
-        Example:
+        Examples:
             >>> train = PairedImageDataset.download("facades", "data")  # doctest: +SKIP
             >>> train.direction  # doctest: +SKIP
             'BtoA'

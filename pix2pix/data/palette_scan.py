@@ -29,7 +29,7 @@ def colour_summary(image: np.ndarray) -> Summary | None:
     """The exact colours of an ``H x W x 3`` uint8 image and their pixel counts, or ``None``
     for an image that is no lossless label map.
 
-    Example:
+    Examples:
         >>> flat = np.zeros((4, 4, 3), np.uint8); flat[:2] = (0, 0, 223)
         >>> colour_summary(flat)
         {(0, 0, 223): 8, (0, 0, 0): 8}
@@ -52,7 +52,7 @@ def merge_summaries(summaries: list[Summary | None]) -> list[tuple[int, int, int
     """The palette of a folder: the colours its label maps use, most frequent first; ``None``
     unless every image was a label map.
 
-    Example:
+    Examples:
         >>> a = colour_summary(np.full((4, 4, 3), (0, 0, 223), np.uint8))
         >>> merge_summaries([a, a])
         [(0, 0, 223)]
@@ -73,7 +73,7 @@ def merge_summaries(summaries: list[Summary | None]) -> list[tuple[int, int, int
 def as_inference_palette(colours: list[tuple[int, int, int]]) -> list[dict[str, Any]]:
     """``inference["palette"]`` of colours without names: ``class 1``, ``class 2``...
 
-    Example:
+    Examples:
         >>> as_inference_palette([(0, 0, 223)])
         [{'name': 'class 1', 'color': [0, 0, 223]}]
     """

@@ -60,7 +60,7 @@ class PreloadedPairs(Dataset):
     Raises:
         ValueError: For another kind of dataset, another ``preprocess``, or ``train=False``.
 
-    Example:
+    Examples:
         >>> from pix2pix.data import SyntheticPairs
         >>> folder = SyntheticPairs(2, size=40).write("pairs")
         >>> fast = PreloadedPairs(PairedImageDataset(folder, load_size=36, crop_size=32))

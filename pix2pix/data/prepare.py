@@ -148,7 +148,7 @@ def prepare_cityscapes(
         pix2pix.pretrained.archive.UnsafeArchiveError: For an oversized zip directory, name
             or member.
 
-    Example:
+    Examples:
         >>> prepare_cityscapes(  # doctest: +SKIP
         ...     "gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip", "cityscapes"
         ... )

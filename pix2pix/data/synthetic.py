@@ -62,7 +62,7 @@ LABEL_COLOURS = np.array(
 def synthetic_palette() -> list[dict[str, Any]]:
     """The synthetic classes as the ``inference["palette"]`` a label-map model records.
 
-    Example:
+    Examples:
         >>> synthetic_palette()[0]
         {'name': 'sky', 'color': [0, 0, 223]}
     """
@@ -125,7 +125,7 @@ def render_pair(
     Returns:
         ``(labels, photo)``: two ``HxWx3`` ``uint8`` arrays.
 
-    Example:
+    Examples:
         >>> labels, photo = render_pair(0, size=64)
         >>> labels.shape, photo.dtype
         ((64, 64, 3), dtype('uint8'))
@@ -244,7 +244,7 @@ class SyntheticPairs(Dataset):
         out_channels: Channels of ``target``: 3, or 1.
         split: ``"train"`` or ``"test"`` (a held-out stream; see :meth:`splits`).
 
-    Example:
+    Examples:
         >>> train, test = SyntheticPairs.splits(train_length=8, test_length=4, size=64)
         >>> item = train[0]
         >>> item["source"].shape, item["path"]
@@ -285,7 +285,7 @@ class SyntheticPairs(Dataset):
     ) -> tuple[SyntheticPairs, SyntheticPairs]:
         """A training set and a held-out test set (independent random streams).
 
-        Example:
+        Examples:
             >>> train, test = SyntheticPairs.splits(16, 4, size=32)
             >>> len(train), len(test)
             (16, 4)
@@ -355,7 +355,7 @@ class SyntheticPairs(Dataset):
         Returns:
             ``folder``.
 
-        Example:
+        Examples:
             >>> SyntheticPairs(4, size=32).write("/tmp/synthetic")
             PosixPath('/tmp/synthetic')
         """

@@ -42,7 +42,7 @@ class ToolReport:
         written: How many inputs (pairs for combine, files for split) were written.
         skipped: The inputs that were not, with the reason for each.
 
-    Example:
+    Examples:
         >>> report = combine_folders("photos", "labels", "aligned")  # doctest: +SKIP
         >>> print(report.summary())  # doctest: +SKIP
         wrote 400 to aligned; skipped 0
@@ -182,7 +182,7 @@ def combine_folders(
         ValueError: If ``a_dir`` holds no images or ``ext`` is not an image extension.
         FileExistsError: If outputs exist and ``overwrite`` is false.
 
-    Example:
+    Examples:
         >>> report = combine_folders("photos", "labels", "facades/train")  # doctest: +SKIP
         >>> report.written, report.skipped  # doctest: +SKIP
         (400, [])
@@ -276,7 +276,7 @@ def split_folder(
         ValueError: If it holds no images or ``ext`` is not an image extension.
         FileExistsError: If outputs exist and ``overwrite`` is false.
 
-    Example:
+    Examples:
         >>> split_folder("facades/train", "facades_split").written  # doctest: +SKIP
         400
     """

@@ -86,7 +86,7 @@ def match_channels(
     Raises:
         ValueError: If the conversion is impossible, naming the image and both counts.
 
-    Example:
+    Examples:
         >>> match_channels(torch.zeros(1, 4, 4, dtype=torch.uint8), 3).shape
         torch.Size([3, 4, 4])
     """
@@ -119,7 +119,7 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     ``uint8`` stays ``uint8`` (rounded and clamped by the kernel, within 2 levels of Pillow's
     BICUBIC); ``uint16`` is resized in float32 and rounded back; float stays float.
 
-    Example:
+    Examples:
         >>> resize(torch.zeros(3, 256, 256, dtype=torch.uint8), (286, 286)).shape
         torch.Size([3, 286, 286])
     """
@@ -146,7 +146,7 @@ def pil_resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     Raises:
         ValueError: For images that are not ``uint8`` (Pillow has no 16-bit colour resize).
 
-    Example:
+    Examples:
         >>> pil_resize(torch.zeros(3, 256, 256, dtype=torch.uint8), (286, 286)).shape
         torch.Size([3, 286, 286])
     """
@@ -178,7 +178,7 @@ def to_float_exact(image: torch.Tensor) -> torch.Tensor:
     ``x / 255``, then ``(x - 0.5) / 0.5``, each rounded to float32 as torchvision does (within
     ~1.2e-7 of :func:`to_float`'s single multiply-add).
 
-    Example:
+    Examples:
         >>> to_float_exact(torch.tensor([[[0, 255]]], dtype=torch.uint8))
         tensor([[[-1.,  1.]]])
     """
@@ -188,7 +188,7 @@ def to_float_exact(image: torch.Tensor) -> torch.Tensor:
 def to_float(image: torch.Tensor) -> torch.Tensor:
     """Scale ``uint8``/``uint16`` pixels to a new contiguous float32 tensor in [-1, 1].
 
-    Example:
+    Examples:
         >>> to_float(torch.tensor([[[0, 255]]], dtype=torch.uint8))
         tensor([[[-1.,  1.]]])
     """
@@ -223,7 +223,7 @@ class JitterParams:
         crop: ``(top, left, height, width)`` of the crop after resizing, or ``None``.
         flip: Whether to mirror left-right last.
 
-    Example:
+    Examples:
         >>> params = JitterParams(resize=(286, 286), crop=(10, 20, 256, 256), flip=True)
         >>> params.flip
         True
@@ -251,7 +251,7 @@ class PairTransform:
         resize: ``"torch"`` (fast, default) or ``"pil"``: Pillow's resize and torchvision's
             arithmetic, equal bit for bit to the canonical pipeline (8-bit images only).
 
-    Example:
+    Examples:
         >>> t = PairTransform(load_size=72, crop_size=64)
         >>> image = torch.zeros(3, 50, 50, dtype=torch.uint8)
         >>> a, b = t(image, image)

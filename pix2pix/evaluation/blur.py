@@ -69,7 +69,7 @@ def gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
 
     The 3x3 Sobel filters run without padding, so image borders add nothing.
 
-    Example:
+    Examples:
         >>> ramp = torch.linspace(-1, 1, 9).expand(1, 3, 9, 9)  # 1/8 of the range per pixel
         >>> round(float(gradient_magnitude(ramp)), 6)
         0.125
@@ -88,7 +88,7 @@ def sharpness(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     1.0 ideal; below 1 blurrier (weaker edges) than the target. NaN for a flat target.
 
-    Example:
+    Examples:
         >>> target = torch.rand(1, 3, 32, 32) * 2 - 1
         >>> blurred = torch.nn.functional.avg_pool2d(target, 5, 1, 2, count_include_pad=False)
         >>> bool(sharpness(blurred, target) < 1), float(sharpness(target, target))
@@ -108,7 +108,7 @@ def radial_power_spectrum(images: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     frequency step wide. ``frequency`` ``[B]`` is the ring's radius as a fraction of the Nyquist
     frequency (0 to 1; the corners beyond Nyquist are left out); ``power`` is ``[N, B]``.
 
-    Example:
+    Examples:
         >>> freq, power = radial_power_spectrum(torch.rand(2, 3, 32, 32))
         >>> freq.shape, power.shape, float(freq[-1])
         (torch.Size([17]), torch.Size([2, 17]), 1.0)
@@ -143,7 +143,7 @@ def high_frequency_deficit(
     to Nyquist. 0 dB for identical images; positive when the output lacks fine detail (blur),
     negative when it has more than the target (noise, artefacts).
 
-    Example:
+    Examples:
         >>> target = torch.rand(1, 3, 32, 32) * 2 - 1
         >>> blurred = torch.nn.functional.avg_pool2d(target, 3, 1, 1, count_include_pad=False)
         >>> deficit = high_frequency_deficit(blurred, target)
@@ -167,7 +167,7 @@ def color_emd(output: torch.Tensor, target: torch.Tensor, bins: int = 256) -> to
     between the two cumulative histograms, scaled to 0-255 grey levels, and averaged over
     channels. 0 for equal distributions; shifting every pixel by ``k`` levels gives ``k``.
 
-    Example:
+    Examples:
         >>> a = torch.zeros(1, 3, 8, 8)
         >>> float(color_emd(a, a)), round(float(color_emd(a + 20 / 127.5, a)), 3)
         (0.0, 20.0)
@@ -190,7 +190,7 @@ def blur_statistics(
 ) -> dict[str, torch.Tensor]:
     """``sharpness``, ``hf_deficit_db`` and ``color_emd`` of each pair, each ``[N]`` float64.
 
-    Example:
+    Examples:
         >>> a = torch.rand(2, 3, 32, 32) * 2 - 1
         >>> {k: v.tolist() for k, v in blur_statistics(a, a).items()}
         {'sharpness': [1.0, 1.0], 'hf_deficit_db': [0.0, 0.0], 'color_emd': [0.0, 0.0]}

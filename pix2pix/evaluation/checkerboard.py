@@ -74,7 +74,7 @@ def period2_energy_fraction(images: torch.Tensor) -> torch.Tensor:
     See the module docstring for the definition; NaN for flat images and for images under
     :data:`MIN_SIDE` pixels a side.
 
-    Example:
+    Examples:
         >>> y, x = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
         >>> grid = ((-1.0) ** (x + y)).expand(1, 3, 16, 16) * 0.5  # a pure checkerboard
         >>> round(float(period2_energy_fraction(grid)), 6)
@@ -110,7 +110,7 @@ def checkerboard(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     target lacks, negative when it has less period-2 energy (blur). NaN for a flat image or
     one under :data:`MIN_SIDE` pixels a side.
 
-    Example:
+    Examples:
         >>> target = torch.rand(1, 3, 32, 32) * 2 - 1
         >>> y, x = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
         >>> gridded = target + 0.1 * (-1.0) ** (x + y)

@@ -27,7 +27,7 @@ def find_inception_weights(path: str | os.PathLike[str] | None = None) -> Path |
     Raises:
         FileNotFoundError: If ``path`` is given but does not exist.
 
-    Example:
+    Examples:
         >>> find_inception_weights()  # doctest: +SKIP
         PosixPath('/root/.cache/torch/hub/checkpoints/inception_v3_google-0cc3c7bd.pth')
     """
@@ -93,7 +93,7 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     Raises:
         ValueError: If the feature sets have other shapes or fewer than two rows.
 
-    Example:
+    Examples:
         >>> a = torch.randn(50, 4, dtype=torch.float64)
         >>> round(frechet_distance(a, a + 1.0), 6)  # same covariance: |shift|^2 = 4
         4.0
@@ -123,7 +123,7 @@ def kernel_inception_distance(features_a: torch.Tensor, features_b: torch.Tensor
     Raises:
         ValueError: If the feature sets have other shapes or fewer than two rows.
 
-    Example:
+    Examples:
         >>> rng = torch.Generator().manual_seed(0)
         >>> a, b = torch.randn(2, 200, 8, dtype=torch.float64, generator=rng)
         >>> abs(kernel_inception_distance(a, b)) < 0.1 < kernel_inception_distance(a, b + 1)

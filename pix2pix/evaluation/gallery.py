@@ -28,7 +28,7 @@ class GalleryRow:
         images: ``[C, H, W]`` tensors in [-1, 1], one per column (sizes may differ).
         caption: Extra text, e.g. the row's metrics.
 
-    Example:
+    Examples:
         >>> row = GalleryRow("1.jpg", [torch.zeros(3, 8, 8)] * 3, "L1 0.10")
     """
 
@@ -72,7 +72,7 @@ def write_gallery(
     Raises:
         ValueError: If there are no rows or a row's image count differs from ``columns``.
 
-    Example:
+    Examples:
         >>> x = torch.zeros(3, 16, 16)
         >>> write_gallery([GalleryRow("a", [x, x, x])], "/tmp/g.png")  # doctest: +SKIP
         {'png': PosixPath('/tmp/g.png')}
@@ -202,7 +202,7 @@ def pick_spread(values: Sequence[float], count: int, higher_is_better: bool = Fa
     The best, the median and the worst are always among them when ``count >= 3``; NaN values
     are never picked before finite ones.
 
-    Example:
+    Examples:
         >>> pick_spread([0.5, 0.1, 0.9, 0.3, 0.7], 3)
         [1, 0, 2]
     """
@@ -264,7 +264,7 @@ def write_pairs_page(
     Returns:
         ``path``.
 
-    Example:
+    Examples:
         >>> pairs = [{"name": "1.jpg", "files": {"real_A": "1_real_A.png", "fake_B":
         ...     "1_fake_B.png", "real_B": "1_real_B.png"}, "metrics": {"l1": 0.2}}]
         >>> write_pairs_page("/tmp/index.html", pairs, sort="l1")  # doctest: +SKIP

@@ -125,7 +125,7 @@ def find_lpips_weights(
         FileNotFoundError: If ``backbone`` or ``heads`` is given but does not exist.
         ValueError: For an unknown ``net`` or ``version``.
 
-    Example:
+    Examples:
         >>> find_lpips_weights("alex")  # doctest: +SKIP
         LpipsWeights(net='alex', backbone=PosixPath('/root/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth'), heads=PosixPath('.../lpips/weights/v0.1/alex.pth'), version='0.1')
     """  # noqa: E501
@@ -184,7 +184,7 @@ class LPIPSNetwork(nn.Module):
         ValueError: One line naming the file when a weights file is a pickle of Python objects
             (refused unread) or does not hold the expected tensors.
 
-    Example:
+    Examples:
         >>> _ = torch.manual_seed(0)
         >>> network = LPIPSNetwork("alex")  # random backbone: a smoke test only
         >>> x = torch.rand(2, 3, 64, 64) * 2 - 1
@@ -289,7 +289,7 @@ def lpips_distance(
         ValueError: If the shapes differ, an image is not 1 or 3 channels, or an image is
             smaller than the backbone accepts (``network.min_side`` a side).
 
-    Example:
+    Examples:
         >>> network = LPIPSNetwork("squeeze")  # random backbone: a smoke test only
         >>> clean = torch.rand(1, 3, 32, 32) * 2 - 1
         >>> noisy = clean + 0.2 * torch.randn(1, 3, 32, 32)

@@ -71,7 +71,7 @@ def json_ready(value: Any) -> Any:
 
     PSNR of identical images is ``inf``; strict JSON readers reject ``Infinity``.
 
-    Example:
+    Examples:
         >>> json_ready({"psnr": float("inf"), "l1": [0.0]})
         {'psnr': 'inf', 'l1': [0.0]}
     """
@@ -267,7 +267,7 @@ def evaluate(
         ValueError: For bad arguments, a jittering dataset, or outputs that do not match the
             targets' shape.
 
-    Example:
+    Examples:
         >>> result = evaluate("runs/facades/final", "facades/test")  # doctest: +SKIP
         >>> result["mode"], round(result["l1"], 3), result["count"]  # doctest: +SKIP
         ('eval', 0.281, 106)

@@ -47,7 +47,7 @@ def format_summary(result: Mapping[str, Any], per_image: bool = False) -> str:
     standard deviation over images with its best value, why a metric was not computed, and
     the files written. With ``per_image``, a table of every pair's metrics follows.
 
-    Example:
+    Examples:
         >>> result = {"count": 2, "mode": "deterministic", "mode_note": "eval mode",
         ...           "direction": "AtoB", "data": "test", "model": {"path": "model"},
         ...           "l1": 0.25, "l1_std": 0.01, "psnr": 14.5, "psnr_std": 1.25,

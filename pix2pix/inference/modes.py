@@ -34,7 +34,7 @@ DEFAULT_SEED = 0
 def check_test_mode(value: Any, *, what: str = "test_mode") -> str:
     """``value`` if it names a test mode, else a ``ValueError`` naming ``what`` and the choices.
 
-    Example:
+    Examples:
         >>> check_test_mode("paper")
         'paper'
     """
@@ -49,7 +49,7 @@ def recorded_test_mode(inference: Mapping[str, Any], *, source: str = "the model
     Raises:
         ValueError: If the recorded value is not a test mode, naming ``source``.
 
-    Example:
+    Examples:
         >>> recorded_test_mode({"test_mode": "paper"}), recorded_test_mode({})
         ('paper', 'eval')
     """

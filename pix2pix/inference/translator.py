@@ -75,7 +75,7 @@ class Translator:
         test_mode: ``"paper"`` or ``"eval"``, replacing the mode ``inference`` records (and
             recorded in it, so :meth:`save_pretrained` and the exports keep it).
 
-    Example:
+    Examples:
         >>> translator = Translator.from_pretrained("runs/facades/final")  # doctest: +SKIP
         >>> photo = translator.translate("labels.png")  # doctest: +SKIP
     """
@@ -183,7 +183,7 @@ class Translator:
             ValueError: If the file is damaged, unsafe, or holds a discriminator; if it records
                 an unknown test mode; for ``dropout`` with anything but a reference ``.pth``.
 
-        Example:
+        Examples:
             >>> t = Translator.from_pretrained("latest_net_G.pth", dropout=0.0)  # doctest: +SKIP
         """
         source = path
@@ -255,7 +255,7 @@ class Translator:
         Returns:
             The URL of the commit.
 
-        Example:
+        Examples:
             >>> translator.push_to_hub("me/facades-label2photo")  # doctest: +SKIP
         """
         return hub.push_to_hub(
@@ -299,7 +299,7 @@ class Translator:
             ValueError: For inputs of the wrong type, range or channel count.
             FileNotFoundError: For a path that does not exist.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from pix2pix.models import UNetGenerator
             >>> t = Translator(UNetGenerator(base_channels=4, num_downs=5), device="cpu")

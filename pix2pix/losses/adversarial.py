@@ -56,7 +56,7 @@ def gan_loss(
     Raises:
         ValueError: If ``mode`` is unknown.
 
-    Example:
+    Examples:
         >>> gan_loss(torch.zeros(1, 1, 30, 30), True)  # log(2)
         tensor(0.6931)
     """
@@ -98,7 +98,7 @@ class GANLoss(nn.Module):
         real_label: Target value for real samples.
         fake_label: Target value for fake samples.
 
-    Example:
+    Examples:
         >>> criterion = GANLoss("lsgan")
         >>> criterion(torch.ones(2, 1, 4, 4), target_is_real=True)
         tensor(0.)
@@ -159,7 +159,7 @@ def gradient_penalty(
     Raises:
         ValueError: If ``penalty_type`` is unknown or the shapes differ.
 
-    Example:
+    Examples:
         >>> critic = torch.nn.Conv2d(6, 1, 3)
         >>> gradient_penalty(critic, torch.randn(2, 6, 8, 8), torch.randn(2, 6, 8, 8)).ndim
         0

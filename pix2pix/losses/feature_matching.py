@@ -52,7 +52,7 @@ def feature_matching_loss(
     Raises:
         ValueError: If the two sides have different numbers of scales or layers, or none.
 
-    Example:
+    Examples:
         >>> feats = [[torch.ones(1, 4, 8, 8), torch.ones(1, 8, 4, 4)]]
         >>> feature_matching_loss(feats, feats)
         tensor(0.)
@@ -74,7 +74,7 @@ def feature_matching_loss(
 class FeatureMatchingLoss(nn.Module):
     """Module twin of :func:`feature_matching_loss`; ``forward`` delegates to it.
 
-    Example:
+    Examples:
         >>> FeatureMatchingLoss()([torch.zeros(1, 2, 4, 4)], [torch.ones(1, 2, 4, 4)])
         tensor(4.)
     """

@@ -89,7 +89,7 @@ def find_vgg19_weights(path: str | os.PathLike[str] | None = None) -> Path | Non
     Raises:
         FileNotFoundError: If ``path`` is given and is not a file (one line).
 
-    Example:
+    Examples:
         >>> find_vgg19_weights()  # doctest: +SKIP
         PosixPath('/root/.cache/torch/hub/checkpoints/vgg19-dcbb9e9d.pth')
     """
@@ -128,7 +128,7 @@ class VGG19Features(nn.Module):
         ValueError: One line naming the file when it is a pickle of Python objects (refused
             unread) or does not hold VGG19's tensors.
 
-    Example:
+    Examples:
         >>> network = VGG19Features()  # random weights: a smoke test only
         >>> [tuple(f.shape) for f in network(torch.zeros(1, 3, 32, 32))][::2]
         [(1, 64, 32, 32), (1, 256, 8, 8), (1, 512, 2, 2)]
@@ -225,7 +225,7 @@ def vgg_loss(
         ValueError: For images that are not 1 or 3 channels, smaller than :data:`MIN_SIDE`,
             of different shapes, or a wrong number of ``layer_weights``.
 
-    Example:
+    Examples:
         >>> network = VGG19Features()  # random weights: a smoke test only
         >>> x = torch.rand(1, 3, 32, 32) * 2 - 1
         >>> float(vgg_loss(x, x, network)), bool(vgg_loss(x, x.flip(-1), network) > 0)
@@ -263,7 +263,7 @@ class VGGLoss(nn.Module):
         layer_weights: One weight per feature (pix2pixHD's :data:`LAYER_WEIGHTS`).
         normalize: ImageNet-normalised inputs instead of pix2pixHD's [-1, 1].
 
-    Example:
+    Examples:
         >>> loss = VGGLoss(VGG19Features())  # random weights: a smoke test only
         >>> x = torch.rand(1, 3, 32, 32) * 2 - 1
         >>> float(loss(x, x))

@@ -42,7 +42,7 @@ class ModelMixin(nn.Module):
     existed keep their exact keys. Every subclass is registered by class name so a saved
     folder can be loaded generically.
 
-    Example:
+    Examples:
         >>> class Tiny(ModelMixin):
         ...     def __init__(self, channels: int = 3, bias: bool = True):
         ...         super().__init__()
@@ -103,7 +103,7 @@ class ModelMixin(nn.Module):
         Returns:
             The folder path.
 
-        Example:
+        Examples:
             >>> from pix2pix.models import UNetGenerator
             >>> UNetGenerator(base_channels=4, num_downs=5).save_pretrained("/tmp/unet")
             PosixPath('/tmp/unet')
@@ -142,7 +142,7 @@ class ModelMixin(nn.Module):
         Returns:
             The URL of the commit.
 
-        Example:
+        Examples:
             >>> generator.push_to_hub("me/facades")  # doctest: +SKIP
         """
         return hub.push_to_hub(
@@ -199,7 +199,7 @@ def size_multiple_of(module: nn.Module) -> int:
     A pix2pix model declares it (:attr:`ModelMixin.size_multiple`); another module may declare
     a ``size_multiple`` attribute too, and one that declares none takes every size (1).
 
-    Example:
+    Examples:
         >>> size_multiple_of(nn.Conv2d(3, 3, 1))
         1
     """
@@ -434,7 +434,7 @@ def load_pretrained(
     ``path`` may also be a Hugging Face Hub repo id ``"owner/name"`` (see
     :meth:`ModelMixin.from_pretrained`).
 
-    Example:
+    Examples:
         >>> from pix2pix.models import load_pretrained
         >>> model = load_pretrained("/tmp/unet")  # doctest: +SKIP
     """

@@ -66,7 +66,7 @@ def model_card(
     Returns:
         The card text.
 
-    Example:
+    Examples:
         >>> card = model_card({"model_type": "UNetGenerator", "base_channels": 64})
         >>> card.splitlines()[1]
         'library_name: pix2pix'

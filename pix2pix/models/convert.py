@@ -54,7 +54,7 @@ def assumed_reference_settings(model_type: str) -> dict[str, Any]:
     ``--no_dropout``; the canonical default, 0.5, is assumed. (A ResNet's dropout shifts its
     blocks' layer indices, so it is read from the keys.)
 
-    Example:
+    Examples:
         >>> assumed_reference_settings("UNetGenerator")
         {'dropout': 0.5}
         >>> assumed_reference_settings("ResNetGenerator")
@@ -466,7 +466,7 @@ def convert_reference_state_dict(
             architecture the keys describe are missing (all of them are listed, named as in the
             reference file).
 
-    Example:
+    Examples:
         >>> state = torch.load("latest_net_G.pth", weights_only=True)  # doctest: +SKIP
         >>> config, weights = convert_reference_state_dict(state)  # doctest: +SKIP
         >>> config["model_type"], config["num_downs"]  # doctest: +SKIP
@@ -511,7 +511,7 @@ def load_reference_checkpoint(
         ValueError: If it cannot be read safely, the weights do not fit the architecture, or
             an override contradicts what the keys show.
 
-    Example:
+    Examples:
         >>> netG = load_reference_checkpoint("facades/latest_net_G.pth")  # doctest: +SKIP
         >>> netG.config["num_downs"]  # doctest: +SKIP
         8

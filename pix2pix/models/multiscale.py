@@ -69,7 +69,7 @@ class MultiScaleDiscriminator(ModelMixin):
     Raises:
         ValueError: For a non-positive ``num_d`` or a bad PatchGAN argument.
 
-    Example:
+    Examples:
         >>> d = MultiScaleDiscriminator(base_channels=8, num_d=3)
         >>> [tuple(p.shape) for p in d(torch.zeros(1, 6, 128, 128))]
         [(1, 1, 14, 14), (1, 1, 6, 6), (1, 1, 2, 2)]

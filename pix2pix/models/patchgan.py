@@ -77,7 +77,7 @@ class PatchGANDiscriminator(ModelMixin):
             the power-iteration vectors ``..._u``/``..._v`` beside them. Recorded in
             :attr:`config` only when on, so default configs stay as they were.
 
-    Example:
+    Examples:
         >>> d = PatchGANDiscriminator(base_channels=8)
         >>> d(torch.zeros(1, 6, 256, 256)).shape, d.receptive_field
         (torch.Size([1, 1, 30, 30]), 70)
@@ -160,7 +160,7 @@ class PixelDiscriminator(ModelMixin):
         base_channels: Width of the first layer.
         norm: ``"batch"``, ``"instance"`` or ``"none"``.
 
-    Example:
+    Examples:
         >>> PixelDiscriminator(base_channels=8)(torch.zeros(1, 6, 32, 32)).shape
         torch.Size([1, 1, 32, 32])
     """

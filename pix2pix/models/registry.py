@@ -6,7 +6,7 @@ arguments: ``create_model("unet_256", base_channels=32)``. The command line (``-
 ``--discriminator``), the presets and the model tests all go through this registry, so a new
 architecture is one decorated function away from all of them.
 
-Example:
+Examples:
     >>> from pix2pix.models import create_model, list_models
     >>> list_models("generator")
     ['resnet_6blocks', 'resnet_9blocks', 'unet_128', 'unet_256']
@@ -51,7 +51,7 @@ def register_model(*, kind: str, name: str | None = None) -> Callable[[F], F]:
     Raises:
         ValueError: For another kind, or a name that is registered already.
 
-    Example:
+    Examples:
         >>> from pix2pix.models import UNetGenerator
         >>> @register_model(kind="generator")  # doctest: +SKIP
         ... def unet_64(**overrides):
@@ -75,7 +75,7 @@ def register_model(*, kind: str, name: str | None = None) -> Callable[[F], F]:
 def list_models(kind: str | None = None) -> list[str]:
     """The registered names, sorted; only those of one ``kind`` when given.
 
-    Example:
+    Examples:
         >>> list_models("discriminator")
         ['multiscale', 'patchgan', 'pixel']
     """
@@ -99,7 +99,7 @@ def create_model(name: str, **overrides: Any) -> ModelMixin:
     Raises:
         ValueError: For an unknown name, or an argument the model does not take.
 
-    Example:
+    Examples:
         >>> create_model("patchgan", in_channels=6).receptive_field
         70
     """

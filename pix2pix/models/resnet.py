@@ -48,7 +48,7 @@ class ResNetGenerator(ModelMixin):
         upsample: ``"transpose"`` (the reference's), ``"nearest"`` or ``"bilinear"``
             (resize, then a 3x3 convolution).
 
-    Example:
+    Examples:
         >>> g = ResNetGenerator(base_channels=8, n_blocks=2)
         >>> g(torch.zeros(1, 3, 32, 32)).shape
         torch.Size([1, 3, 32, 32])

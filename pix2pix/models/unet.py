@@ -60,7 +60,7 @@ class UNetGenerator(ModelMixin):
         upsample: ``"transpose"`` (the paper's), ``"nearest"`` or ``"bilinear"``
             (resize, then a 3x3 convolution).
 
-    Example:
+    Examples:
         >>> g = UNetGenerator(base_channels=8, num_downs=5)
         >>> g(torch.zeros(1, 3, 64, 64)).shape
         torch.Size([1, 3, 64, 64])

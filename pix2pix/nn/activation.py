@@ -20,7 +20,7 @@ def get_activation(name: str, negative_slope: float = 0.2) -> nn.Module:
     Raises:
         ValueError: If ``name`` is unknown.
 
-    Example:
+    Examples:
         >>> get_activation("leaky_relu")
         LeakyReLU(negative_slope=0.2)
     """

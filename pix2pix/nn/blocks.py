@@ -39,7 +39,7 @@ class ConvBlock(nn.Module):
             when followed by batch norm).
         padding_mode: ``"zeros"`` or ``"reflect"`` (the ResNet generator reflects).
 
-    Example:
+    Examples:
         >>> block = ConvBlock(3, 8, norm="batch", activation="leaky_relu")
         >>> block(torch.zeros(1, 3, 32, 32)).shape
         torch.Size([1, 8, 16, 16])
@@ -125,7 +125,7 @@ class UpBlock(nn.Module):
         bias: Whether the convolution has a bias; ``None`` follows the reference rule.
         upsample: ``"transpose"`` (default), ``"nearest"`` or ``"bilinear"``.
 
-    Example:
+    Examples:
         >>> block = UpBlock(8, 4, norm="batch", dropout=0.5)
         >>> block(torch.zeros(1, 8, 16, 16)).shape
         torch.Size([1, 4, 32, 32])
@@ -202,7 +202,7 @@ class ResidualBlock(nn.Module):
         norm: ``"batch"``, ``"instance"`` or ``"none"``.
         dropout: Dropout probability between the two convolutions.
 
-    Example:
+    Examples:
         >>> ResidualBlock(8, norm="instance")(torch.zeros(1, 8, 16, 16)).shape
         torch.Size([1, 8, 16, 16])
     """

@@ -26,7 +26,7 @@ def init_weights(module: nn.Module, scheme: str = "normal", gain: float = 0.02) 
     Raises:
         ValueError: If ``scheme`` is unknown.
 
-    Example:
+    Examples:
         >>> layer = init_weights(nn.Conv2d(3, 8, 3))
         >>> float(layer.bias.abs().sum())
         0.0

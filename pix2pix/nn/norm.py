@@ -56,7 +56,7 @@ def get_norm_layer(
     Raises:
         ValueError: If ``norm`` is unknown.
 
-    Example:
+    Examples:
         >>> norm = get_norm_layer("instance", 8)
         >>> type(norm).__name__, norm.num_features, norm.affine, norm.track_running_stats
         ('InstanceNorm2d', 8, False, False)

@@ -6,7 +6,7 @@ entries. Downloads go to :func:`cache_dir` (``$PIX2PIX_HOME``, ``$XDG_CACHE_HOME
 ``~/.cache/pix2pix``); ``PIX2PIX_OFFLINE=1`` uses only the cache; ``PIX2PIX_DOWNLOAD_URL`` points
 at a mirror.
 
-Example:
+Examples:
     >>> from pix2pix.pretrained import list_pretrained
     >>> "facades_label2photo" in list_pretrained()
     True

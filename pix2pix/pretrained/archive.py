@@ -61,7 +61,7 @@ class UnsafeArchiveError(ValueError):
     """An archive member would escape the target folder, is a link, or is not a plain file or
     folder; or the archive's headers are larger than any real archive's.
 
-    Example:
+    Examples:
         >>> safe_extract("hostile.tar.gz", "data")  # doctest: +SKIP
         Traceback (most recent call last):
         UnsafeArchiveError: hostile.tar.gz: member 'facades/train/p' is a link; ...
@@ -73,7 +73,7 @@ def show_name(name: str) -> str:
 
     A hostile archive's name can be hundreds of megabytes; an error line must stay a line.
 
-    Example:
+    Examples:
         >>> show_name("a" * 1000)[-30:]
         "aaaaaaa'... (1,000 characters)"
     """

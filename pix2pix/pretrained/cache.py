@@ -40,7 +40,7 @@ def cache_dir() -> Path:
     """The cache folder (not created here): ``$PIX2PIX_HOME``, ``$XDG_CACHE_HOME/pix2pix`` or
     ``~/.cache/pix2pix``.
 
-    Example:
+    Examples:
         >>> os.environ["PIX2PIX_HOME"] = "/tmp/p2p"
         >>> cache_dir()
         PosixPath('/tmp/p2p')

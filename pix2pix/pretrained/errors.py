@@ -11,7 +11,7 @@ class DownloadError(RuntimeError):
 
     Every downloader error is one (:class:`OfflineError` aside, a ``FileNotFoundError``).
 
-    Example:
+    Examples:
         >>> try:  # doctest: +SKIP
         ...     Translator.from_pretrained("facades_label2photo")
         ... except DownloadError as error:
@@ -51,7 +51,7 @@ class RejectedFileError(DownloadError, ValueError):
 class OfflineError(FileNotFoundError):
     """``PIX2PIX_OFFLINE=1`` and the entry is not in the cache.
 
-    Example:
+    Examples:
         >>> import os
         >>> os.environ["PIX2PIX_OFFLINE"] = "1"  # doctest: +SKIP
         >>> resolve_model("facades_label2photo")  # doctest: +SKIP

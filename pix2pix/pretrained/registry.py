@@ -74,7 +74,7 @@ LICENSE_NOTE = (
 class PaletteClass:
     """One class of a label map: its name and the RGB colour that encodes it.
 
-    Example:
+    Examples:
         >>> PaletteClass("window", (1, 128, 254)).color
         (1, 128, 254)
     """
@@ -115,7 +115,7 @@ RESNET_9: Mapping[str, Any] = {
 class PretrainedEntry:
     """A pretrained generator: where it is, what it loads as, what it expects.
 
-    Example:
+    Examples:
         >>> from pix2pix.pretrained import get_pretrained
         >>> get_pretrained("facades_label2photo").kind
         'pix2pix'

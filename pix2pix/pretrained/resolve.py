@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 def list_pretrained(kind: str | None = None) -> list[str]:
     """The registry names, pix2pix models first (``kind="pix2pix"`` or ``"cyclegan"`` filters).
 
-    Example:
+    Examples:
         >>> list_pretrained("pix2pix")[:2]
         ['facades_label2photo', 'sat2map']
     """
@@ -56,7 +56,7 @@ def get_pretrained(name: str) -> PretrainedEntry:
     Raises:
         KeyError: Naming the close match, if there is one.
 
-    Example:
+    Examples:
         >>> get_pretrained("facades_label2photo").direction
         'BtoA'
     """
@@ -72,7 +72,7 @@ def register_pretrained(entry: PretrainedEntry, *, replace: bool = False) -> Pre
     Raises:
         ValueError: If the name is taken and ``replace`` is false.
 
-    Example:
+    Examples:
         >>> register_pretrained(my_entry)  # doctest: +SKIP
     """
     if entry.name in REGISTRY and not replace:
@@ -84,7 +84,7 @@ def register_pretrained(entry: PretrainedEntry, *, replace: bool = False) -> Pre
 def unregister_pretrained(name: str) -> None:
     """Remove an entry added with :func:`register_pretrained` (no error if absent).
 
-    Example:
+    Examples:
         >>> unregister_pretrained("my_model")  # doctest: +SKIP
     """
     REGISTRY.pop(name, None)
@@ -98,7 +98,7 @@ def cached_folder(name: str) -> Path:
 def is_cached(name: str) -> bool:
     """Whether the converted model is in the cache (its files present; not re-hashed here).
 
-    Example:
+    Examples:
         >>> is_cached("facades_label2photo")  # doctest: +SKIP
         True
     """
@@ -130,7 +130,7 @@ def resolve_model(name_or_path: str | os.PathLike[str], *, progress: bool = True
             status, disk space, hash).
         ValueError: When the downloaded file does not convert into the declared architecture.
 
-    Example:
+    Examples:
         >>> folder = resolve_model("facades_label2photo")  # doctest: +SKIP
         >>> sorted(p.name for p in folder.iterdir())  # doctest: +SKIP
         ['README.md', 'config.json', 'model.safetensors']

@@ -76,7 +76,7 @@ def create_app(
         A FastAPI application; run it with :func:`pix2pix.serve.server.serve` (or any ASGI
         server, keeping ``settings.host`` the address it binds).
 
-    Example:
+    Examples:
         >>> from fastapi.testclient import TestClient  # doctest: +SKIP
         >>> client = TestClient(create_app(translator))  # doctest: +SKIP
         >>> client.get("/healthz").json()  # doctest: +SKIP

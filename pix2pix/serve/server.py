@@ -80,7 +80,7 @@ def serve(
         sock: An already bound socket (see :func:`bind`).
         log_level: uvicorn's log level (``info`` logs each request).
 
-    Example:
+    Examples:
         >>> from pix2pix import Translator
         >>> from pix2pix.serve import ServeSettings, create_app, serve
         >>> settings = ServeSettings(port=8000)
@@ -104,7 +104,7 @@ def running_server(
     For tests and benchmarks: the server stops (and its worker finishes) on exit. Of
     ``settings``, only the timeouts apply here (the app holds the rest).
 
-    Example:
+    Examples:
         >>> with running_server(create_app(translator)) as url:  # doctest: +SKIP
         ...     requests.get(url + "healthz")
     """

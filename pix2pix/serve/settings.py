@@ -65,7 +65,7 @@ class ServeSettings:
         body_timeout: Seconds its body may take to arrive after the headers (60 s lets a
             16 MiB upload come at 280 KB/s); a slower one gets 408 and is closed.
 
-    Example:
+    Examples:
         >>> ServeSettings(port=8080, max_batch=4).port
         8080
     """

@@ -67,7 +67,7 @@ class InferenceWorker:
         max_batch_pixels: The most pixels (width x height, summed) run together; an image
             larger than this still runs, alone. ``None``: no limit but ``max_batch``.
 
-    Example:
+    Examples:
         >>> worker = InferenceWorker(translator)  # doctest: +SKIP
         >>> worker.submit(image, TranslateOptions()).result().image  # doctest: +SKIP
     """

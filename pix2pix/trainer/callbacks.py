@@ -37,7 +37,7 @@ class Callback:
     * ``on_checkpoint(trainer, path)``: after a checkpoint folder is written.
     * ``on_train_end(trainer)``: after the final checkpoint and export.
 
-    Example:
+    Examples:
         >>> class StopAt(Callback):
         ...     def on_step_end(self, trainer, losses):
         ...         if trainer.step == 10:
@@ -103,7 +103,7 @@ def load_callback(spec: str) -> Callback:
     Raises:
         ValueError: If the name is malformed, cannot be imported, or is not a Callback.
 
-    Example:
+    Examples:
         >>> type(load_callback("pix2pix.trainer.monitoring:EarlyStopping")).__name__
         'EarlyStopping'
     """

@@ -53,7 +53,7 @@ class TrainerConfig:
     Values are validated on construction (and by :meth:`validate` after edits); a bad value
     raises ``ValueError`` naming the field, the value and what is allowed.
 
-    Example:
+    Examples:
         >>> config = TrainerConfig(epochs=5, epochs_decay=5, output_dir="runs/facades")
         >>> config.save("/tmp/trainer_config.json")  # doctest: +SKIP
         >>> TrainerConfig.load("/tmp/trainer_config.json") == config  # doctest: +SKIP
@@ -246,7 +246,7 @@ class TrainerConfig:
     def replace(self, **changes: Any) -> TrainerConfig:
         """A validated copy with some fields changed.
 
-        Example:
+        Examples:
             >>> TrainerConfig().replace(epochs=1).epochs
             1
         """

@@ -106,7 +106,7 @@ def ema_update(ema: ExponentialMovingAverage, model: torch.nn.Module, weight: to
 
     The same arithmetic as the EMA's own update (a lerp per parameter, buffers copied).
 
-    Example:
+    Examples:
         >>> g = torch.nn.Linear(2, 2)
         >>> ema = ExponentialMovingAverage(g, decay=0.9)
         >>> ema_update(ema, g, torch.tensor(0.1))
@@ -150,7 +150,7 @@ class CudaGraphStep:
         replays: Steps run by replaying a graph.
         eager_steps: Steps run eagerly (warm-up, and batches of another shape).
 
-    Example:
+    Examples:
         >>> config = TrainerConfig(device="cuda", cuda_graphs=True)  # doctest: +SKIP
         >>> trainer = Trainer(g, d, config); trainer.setup()  # doctest: +SKIP
         >>> type(trainer.step_function).__name__  # doctest: +SKIP

@@ -53,7 +53,7 @@ def setup_distributed(device: str = "auto") -> DistributedContext:
     destroy a group it created, so several ``fit`` calls can share it; call
     :func:`cleanup_distributed` when the program is done.
 
-    Example:
+    Examples:
         >>> setup_distributed("cpu").world_size  # a plain python process
         1
     """
@@ -77,7 +77,7 @@ def setup_distributed(device: str = "auto") -> DistributedContext:
 def cleanup_distributed() -> None:
     """Destroy the default process group if one exists (call once at program exit).
 
-    Example:
+    Examples:
         >>> trainer.fit()  # doctest: +SKIP
         >>> cleanup_distributed()
     """
@@ -113,7 +113,7 @@ def any_rank(context: DistributedContext, flag: bool) -> bool:
 class RankZeroLogger(logging.LoggerAdapter):
     """A logger adapter that passes records on only in the main process (rank 0).
 
-    Example:
+    Examples:
         >>> log = RankZeroLogger(logging.getLogger("pix2pix"), lambda: True)
         >>> log.info("shown once per job, not once per process")
     """

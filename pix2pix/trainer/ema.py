@@ -26,7 +26,7 @@ class ExponentialMovingAverage(nn.Module):
         decay: Weight of the old average at each update, in (0, 1).
         warmup: Ramp the decay up over the first updates (see above).
 
-    Example:
+    Examples:
         >>> g = torch.nn.Linear(2, 2)
         >>> ema = ExponentialMovingAverage(g, decay=0.9)
         >>> ema.update(g)

@@ -8,7 +8,7 @@ from pathlib import Path
 class NonFiniteLossError(RuntimeError, FloatingPointError):
     """A loss became NaN or infinite; training stopped without writing a checkpoint.
 
-    Example:
+    Examples:
         >>> try:  # doctest: +SKIP
         ...     trainer.fit()
         ... except NonFiniteLossError as error:
@@ -52,7 +52,7 @@ class NonFiniteWeightError(NonFiniteLossError):
 class RunFolderWriteError(RuntimeError):
     """Writing to the run folder failed (a full disk, a quota); the last checkpoint is intact.
 
-    Example:
+    Examples:
         >>> try:  # doctest: +SKIP
         ...     trainer.fit()
         ... except RunFolderWriteError as error:

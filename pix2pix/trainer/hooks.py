@@ -13,7 +13,7 @@ from pix2pix.trainer.callbacks import Callback
 class TrainerHooks:
     """The hook points of a run, in the order they fire; each runs before the callbacks' own.
 
-    Example:
+    Examples:
         >>> class Announcing(Trainer):  # doctest: +SKIP
         ...     def on_epoch_start(self):
         ...         print("epoch", self.epoch)

@@ -24,7 +24,7 @@ class InterruptFlags:
         mid_step: A step is under way (D updated, G not yet): it must not be checkpointed.
         saving: A checkpoint or export is being written: it must not be cut short.
 
-    Example:
+    Examples:
         >>> flags = InterruptFlags()
         >>> with flags.saving_window():
         ...     flags.saving

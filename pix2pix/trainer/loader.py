@@ -24,7 +24,7 @@ class ResumableSampler(DistributedSampler):
 
     Call :meth:`set_epoch` every epoch (a new shuffle) and :meth:`set_start_index` to resume.
 
-    Example:
+    Examples:
         >>> sampler = ResumableSampler(list(range(6)), shuffle=False)
         >>> sampler.set_start_index(4)
         >>> list(sampler)
@@ -134,7 +134,7 @@ def steps_per_epoch(data: Any, batch_size: int, drop_last: bool, world_size: int
     Raises:
         ValueError: If ``drop_last`` leaves no batch at all.
 
-    Example:
+    Examples:
         >>> steps_per_epoch(list(range(10)), batch_size=4, drop_last=False, world_size=1)
         3
     """

@@ -49,7 +49,7 @@ _HELD: dict[str, tuple[int, RunLock, int]] = {}
 class RunLockedError(RuntimeError):
     """Another run holds the run folder (or held it on another host and may still).
 
-    Example:
+    Examples:
         >>> try:  # doctest: +SKIP
         ...     trainer.fit()
         ... except RunLockedError as error:
@@ -93,7 +93,7 @@ def _alive(pid: Any) -> bool:
 class RunLock:
     """The exclusive lock of one run folder; a context manager.
 
-    Example:
+    Examples:
         >>> with RunLock("runs/facades"):  # doctest: +SKIP
         ...     trainer.fit()
 
@@ -222,7 +222,7 @@ def ensure_free(folder: str | os.PathLike[str]) -> None:
     For commands that check before slow work: takes the lock and gives it back at once (the
     run itself takes it again), so a stale lock of a dead process is cleared the same way.
 
-    Example:
+    Examples:
         >>> ensure_free("runs/facades")  # doctest: +SKIP
     """
     if not Path(folder).is_dir():

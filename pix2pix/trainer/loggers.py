@@ -47,7 +47,7 @@ WANDB_RUN_NAME = "wandb_run.json"
 class Logger:
     """Where a run's scalars, sample grids and config go; every method is a no-op here.
 
-    Example:
+    Examples:
         >>> class PrintLogger(Logger):
         ...     def log_scalars(self, step, values):
         ...         print(step, values)
@@ -335,7 +335,7 @@ def build_loggers(
         ValueError: For an unknown name.
         ImportError: If a named logger's package is missing (naming the pip extra).
 
-    Example:
+    Examples:
         >>> [type(x).__name__ for x in build_loggers(["csv"], "/tmp/run")]  # doctest: +SKIP
         ['JSONLLogger', 'CSVLogger']
     """
@@ -363,7 +363,7 @@ def check_logger_packages(names: Sequence[str]) -> None:
 
     Asks the import system only (microseconds), so a run can check before anything slow.
 
-    Example:
+    Examples:
         >>> check_logger_packages(["jsonl", "csv"])
     """
     for name in names:
@@ -374,7 +374,7 @@ def check_logger_packages(names: Sequence[str]) -> None:
 def logger_instances(loggers: Iterable[Any]) -> list[Logger]:
     """The :class:`Logger` objects given to a Trainer, checked (names go in the config).
 
-    Example:
+    Examples:
         >>> logger_instances([Logger()])[0].__class__.__name__
         'Logger'
     """

@@ -44,7 +44,7 @@ _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
 class Cadences:
     """Steps between logs, sample grids, validations and checkpoints (0: never).
 
-    Example:
+    Examples:
         >>> from pix2pix.trainer.config import TrainerConfig
         >>> Cadences.of(TrainerConfig(), total_steps=80_000)
         Cadences(log=100, sample=1000, val=1000, checkpoint=1000)
@@ -242,7 +242,7 @@ def _fit(
 class TrainingLoop:
     """Epochs of steps at the run's cadences, until the schedule ends or a stop is asked for.
 
-    Example:
+    Examples:
         >>> TrainingLoop(trainer).run()  # doctest: +SKIP
     """
 

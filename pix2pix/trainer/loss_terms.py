@@ -44,7 +44,7 @@ class LossInputs:
         discriminator: The plain D module (for terms that must bypass DDP, such as a
             gradient penalty).
 
-    Example:
+    Examples:
         >>> x = torch.zeros(1, 3, 8, 8)
         >>> inputs = LossInputs(x, x, x, lambda pair, **kw: pair.mean(), None)
         >>> float(inputs.fake_prediction)
@@ -107,7 +107,7 @@ class LossTerm:
         compute: ``(LossInputs) -> scalar tensor``.
         needs_features: Whether it reads D's intermediate features (feature matching).
 
-    Example:
+    Examples:
         >>> term = LossTerm("G_L1", 100.0, lambda x: (x.fake - x.target).abs().mean())
         >>> term.name, term.weight
         ('G_L1', 100.0)

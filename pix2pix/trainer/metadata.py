@@ -63,7 +63,7 @@ def recorded_test_mode(run_info: dict[str, Any]) -> str:
     Raises:
         ValueError: For a test mode that does not exist.
 
-    Example:
+    Examples:
         >>> recorded_test_mode({}), recorded_test_mode({"test_mode": "paper"})
         ('eval', 'paper')
     """

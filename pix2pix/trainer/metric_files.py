@@ -67,7 +67,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     Blank lines are ignored; any other line that is not such a record is skipped with a warning
     naming the file and line number. A missing file has no records.
 
-    Example:
+    Examples:
         >>> [r["step"] for r in read_jsonl("runs/facades/metrics.jsonl")]  # doctest: +SKIP
         [100, 200, 200, 300]
     """

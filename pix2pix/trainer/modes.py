@@ -14,7 +14,7 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
 
     The generator step runs inside it, so no gradients are computed for the discriminator.
 
-    Example:
+    Examples:
         >>> d = nn.Linear(2, 1)
         >>> with frozen(d):
         ...     d.weight.requires_grad
@@ -36,7 +36,7 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
 def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
     """Put ``module`` in eval mode (running BN statistics, no dropout), restoring the mode after.
 
-    Example:
+    Examples:
         >>> g = nn.Dropout(0.5)
         >>> with eval_mode(g):
         ...     g.training

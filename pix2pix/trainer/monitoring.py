@@ -35,7 +35,7 @@ HIGHER_IS_BETTER = ("psnr", "ssim")
 def metric_mode(metric: str, mode: str = "auto") -> str:
     """``"min"`` or ``"max"``: ``mode`` itself, or for ``"auto"`` what suits ``metric``.
 
-    Example:
+    Examples:
         >>> metric_mode("val/PSNR"), metric_mode("val/L1"), metric_mode("val/L1", "max")
         ('max', 'min', 'max')
     """
@@ -101,7 +101,7 @@ class BestCheckpoint(_MetricWatcher):
         mode: ``"min"``, ``"max"`` or ``"auto"`` (see :func:`metric_mode`).
         dirname: The folder under ``output_dir``.
 
-    Example:
+    Examples:
         >>> trainer = Trainer(G, D, config, train, val,  # doctest: +SKIP
         ...                   callbacks=[BestCheckpoint(k=2, metric="val/PSNR")])
     """
@@ -220,7 +220,7 @@ class EarlyStopping(_MetricWatcher):
         patience: Validations without improvement before stopping (at least 1).
         min_delta: The smallest change that counts as an improvement (>= 0).
 
-    Example:
+    Examples:
         >>> stopper = EarlyStopping("val/L1", patience=3, min_delta=0.001)
     """
 
@@ -292,7 +292,7 @@ class EarlyStopping(_MetricWatcher):
 def config_callbacks(config: TrainerConfig) -> list[Callback]:
     """The built-in callbacks a config asks for (``keep_best``, ``early_stop_patience``).
 
-    Example:
+    Examples:
         >>> from pix2pix.trainer import TrainerConfig
         >>> [type(c).__name__ for c in config_callbacks(TrainerConfig(keep_best=2))]
         ['BestCheckpoint']

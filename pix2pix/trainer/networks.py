@@ -29,7 +29,7 @@ class Networks:
         generator: The plain generator (``SyncBatchNorm`` when asked, never wrapped).
         discriminator: The plain discriminator.
 
-    Example:
+    Examples:
         >>> from pix2pix.models import create_model
         >>> nets = Networks(create_model("unet_128", base_channels=4),
         ...                 create_model("patchgan", base_channels=4))

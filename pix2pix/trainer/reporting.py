@@ -45,7 +45,7 @@ def sample_grid(
     columns, below a line with the ``step`` when one is given; labels too long for a narrow
     column are cut short.
 
-    Example:
+    Examples:
         >>> x = torch.zeros(2, 3, 8, 8)
         >>> sample_grid(x, x, x).shape
         torch.Size([3, 22, 32])
@@ -98,7 +98,7 @@ class Reporter:
         resume_step: When resuming, the checkpoint step: each logger drops or supersedes what
             an interrupted run logged after it (that part is about to be redone).
 
-    Example:
+    Examples:
         >>> reporter = Reporter("/tmp/run", loggers=("jsonl", "csv"))  # doctest: +SKIP
         >>> reporter.log_scalars(100, {"G_L1": 3.2})  # doctest: +SKIP
     """
@@ -157,7 +157,7 @@ class LossBuffer:
     Reading a device tensor waits for the device, so the loop only appends detached tensors
     and :meth:`drain` reads the whole interval with one device-to-host copy.
 
-    Example:
+    Examples:
         >>> buffer = LossBuffer()
         >>> buffer.add(1, {"G_L1": torch.tensor(2.0)})
         >>> buffer.add(2, {"G_L1": torch.tensor(4.0)})

@@ -68,7 +68,7 @@ def config_changes(
         (:data:`~pix2pix.trainer.config.DATA_FIELDS`) are left out: they are checked against the
         dataset itself.
 
-    Example:
+    Examples:
         >>> allowed, refused = config_changes({"lr": 1e-3}, TrainerConfig(max_steps=5))
         >>> allowed, refused
         ({'max_steps': (None, 5)}, {'lr': (0.001, 0.0002)})
@@ -91,7 +91,7 @@ def config_changes(
 def model_changes(saved: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
     """The differences between two model records (``{"model_type": ..., **config}``).
 
-    Example:
+    Examples:
         >>> model_changes({"model_type": "UNetGenerator", "base_channels": 4},
         ...               {"model_type": "UNetGenerator", "base_channels": 8})
         {'base_channels': (4, 8)}
@@ -124,7 +124,7 @@ def refuse_changes(refused: Mapping[str, tuple[Any, Any]], *, where: str, fix: s
 def is_finished(step: int, epoch: int, config: TrainerConfig) -> bool:
     """Whether a run at ``step`` / ``epoch`` has done all that ``config`` asks for.
 
-    Example:
+    Examples:
         >>> is_finished(20, 0, TrainerConfig(max_steps=20)), is_finished(20, 0, TrainerConfig())
         (True, False)
     """

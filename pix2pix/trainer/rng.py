@@ -19,7 +19,7 @@ import torch
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, numpy and torch (CPU and every CUDA device).
 
-    Example:
+    Examples:
         >>> seed_everything(0)
     """
     random.seed(seed)
@@ -30,7 +30,7 @@ def seed_everything(seed: int) -> None:
 def capture_rng_state() -> dict[str, Any]:
     """The states of torch (CPU and CUDA), numpy and Python ``random`` as checkpointable values.
 
-    Example:
+    Examples:
         >>> state = capture_rng_state()
         >>> a = torch.rand(1); restore_rng_state(state); torch.equal(a, torch.rand(1))
         True
@@ -83,7 +83,7 @@ def preserved_rng() -> Iterator[None]:
     training that follows sees the same numbers as if the block had not run; this is what lets
     a run with validation resume bit-exactly.
 
-    Example:
+    Examples:
         >>> with preserved_rng():
         ...     _ = torch.rand(3)
     """

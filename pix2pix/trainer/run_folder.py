@@ -48,7 +48,7 @@ RUN_ENTRIES = (
 class RunExistsError(FileExistsError):
     """A new run was asked to train into a folder that holds another run.
 
-    Example:
+    Examples:
         >>> try:  # doctest: +SKIP
         ...     trainer.fit()
         ... except RunExistsError:
@@ -80,7 +80,7 @@ class RunSummary:
 def find_run(folder: str | os.PathLike[str]) -> RunSummary | None:
     """The run that ``folder`` holds, or ``None`` when it holds none (or does not exist).
 
-    Example:
+    Examples:
         >>> find_run("/nonexistent/folder") is None
         True
     """
@@ -125,7 +125,7 @@ def move_aside(folder: str | os.PathLike[str]) -> Path:
     between. Each entry is one rename, so nothing is copied and nothing is half-moved; a kill
     midway leaves some entries in each folder, and the next run refuses the folder again.
 
-    Example:
+    Examples:
         >>> move_aside("runs/facades")  # doctest: +SKIP
         PosixPath('runs/facades.old-20261206-164000')
     """
@@ -148,7 +148,7 @@ def locate_run(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     Raises:
         FileNotFoundError: If ``path`` does not exist or its run has no complete checkpoint.
 
-    Example:
+    Examples:
         >>> locate_run("runs/facades")  # doctest: +SKIP
         (PosixPath('runs/facades'), PosixPath('runs/facades/checkpoints/step-000200'))
     """

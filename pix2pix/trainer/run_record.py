@@ -10,7 +10,7 @@ registers (:func:`pix2pix.models.create_model`'s registry), the Trainer class na
 with the class resuming the run, and recorded callbacks are only listed until the user names
 them again (a run folder may come from someone else).
 
-Example:
+Examples:
     >>> record = read_run_record("runs/facades")  # doctest: +SKIP
     >>> record["generator"]["model_type"], record["trainer"]["lr"]  # doctest: +SKIP
     ('UNetGenerator', 0.0002)
@@ -44,7 +44,7 @@ RUN_RECORD_FORMAT = 2
 def callback_spec(callback: Callback) -> str:
     """``"module:Class"`` of a callback, as ``pix2pix train --callback`` names it.
 
-    Example:
+    Examples:
         >>> from pix2pix.trainer.monitoring import EarlyStopping
         >>> callback_spec(EarlyStopping())
         'pix2pix.trainer.monitoring:EarlyStopping'
@@ -107,7 +107,7 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A JSON object from ``path``; every error is a one-line ``ValueError`` or
     ``FileNotFoundError`` naming the file.
 
-    Example:
+    Examples:
         >>> read_json_object("missing.json")
         Traceback (most recent call last):
         ...

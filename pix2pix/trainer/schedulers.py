@@ -17,7 +17,7 @@ def linear_decay_factor(epoch: int, epochs: int, epochs_decay: int, epoch_count:
     ``+ 1`` keeps the last epoch from training at LR 0). ``epoch_count`` is the reference's
     starting-epoch option, 1 by default.
 
-    Example:
+    Examples:
         >>> [round(linear_decay_factor(e, 2, 2), 3) for e in range(4)]
         [1.0, 1.0, 0.667, 0.333]
     """
@@ -37,7 +37,7 @@ def build_scheduler(optimizer: Optimizer, config: TrainerConfig) -> LRScheduler:
     Raises:
         ValueError: If ``config.lr_policy`` is unknown.
 
-    Example:
+    Examples:
         >>> import torch
         >>> opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=2e-4)
         >>> build_scheduler(opt, TrainerConfig(lr_policy="step")).__class__.__name__

@@ -41,7 +41,7 @@ class TrainingState:
         scaler: fp16 loss scaling (disabled otherwise).
         ema: The EMA copy of G (``ema_decay``), or ``None``.
 
-    Example:
+    Examples:
         >>> state = TrainingState()
         >>> state.advance(); state.step, state.batch_in_epoch
         (1, 1)
@@ -133,7 +133,7 @@ class StateField:
     """A Trainer attribute kept in its :class:`TrainingState` (``trainer.step`` reads and sets
     ``trainer.state.step``), so callbacks and overrides keep their short names.
 
-    Example:
+    Examples:
         >>> class Holder:
         ...     step = StateField()
         ...     def __init__(self):

@@ -32,7 +32,7 @@ def batch_to_device(
     Raises:
         ValueError: For a batch that is not such a dict, in one line saying what it got.
 
-    Example:
+    Examples:
         >>> x = torch.zeros(1, 3, 4, 4)
         >>> [t.shape for t in batch_to_device({"source": x, "target": x}, torch.device("cpu"),
         ...                                   channels_last=False)]
@@ -58,7 +58,7 @@ def batch_to_device(
 class EagerStep:
     """The pix2pix update, op by op, on a set-up trainer.
 
-    Example:
+    Examples:
         >>> losses = EagerStep(trainer)(source, target)  # doctest: +SKIP
         >>> sorted(losses)  # doctest: +SKIP
         ['D_fake', 'D_real', 'G_GAN', 'G_L1']

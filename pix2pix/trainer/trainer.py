@@ -102,7 +102,7 @@ class Trainer(TrainerHooks):
         loggers: :class:`~pix2pix.trainer.loggers.Logger` instances, beside the loggers that
             ``config.loggers`` names.
 
-    Example:
+    Examples:
         >>> from pix2pix import PatchGANDiscriminator, UNetGenerator
         >>> data = [{"source": torch.rand(3, 32, 32) * 2 - 1, "target": torch.zeros(3, 32, 32)}]
         >>> trainer = Trainer(
@@ -207,7 +207,7 @@ class Trainer(TrainerHooks):
             ValueError: If the record is damaged or of another format, names another Trainer
                 class, or an override or the data changes what a step computes.
 
-        Example:
+        Examples:
             >>> trainer = Trainer.from_run("runs/a", data, max_steps=4000)  # doctest: +SKIP
             >>> trainer.fit()  # doctest: +SKIP
         """
@@ -255,7 +255,7 @@ class Trainer(TrainerHooks):
         reference implementation shares bit for bit; the fast paths (a lower ``precision``,
         ``compile``, ``cuda_graphs``) use the fused Adam kernel, several times faster.
 
-        Example:
+        Examples:
             >>> class SGDTrainer(Trainer):  # doctest: +SKIP
             ...     def configure_optimizers(self):
             ...         return (torch.optim.SGD(self.generator.parameters(), lr=0.01),
@@ -281,7 +281,7 @@ class Trainer(TrainerHooks):
         The default builds them from the config (:mod:`~pix2pix.trainer.loss_terms`); extend
         the lists to add a term.
 
-        Example:
+        Examples:
             >>> class TVTrainer(Trainer):  # doctest: +SKIP
             ...     def configure_loss_terms(self):
             ...         g, d = super().configure_loss_terms()
@@ -309,7 +309,7 @@ class Trainer(TrainerHooks):
         A hand-written loop can call it (the first call sets up); reading a loss waits for the
         device, so the loop only does it when logging.
 
-        Example:
+        Examples:
             >>> losses = trainer.training_step({"source": a, "target": b})  # doctest: +SKIP
             >>> sorted(losses)  # doctest: +SKIP
             ['D_fake', 'D_real', 'G_GAN', 'G_L1']
@@ -429,7 +429,7 @@ class Trainer(TrainerHooks):
             RunExistsError: ``output_dir`` holds another run and neither ``resume_from`` nor
                 ``overwrite`` says what to do with it.
 
-        Example:
+        Examples:
             >>> trainer.fit()  # doctest: +SKIP
             >>> trainer.fit(resume_from="latest")  # doctest: +SKIP
         """
@@ -488,7 +488,7 @@ class Trainer(TrainerHooks):
         The folder loads with :meth:`pix2pix.Translator.from_pretrained`; it holds
         ``config.json`` (with :meth:`inference_metadata`), ``model.safetensors`` and a card.
 
-        Example:
+        Examples:
             >>> trainer.save_pretrained("runs/facades/final")  # doctest: +SKIP
         """
         return save_inference_model(self, Path(path))

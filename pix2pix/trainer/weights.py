@@ -21,7 +21,7 @@ def first_non_finite(modules: list[tuple[str, nn.Module]]) -> tuple[str, float] 
     One fused max-abs over every floating tensor (``torch._foreach_norm``) and a single read,
     so a trainer can afford it at its log cadence and before every save.
 
-    Example:
+    Examples:
         >>> layer = nn.Linear(2, 2)
         >>> first_non_finite([("g", layer)]) is None
         True

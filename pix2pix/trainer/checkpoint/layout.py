@@ -43,7 +43,7 @@ _MODEL_FILES = (WEIGHTS_NAME, CONFIG_NAME)
 def checkpoint_name(step: int) -> str:
     """Folder name of the checkpoint taken after ``step`` steps.
 
-    Example:
+    Examples:
         >>> checkpoint_name(200)
         'step-000200'
     """
@@ -53,7 +53,7 @@ def checkpoint_name(step: int) -> str:
 def checkpoint_step(path: str | os.PathLike[str]) -> int:
     """The step a checkpoint folder was taken after, read from its name.
 
-    Example:
+    Examples:
         >>> checkpoint_step("runs/facades/checkpoints/step-000200")
         200
     """
@@ -66,7 +66,7 @@ def checkpoint_step(path: str | os.PathLike[str]) -> int:
 def list_checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
     """Complete checkpoints under ``output_dir/checkpoints``, oldest (lowest step) first.
 
-    Example:
+    Examples:
         >>> [p.name for p in list_checkpoints("runs/facades")]  # doctest: +SKIP
         ['step-000800', 'step-000900', 'step-001000']
     """
@@ -106,7 +106,7 @@ def resolve_checkpoint(
     Raises:
         FileNotFoundError: Naming the folder searched when no checkpoint is found.
 
-    Example:
+    Examples:
         >>> resolve_checkpoint("runs/facades/checkpoints/step-000200", "runs/x")  # doctest: +SKIP
         PosixPath('runs/facades/checkpoints/step-000200')
     """
@@ -196,7 +196,7 @@ def load_state(
         FileNotFoundError: If the file is missing.
         ValueError: If it is damaged or holds objects other than tensors and plain values.
 
-    Example:
+    Examples:
         >>> load_state("runs/a/checkpoints/step-000200/trainer_state.pt")["step"]  # doctest: +SKIP
         200
     """
@@ -261,7 +261,7 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
 def read_position(folder: str | os.PathLike[str]) -> dict[str, int]:
     """``{"step", "epoch", "batch_in_epoch"}`` of a checkpoint, without loading it.
 
-    Example:
+    Examples:
         >>> read_position("runs/facades/checkpoints/step-000200")  # doctest: +SKIP
         {'step': 200, 'epoch': 0, 'batch_in_epoch': 200}
     """
@@ -276,7 +276,7 @@ def verify_checkpoint(folder: str | os.PathLike[str]) -> None:
         ValueError: Naming the first file that is missing or changed since the checkpoint was
             written (a bit flip on disk, a partial copy), and the checkpoint to resume instead.
 
-    Example:
+    Examples:
         >>> verify_checkpoint("runs/facades/checkpoints/step-000200")  # doctest: +SKIP
     """
     folder = Path(folder)
