@@ -255,3 +255,21 @@ def test_maps_smoke_with_the_pix2pixhd_rows_on_the_real_pairs(quality, tmp_path)
     }
     scores = runs["lsgan-ema-msd-fm"]["eval"]["deterministic"]
     assert all(math.isfinite(scores[k]) for k in ("l1", "psnr", "sharpness", "color_emd"))
+
+
+def test_a_resume_with_another_thread_count_is_said_and_recorded(quality, tmp_path, capsys):
+    """Runs repeat bit for bit only at one thread count: a resume that changes it is marked."""
+    import torch
+
+    run_dir = tmp_path / "run"
+    assert quality._thread_counts(run_dir, resumed=False) == [torch.get_num_threads()]
+    assert quality._thread_counts(run_dir, resumed=True) == [torch.get_num_threads()]
+    assert "resumed with" not in capsys.readouterr().err
+    before = torch.get_num_threads()
+    (run_dir / "torch_threads.json").write_text(json.dumps([before + 1]))
+    assert quality._thread_counts(run_dir, resumed=True) == [before + 1, before]
+    assert f"resumed with {before} torch threads where it trained with {before + 1}" in (
+        capsys.readouterr().err
+    )
+    # a new run starts its own record
+    assert quality._thread_counts(run_dir, resumed=False) == [before]
