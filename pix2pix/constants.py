@@ -19,6 +19,7 @@ CHECKPOINTS_DIR = "checkpoints"
 FINAL_DIR = "final"
 SAMPLES_DIR = "samples"  # sample grids, samples/step-000200.png
 BEST_DIR = "best"  # the best models by a validation metric (keep_best)
+REPORT_NAME = "report.html"  # pix2pix report RUN
 
 # ---- choices
 DIRECTION_CHOICES = ("AtoB", "BtoA")

@@ -118,13 +118,20 @@ def test_overwrite_in_the_current_folder_moves_the_run_beside_it(tmp_path, monke
     """``output_dir="."``: the old run had no name to move to (a ValueError), and the folder's
     lock outlived the refusal, so every later run there was refused as busy."""
     work = tmp_path / "exp"
-    work.mkdir()
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "0.png").write_bytes(b"the user's")
+    (work / "train.py").write_text("# the user's script")
     monkeypatch.chdir(work)
     config = tiny_config(tmp_path, max_steps=1).replace(output_dir=".")
     Trainer(*tiny_models(), config, make_data(4)).fit()
+    (work / "report.html").write_text("<html>")  # pix2pix report RUN: part of the run
     assert Trainer(*tiny_models(), config, make_data(4)).fit(overwrite=True) == Path("final")
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("exp.old-")]
     assert len(aside) == 1 and [c.name for c in ckpt.list_checkpoints(aside[0])] == ["step-000001"]
+    assert (aside[0] / "report.html").is_file() and not (aside[0] / "data").exists()
+    # only what a run writes moved: the user's data and script stay in the folder
+    assert (work / "data" / "0.png").read_bytes() == b"the user's"
+    assert (work / "train.py").read_text() == "# the user's script"
 
 
 def test_a_refusal_of_any_kind_releases_the_folder(tmp_path, monkeypatch):

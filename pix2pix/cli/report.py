@@ -21,12 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from pix2pix._files import atomic_write_text
-from pix2pix.constants import BEST_DIR, CONFIG_NAME, FINAL_DIR, RUN_CONFIG_NAME, SAMPLES_DIR
+from pix2pix.constants import (
+    BEST_DIR,
+    CONFIG_NAME,
+    FINAL_DIR,
+    REPORT_NAME,
+    RUN_CONFIG_NAME,
+    SAMPLES_DIR,
+)
 from pix2pix.trainer.loggers import JSONL_NAME
 from pix2pix.trainer.metric_files import read_jsonl
 from pix2pix.trainer.monitoring import BEST_INDEX
 
-REPORT_NAME = "report.html"
 _STEP_FILE = re.compile(r"step-(\d+)\.png$")
 # keys that are bookkeeping, not a curve worth a plot
 _NOT_PLOTTED = ("step", "epoch", "window")

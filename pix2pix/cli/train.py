@@ -159,7 +159,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--overwrite",
         action="store_true",
         help="train a new run into an --output folder that holds another run, after moving "
-        "that run aside to OUTPUT.old-<time> (without this, such a folder is refused)",
+        "that run's files aside to OUTPUT.old-<time> (other files in the folder stay; without "
+        "this, such a folder is refused)",
     )
     config = parser.add_argument_group("trainer settings (TrainerConfig fields)")
     add_config_flags(config)

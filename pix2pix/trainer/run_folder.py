@@ -21,12 +21,13 @@ from pix2pix.constants import (
     BEST_DIR,
     CHECKPOINTS_DIR,
     FINAL_DIR,
+    REPORT_NAME,
     RUN_CONFIG_NAME,
     SAMPLES_DIR,
 )
 from pix2pix.trainer.checkpoint.layout import STATE_NAME, checkpoint_step, list_checkpoints
 from pix2pix.trainer.distributed import DistributedContext, any_rank
-from pix2pix.trainer.lock import LOCK_NAME, RunLock, RunLockedError
+from pix2pix.trainer.lock import RunLock, RunLockedError
 from pix2pix.trainer.loggers import CSV_NAME, JSONL_NAME, TENSORBOARD_DIR, WANDB_RUN_NAME
 
 logger = logging.getLogger(__name__)
@@ -119,11 +120,16 @@ def aside_name(folder: Path) -> Path:
 
 
 def move_aside(folder: str | os.PathLike[str]) -> Path:
-    """Move everything in ``folder`` but its lock into a new sibling folder; return that folder.
+    """Move the run in ``folder`` into a new sibling folder; return that folder.
 
-    Call it while holding the folder's lock: the lock file stays, so no other run can start in
-    between. Each entry is one rename, so nothing is copied and nothing is half-moved; a kill
-    midway leaves some entries in each folder, and the next run refuses the folder again.
+    Only what a run writes moves (:data:`RUN_ENTRIES`, and the report page): anything else in
+    the folder (the data, a script, notes) is the user's and stays where it is. Call it while
+    holding the folder's lock: the lock file stays, so no other run can start in between. Each
+    entry is one rename, so nothing is copied and nothing is half-moved; a kill midway leaves
+    some entries in each folder, and the next run refuses the folder again.
+
+    Raises:
+        ValueError: For the root of the file system, which has no sibling to move to.
 
     Examples:
         >>> move_aside("runs/facades")  # doctest: +SKIP
@@ -134,10 +140,10 @@ def move_aside(folder: str | os.PathLike[str]) -> Path:
         raise ValueError(f"{folder} is the root of the file system; train into a folder in it.")
     destination = aside_name(folder)
     destination.mkdir()
-    for entry in sorted(folder.iterdir()):
-        if entry.name != LOCK_NAME:
-            os.replace(entry, destination / entry.name)
-    logger.info("Moved the earlier run in %s to %s.", folder, destination)
+    for name in (*RUN_ENTRIES, REPORT_NAME):
+        entry = folder / name
+        if entry.exists() or entry.is_symlink():
+            os.replace(entry, destination / name)
     return destination
 
 
