@@ -89,3 +89,40 @@ def test_a_resume_may_change_the_recorded_test_mode(tmp_path):
     assert main([*args, "--no-progress-bar"]) == 0
     config = json.loads((tmp_path / "run" / "final" / "config.json").read_text())
     assert config["inference"]["test_mode"] == "eval"
+
+
+def test_test_mode_on_a_finished_run_is_refused_not_ignored(tmp_path, capsys):
+    """It would reach no model: the run saves nothing again (reviewer)."""
+    assert _train(tmp_path, "run") == "paper"
+    capsys.readouterr()
+    args = ["train", "--resume", str(tmp_path / "run"), "--test-mode", "eval"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "finished at step 1 and saves no model again" in err
+    assert "final/config.json" in err
+    config = json.loads((tmp_path / "run" / "final" / "config.json").read_text())
+    assert config["inference"]["test_mode"] == "paper"
+
+
+def test_a_resumed_run_that_names_only_its_preset_keeps_the_preset_s_mode(tmp_path):
+    assert _train(tmp_path, "run", "--preset", "paper") == "paper"
+    record = json.loads((tmp_path / "run" / "run_config.json").read_text())
+    record["info"].pop("test_mode")
+    (tmp_path / "run" / "run_config.json").write_text(json.dumps(record))
+    args = ["train", "--resume", str(tmp_path / "run"), "--max-steps", "2", "--no-progress-bar"]
+    assert main(args) == 0
+    config = json.loads((tmp_path / "run" / "final" / "config.json").read_text())
+    assert config["inference"]["test_mode"] == get_preset("paper")["test_mode"]
+
+
+def test_a_config_record_with_a_bad_test_mode_is_refused_naming_the_file(tmp_path, capsys):
+    assert _train(tmp_path, "run") == "paper"
+    path = tmp_path / "run" / "run_config.json"
+    record = json.loads(path.read_text())
+    record["info"]["test_mode"] = "stochastic"
+    path.write_text(json.dumps(record))
+    capsys.readouterr()
+    args = ["train", "--data", str(tmp_path / "data"), "--output", str(tmp_path / "new")]
+    assert main([*args, "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: info[\"test_mode\"]='stochastic' is not a test mode" in err

@@ -33,7 +33,7 @@ from pix2pix.cli.train_models import (
     model_names,
 )
 from pix2pix.constants import RUN_CONFIG_NAME
-from pix2pix.inference.modes import TEST_MODES
+from pix2pix.inference.modes import TEST_MODES, check_test_mode
 from pix2pix.models.base import build_from_config
 from pix2pix.presets import get_preset, preset_names
 from pix2pix.trainer import Trainer, TrainerConfig
@@ -338,6 +338,14 @@ def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
     )
     position = read_position(checkpoint)
     if is_finished(position["step"], position["epoch"], config):
+        if args.test_mode:
+            # it would save nothing, so the mode would reach no model: refused, not ignored
+            raise ValueError(
+                f"--test-mode {args.test_mode}: {run_dir} finished at step {position['step']} "
+                "and saves no model again. Translate its model with --test-mode "
+                f'{args.test_mode}, or set "test_mode" in {run_dir / "final" / "config.json"} '
+                '("inference" section).'
+            )
         print(
             f"pix2pix train: {run_dir} finished at step {position['step']} (epoch "
             f"{position['epoch']} of {config.total_epochs}); nothing to train. To train further, "
@@ -368,6 +376,10 @@ def _resumed_trainer(args: argparse.Namespace) -> Trainer | None:
     trainer = Trainer.from_run(checkpoint, train_data, val_data, callbacks=callbacks, **overrides)
     if args.test_mode:  # a record for the exported model, not a training setting: may change
         trainer.run_info["test_mode"] = args.test_mode
+    preset = trainer.run_info.get("preset")
+    if "test_mode" not in trainer.run_info and preset in preset_names():
+        # a run recorded before pix2pix train stated the mode: its preset's, as then
+        trainer.run_info["test_mode"] = get_preset(preset)["test_mode"]
     return trainer
 
 
@@ -409,6 +421,9 @@ def _record_from_config_flag(args: argparse.Namespace) -> dict[str, Any]:
     if "trainer" not in record:
         return {}  # a TrainerConfig JSON, read by config_from_args
     check_format(record, args.config)
+    mode = (record.get("info") or {}).get("test_mode")
+    if mode is not None:  # refused before the data check, naming the file
+        check_test_mode(mode, what=f'{args.config}: info["test_mode"]')
     return record
 
 
