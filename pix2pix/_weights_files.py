@@ -4,6 +4,7 @@ pickle: every failure is one :class:`WeightsFileError` that says which kind it i
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import pickletools
@@ -19,8 +20,10 @@ class WeightsFileError(ValueError):
     """A weights file :func:`read_tensors` could not read.
 
     Attributes:
-        kind: ``"objects"`` (a pickle of Python objects, refused unread), ``"not_torch"`` (no
-            PyTorch file at all: empty, text, a web page) or ``"damaged"`` (truncated, corrupt).
+        kind: ``"objects"`` (a pickle of Python objects, refused unread), ``"protocol"``
+            (tensors pickled with opcodes the safe loader does not take), ``"not_torch"`` (no
+            PyTorch file at all: empty, a web page, a Git LFS pointer, unreadable) or
+            ``"damaged"`` (truncated, corrupt).
         detail: What was found, for the message.
     """
 
@@ -38,52 +41,127 @@ def _first_sentence(error: BaseException) -> str:
     return sentence.rstrip(".:") or type(error).__name__
 
 
-def _parses_as_pickle(path: Path) -> bool:
-    """Whether ``path`` (or the ``data.pkl`` of a zip-format file) is a well-formed pickle.
+#: How many pickles the legacy format (``torch.save`` before 1.6) holds before its raw storage
+#: bytes: the magic number, the protocol version, the system info, the object, the storage keys.
+_LEGACY_PICKLES = 5
 
-    :func:`pickletools.genops` reads opcodes without executing any.
+
+def _safe_global(name: str) -> bool:
+    """Whether a pickle's global is one a state dict of tensors names (torch's own, OrderedDict)."""
+    module = name.split(" ", 1)[0]
+    return module == "torch" or module.startswith("torch.") or name == "collections OrderedDict"
+
+
+def _globals_of_one_pickle(stream: io.BytesIO) -> set[str]:
+    """The globals one pickle names, reading its opcodes up to its STOP.
+
+    Protocol 4 names a global by pushing two strings (often fetched from the memo) and
+    STACK_GLOBAL; the memo is followed so that the names are the ones it will import.
+    """
+    found: set[str] = set()
+    memo: dict[Any, Any] = {}
+    pushed: list[Any] = []  # what each opcode put on the stack, for STACK_GLOBAL's two names
+    for opcode, arg, _position in pickletools.genops(stream):
+        name = opcode.name
+        if name in ("GLOBAL", "INST"):
+            found.add(str(arg))
+            pushed.append(None)
+        elif name == "STACK_GLOBAL":
+            module, attribute = pushed[-2:] if len(pushed) >= 2 else [None, None]
+            found.add(f"{module} {attribute}")  # "None None" for what could not be followed
+            pushed.append(None)
+        elif name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1] if pushed else None
+        elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[arg] = pushed[-1] if pushed else None
+        elif name in ("GET", "BINGET", "LONG_BINGET"):
+            pushed.append(memo.get(arg))
+        else:
+            pushed.append(arg if isinstance(arg, str) else None)
+    return found
+
+
+def _pickle_globals(path: Path) -> set[str] | None:
+    """The globals (``"module name"``) the pickles of ``path`` name, or ``None`` if unreadable.
+
+    :func:`pickletools.genops` reads opcodes without executing any. A zip-format file's pickle
+    is its ``data.pkl``; a legacy file is several pickles in a row, then raw bytes.
     """
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 names = [n for n in archive.namelist() if n.endswith("data.pkl")]
-                data = archive.read(names[0]) if names else b""
+                streams = [io.BytesIO(archive.read(names[0]))] if names else []
+            count = 1
         else:
-            data = Path(path).read_bytes()
-        for _ in pickletools.genops(data):
-            pass
+            streams, count = [io.BytesIO(Path(path).read_bytes())], _LEGACY_PICKLES
+        if not streams:
+            return None
+        found: set[str] = set()
+        stream = streams[0]
+        size = len(stream.getbuffer())
+        for _ in range(count):
+            if stream.tell() >= size:  # a plain pickle: one, not the legacy format's five
+                break
+            found |= _globals_of_one_pickle(stream)
     except Exception:
-        return False
-    return bool(data)
+        return None
+    return found
+
+
+def _refused(path: Path, error: pickle.UnpicklingError) -> WeightsFileError:
+    """What torch's safe unpickler refused: objects, an opcode it does not read, or no pickle.
+
+    It raises the same error for all three; its own reason and the opcodes, parsed without
+    running anything, tell them apart.
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    reason = found.group(1).strip().rstrip(".") if found else _first_sentence(error)
+    names = _pickle_globals(path)
+    if names is None:
+        return WeightsFileError("damaged", "it is damaged or cut short (not a readable pickle)")
+    unsafe = sorted(name for name in names if not _safe_global(name))
+    if unsafe or re.search(r"Unsupported (global|class)|allowed global", reason):
+        what = f"it names {', '.join(unsafe[:3])}" if unsafe else reason
+        return WeightsFileError("objects", what)
+    return WeightsFileError(
+        "protocol",
+        f"it holds only tensors, but pickled in a form torch's safe loader does not read "
+        f"({reason}; a pickle_protocol above 2?); re-save it with torch.save(state_dict, path) "
+        "and the default protocol",
+    )
 
 
 def read_tensors(path: Path) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU; every failure a WeightsFileError.
 
-    The first bytes are checked before torch sees the file: a PyTorch file is a zip archive
-    (``torch.save`` since 1.6) or a pickle (the legacy format), so anything else, such as the
-    login page a download saved in place of the file, is named for what it is instead of being
-    called a pickle of Python objects or failing deep inside the unpickler.
+    The first bytes are checked before torch sees the file, so that an empty file, a web page
+    a download saved in place of the file, or a Git LFS pointer is named for what it is instead
+    of failing deep inside the unpickler.
     """
-    with open(path, "rb") as handle:
-        head = handle.read(64)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as error:
+        detail = f"it cannot be read ({error.strerror or error})"
+        raise WeightsFileError("not_torch", detail) from None
     if not head:
         raise WeightsFileError("not_torch", "the file is empty")
-    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
-        looks_like = " (it looks like a web page or text)" if head.lstrip()[:1] == b"<" else ""
-        raise WeightsFileError("not_torch", f"not a PyTorch file{looks_like}")
+    if head.startswith(b"version https://git-lfs"):
+        raise WeightsFileError("not_torch", "it is a Git LFS pointer, not the file (git lfs pull)")
+    if head.lstrip()[:1] == b"<":
+        raise WeightsFileError("not_torch", "not a PyTorch file (it looks like a web page)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch's safe unpickler raises this both for a pickle it refuses (objects, or opcodes it
-        # does not take) and for bytes that are no pickle at all: parsing the opcodes, which
-        # runs nothing, tells them apart
-        if _parses_as_pickle(path):
-            raise WeightsFileError("objects", _first_sentence(error)) from None
-        detail = "its contents are corrupt (not a readable pickle)"
-        raise WeightsFileError("damaged", detail) from None
+        raise _refused(path, error) from None
     except Exception as error:
-        raise WeightsFileError("damaged", _first_sentence(error)) from None
+        if not head.startswith((b"PK\x03\x04", b"\x80")) and _pickle_globals(path) is None:
+            detail = "not a PyTorch file (neither a zip archive nor a pickle)"
+            raise WeightsFileError("not_torch", detail) from None
+        detail = f"it is damaged or cut short ({_first_sentence(error)})"
+        raise WeightsFileError("damaged", detail) from None
 
 
 def load_weights_file(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 import tempfile
 
@@ -270,9 +271,10 @@ def test_a_config_json_beyond_any_model_is_refused_before_building(tmp_path, cap
 @pytest.mark.parametrize(
     ("content", "says"),
     [
-        (b"<html><body>Sign in to download</body></html>", "it looks like a web page or text"),
-        (b"\x80\x02garbage that is no pickle", "its contents are corrupt"),
+        (b"<html><body>Sign in to download</body></html>", "it looks like a web page"),
+        (b"\x80\x02garbage that is no pickle", "damaged or cut short"),
         (b"", "the file is empty"),
+        (None, "it cannot be read (Is a directory)"),
     ],
 )
 def test_a_weights_file_that_is_no_pytorch_file_is_named_for_what_it_is(tmp_path, content, says):
@@ -281,8 +283,11 @@ def test_a_weights_file_that_is_no_pytorch_file_is_named_for_what_it_is(tmp_path
     from pix2pix._weights_files import load_weights_file
 
     path = tmp_path / "vgg19.pth"
-    path.write_bytes(content)
-    with pytest.raises(ValueError, match=says) as raised:
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(says)) as raised:
         load_weights_file(path, "--vgg-weights", "torchvision vgg19 weights", "Save them so.")
     message = str(raised.value)
     assert message.startswith(f"{path} does not hold torchvision vgg19 weights: ")

@@ -193,9 +193,10 @@ def test_truncated_checkpoint_is_refused(tmp_path):
     [
         (b"", "the file is empty"),
         (b"<!DOCTYPE html><html><body>Sign in</body></html>", "it looks like a web page"),
-        (b"version https://git-lfs.github.com/spec/v1\n", "not a PyTorch file"),
+        (b"version https://git-lfs.github.com/spec/v1\n", "a Git LFS pointer, not the file"),
+        (b"hello, not a checkpoint\n", "neither a zip archive nor a pickle"),
         # a pickle's first byte, then garbage: torch's unpickler fails with a KeyError inside
-        (b"\x80\x02garbage that is no pickle", "Could not read"),
+        (b"\x80\x02garbage that is no pickle", "damaged or cut short"),
     ],
 )
 def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(tmp_path, content, says):
@@ -299,3 +300,33 @@ def test_partial_checkpoint_from_the_cli_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert f"{path} lacks 1 of the 46 tensors" in err and "model.model.3.weight" in err
+
+
+def test_a_damaged_legacy_checkpoint_is_never_called_objects(tmp_path):
+    """Reviewer: only the legacy format's first pickle (its magic number) was parsed, so any
+    damage after it was reported as 'Python objects ... could run arbitrary code'."""
+    path = tmp_path / "legacy.pth"
+    torch.save(RefUnet(3, 3, 5, ngf=2).state_dict(), path, _use_new_zipfile_serialization=False)
+    data = path.read_bytes()
+    assert len(read_reference_checkpoint(path)) > 0
+    for offset in (30, 60, 120, 300, 600, 1200):
+        for damaged in (data[:offset] + b"\xff" * 8 + data[offset + 8 :], data[:offset]):
+            path.write_bytes(damaged)
+            try:
+                read_reference_checkpoint(path)
+            except ValueError as error:
+                assert "Python objects" not in str(error), offset
+                assert str(error).startswith(f"Could not read {path}: "), offset
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_tensors_pickled_with_a_newer_protocol_are_named_as_such(tmp_path, legacy):
+    """torch's safe loader refuses protocol 4/5 opcodes; the file holds only tensors."""
+    path = tmp_path / "p5.pth"
+    state = RefUnet(3, 3, 5, ngf=2).state_dict()
+    torch.save(state, path, pickle_protocol=5, _use_new_zipfile_serialization=not legacy)
+    with pytest.raises(ValueError, match="holds only tensors, but pickled in a form") as raised:
+        read_reference_checkpoint(path)
+    assert "Python objects" not in str(raised.value) and "default protocol" in str(raised.value)
+    torch.save(state, path)  # the re-save the message asks for
+    assert len(read_reference_checkpoint(path)) == len(state)

@@ -83,6 +83,8 @@ def read_reference_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.T
                 "unpickling them could run arbitrary code. Re-save it from trusted code with "
                 "torch.save(model.state_dict(), path)."
             ) from None
+        if error.kind == "protocol":  # its own advice says how to re-save it
+            raise ValueError(f"Could not read {path}: {error.detail}.") from None
         raise ValueError(
             f"Could not read {path}: {error.detail}. Download it again, or give a checkpoint "
             "saved with torch.save(model.state_dict(), path)."
