@@ -295,9 +295,11 @@ def evaluate(
     mode = test_mode or translator.test_mode
     try:
         if seed is not None and mode == "eval":  # inside: the module's mode is restored below
+            # worded for both doors: the command line's --seed and the function's seed=
             raise ValueError(
-                f"seed={seed} seeds the paper mode's dropout, but the eval mode has no dropout "
-                "and no randomness; leave seed out, or pass test_mode='paper'."
+                f"seed {seed} seeds the paper test mode's dropout, but the model runs in the "
+                "eval mode, which has no dropout and no randomness; leave the seed out, or "
+                "choose the paper test mode."
             )
         return _evaluate(
             translator,
