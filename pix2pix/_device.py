@@ -62,8 +62,9 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
 def half_precision_is_slow(device: torch.device, dtype: torch.dtype) -> bool:
     """Whether this CPU lacks oneDNN's kernels for ``dtype`` (no AVX-512 BF16/FP16 or AMX).
 
-    PyTorch then runs half-precision convolutions on its reference kernels: measured 10-80x
-    slower than fp32 on an AVX2-only AMD EPYC (``benchmarks/results/translate_cpu_avx2.json``).
+    PyTorch then runs half-precision convolutions on its reference kernels: a bf16 translation
+    took 29 s per 256 px image on an AVX2-only AMD EPYC, 80x the fp32 time (the Performance docs
+    page).
     ``False`` on a GPU, for fp32, and where the (private) probe is missing.
 
     Examples:
