@@ -7,6 +7,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -80,6 +81,34 @@ def peak_rss_mib() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """This process's peak memory so far, in MiB: allocated CUDA memory on a GPU, else RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return peak_rss_mib()
+
+
+def memory_in_child(script: str, row: str, size: int, batch: int, device: str) -> float:
+    """Run ``script --memory-child ROW`` in a fresh process; the MiB it prints last.
+
+    A fresh process, so that one row's peak is not another's: each benchmark's child sets its
+    row up, runs a few steps and prints :func:`peak_memory_mib`.
+    """
+    command = [sys.executable, script, "--memory-child", row, "--size", str(size),
+               "--batch", str(batch), "--device", device]  # fmt: skip
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def random_pair(batch: int, size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded ``(source, target)`` pair of ``[batch, 3, size, size]`` images in [-1, 1]."""
+    generator = torch.Generator().manual_seed(0)
+    shape = (batch, 3, size, size)
+    a = torch.rand(shape, generator=generator) * 2 - 1
+    b = torch.rand(shape, generator=generator) * 2 - 1
+    return a.to(device), b.to(device)
 
 
 def machine() -> dict[str, object]:

@@ -19,7 +19,6 @@ Run: ``python benchmarks/train_step.py [--size 256] [--batch 1] [--repeats 5] [-
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pix2pix import PatchGANDiscriminator, UNetGenerator
 from pix2pix.trainer import Trainer, TrainerConfig
 
-from common import interleaved, machine, median, peak_rss_mib, sync, write_results
+from common import (
+    interleaved,
+    machine,
+    median,
+    memory_in_child,
+    peak_memory_mib,
+    sync,
+    write_results,
+)
 from reference import RefPix2Pix, build_reference
 
 ROWS = ("reference", "ours", "ours_fast")
@@ -64,20 +71,7 @@ def training_flops(size: int, batch: int) -> float:
 
 def measure_memory(row: str, args: argparse.Namespace) -> float:
     """Peak memory (MiB) of ``steps`` training steps of one row, in a fresh process."""
-    command = [
-        sys.executable,
-        __file__,
-        "--memory-child",
-        row,
-        "--size",
-        str(args.size),
-        "--batch",
-        str(args.batch),
-        "--device",
-        args.device,
-    ]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return float(out.strip().splitlines()[-1])
+    return memory_in_child(__file__, row, args.size, args.batch, args.device)
 
 
 def memory_child(row: str, args: argparse.Namespace) -> None:
@@ -88,10 +82,7 @@ def memory_child(row: str, args: argparse.Namespace) -> None:
     for _ in range(3):
         step(a, b)
     sync(device)
-    if device.type == "cuda":
-        print(torch.cuda.max_memory_allocated() / 2**20)
-    else:
-        print(peak_rss_mib())
+    print(peak_memory_mib(device))
 
 
 def fast_settings(device: torch.device) -> dict[str, object]:

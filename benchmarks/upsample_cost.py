@@ -21,7 +21,6 @@ Run: ``python benchmarks/upsample_cost.py [--size 256] [--batch 1] [--repeats 5]
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +33,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pix2pix import PatchGANDiscriminator, UNetGenerator
 from pix2pix.trainer import Trainer, TrainerConfig
 
-from common import interleaved, machine, median, peak_rss_mib, sync, write_results
+from common import (
+    interleaved,
+    machine,
+    median,
+    memory_in_child,
+    peak_memory_mib,
+    random_pair,
+    sync,
+    write_results,
+)
 
 ROWS = ("transpose", "nearest", "bilinear")
 
@@ -50,34 +58,20 @@ def make_trainer(row: str, args: argparse.Namespace, device: torch.device, folde
     return trainer
 
 
-def inputs(args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    shape = (args.batch, 3, args.size, args.size)
-    a = torch.rand(shape, generator=generator) * 2 - 1
-    b = torch.rand(shape, generator=generator) * 2 - 1
-    return a.to(device), b.to(device)
-
-
 def memory_child(row: str, args: argparse.Namespace) -> None:
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as folder:
         trainer = make_trainer(row, args, device, Path(folder))
-        a, b = inputs(args, device)
+        a, b = random_pair(args.batch, args.size, device)
         for _ in range(3):
             trainer.training_step({"source": a, "target": b})
         sync(device)
-    if device.type == "cuda":
-        print(torch.cuda.max_memory_allocated() / 2**20)
-    else:
-        print(peak_rss_mib())
+    print(peak_memory_mib(device))
 
 
 def measure_memory(row: str, args: argparse.Namespace) -> float:
     """Peak memory (MiB) of one row's setup and 3 training steps, in a fresh process."""
-    command = [sys.executable, __file__, "--memory-child", row, "--size", str(args.size),
-               "--batch", str(args.batch), "--device", args.device]  # fmt: skip
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return float(out.strip().splitlines()[-1])
+    return memory_in_child(__file__, row, args.size, args.batch, args.device)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -94,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         memory_child(args.memory_child, args)
         return {}
     device = torch.device(args.device)
-    a, b = inputs(args, device)
+    a, b = random_pair(args.batch, args.size, device)
     rows: dict[str, dict[str, object]] = {}
     variants = {}
     with tempfile.TemporaryDirectory() as folder:
