@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from docs_world import ROOT, RUN, fresh_machine, page_blocks, run_page
+from docs_world import ROOT, RUN, commands, fresh_machine, page_blocks, run_page
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs" / "src").glob("*.md"))]
 #: What may keep a block from running here, and nothing else.
@@ -32,15 +32,33 @@ REASONS = (
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_every_block_runs_as_written(page: Path, tmp_path, monkeypatch):
     with fresh_machine(tmp_path, monkeypatch) as (work, server):
-        run_page(page)
+        namespace = run_page(page)
         if page.name == "README.md":
             with Image.open(work / "photo.png") as photo:
                 assert photo.size == (32, 32)
+            # one PNG per test pair, from the pretrained model and from the one trained here
             assert len(list((work / "results" / "pretrained").glob("*.png"))) == 2
+            assert len(list((work / "results" / "mine").glob("*.png"))) == 2
+            assert server.count("/datasets/facades.tar.gz") == 1
             assert server.count("/models-pytorch/facades_label2photo.pth") == 1  # then cached
         if page.name == "quickstart.md":
+            # the path a reader walks: the demo, the data, a pretrained model, their own model
+            steps = [
+                command.split()[1]
+                for block in page_blocks(page)
+                if block.language == "bash" and block.not_run is None
+                for command in commands(block.code)
+                if command.startswith("pix2pix ")
+            ]
+            assert steps == ["demo", "download", "translate", "train", "translate"]
             assert len(list((work / "photos").glob("*.png"))) == 2
             assert len(list((work / "my-photos").glob("*.png"))) == 2
+            assert (work / "photo.png").is_file()
+            assert server.count("/models-pytorch/facades_label2photo.pth") == 1
+        if page.name == "export.md":
+            # both files, and ONNX Runtime's result at the 300x200 input's own size
+            assert (work / "facades.onnx").is_file() and (work / "facades.pt").is_file()
+            assert namespace["photo"].shape == (1, 3, 200, 300)
 
 
 def test_blocks_not_run_say_why():
