@@ -57,6 +57,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from pix2pix._device import resolve_device
+from pix2pix._files import atomic_write_text
 from pix2pix.data import PairedImageDataset
 from pix2pix.evaluation import GalleryRow, evaluate, write_gallery
 from pix2pix.evaluation.score import json_ready
@@ -327,7 +328,7 @@ def _thread_counts(run_dir: Path, *, resumed: bool) -> list[int]:
     if not counts or counts[-1] != now:
         counts.append(now)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(counts) + "\n")
+    atomic_write_text(path, json.dumps(counts) + "\n")
     return counts
 
 
@@ -350,8 +351,8 @@ def run_one(args, row, seed, train, test, init, device) -> dict[str, Any]:
             training = train_reference(args, seed, train, init, run_dir, device)
         else:
             training = train_preset(args, row, seed, train, init, run_dir, device)
-        record_path.write_text(
-            json.dumps({"protocol": protocol, "training": training}, indent=2) + "\n"
+        atomic_write_text(
+            record_path, json.dumps({"protocol": protocol, "training": training}, indent=2) + "\n"
         )
     evaluations = {}
     shown = [name for name, _ in gallery_pairs(args, test)]
@@ -812,8 +813,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     payload["summary"] = summarise(runs, rows, args.eval_modes)
     payload["verdicts"] = verdicts(payload["summary"], args.eval_modes)
-    (output / "quality.json").write_text(json.dumps(json_ready(payload), indent=2) + "\n")
-    (output / "quality.md").write_text(markdown(payload))
+    atomic_write_text(output / "quality.json", json.dumps(json_ready(payload), indent=2) + "\n")
+    atomic_write_text(output / "quality.md", markdown(payload))
     print(markdown(payload))
     return payload
 
