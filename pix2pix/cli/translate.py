@@ -320,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
         test_mode=args.test_mode,
         dropout=args.dropout,
     )
-    refuse_seed_without_dropout(args, translator.test_mode if args.test_mode is None else None)
+    refuse_seed_without_dropout(args, args.test_mode or translator.test_mode)
     direction = _aligned_direction(args, translator.direction)
     # the Translator's own default overlap unless --tile-overlap says otherwise
     overlap = {} if args.tile_overlap is None else {"tile_overlap": args.tile_overlap}
